@@ -1,0 +1,5 @@
+"""``python -m custseg``: the same as the ``custseg`` command."""
+
+from custseg.cli import main
+
+main()

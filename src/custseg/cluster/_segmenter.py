@@ -1,0 +1,312 @@
+"""The Segmenter: a scikit-learn estimator that segments a customer table."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from numbers import Integral
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sklearn.base import BaseEstimator, ClusterMixin, TransformerMixin
+from sklearn.cluster import KMeans
+
+from custseg.cluster._choose_k import KSelection, Progress, choose_k, default_n_init
+from custseg.errors import NotFittedError, ParameterError
+from custseg.prep import SCALERS, build_preprocessor, model_frame, select_features
+from custseg.profile import SegmentProfile, profile_segments
+from custseg.quality import QualityReport, check_table
+
+__all__ = ["Segmenter", "canonical_order"]
+
+
+def canonical_order(labels: np.ndarray, centers: np.ndarray) -> np.ndarray:
+    """Order of clusters for deterministic numbering: largest first, ties broken
+    by the centroid's coordinates (lexicographically).
+
+    Returns ``order`` such that new segment ``i`` is old cluster ``order[i]``.
+
+    Examples
+    --------
+    >>> canonical_order(np.array([1, 1, 0, 2, 2, 2]), np.array([[0.0], [1.0], [2.0]]))
+    array([2, 1, 0])
+    """
+    k = len(centers)
+    sizes = np.bincount(labels[labels >= 0], minlength=k)
+    keys = sorted(range(k), key=lambda c: (-sizes[c], *np.round(centers[c], 10)))
+    return np.asarray(keys)
+
+
+class Segmenter(ClusterMixin, TransformerMixin, BaseEstimator):  # type: ignore[misc]
+    """Segment customers: prepare features, choose k, fit K-Means, profile.
+
+    Parameters
+    ----------
+    n_clusters : int, optional
+        Number of segments. By default it is chosen over ``k_range`` by the rule
+        in :func:`custseg.cluster.choose_k`.
+    k_range : (int, int), default (2, 10)
+        Smallest and largest k to consider.
+    features : list of str, optional
+        Columns to segment on. By default: numeric and low-cardinality
+        categorical columns, minus identifiers, constant and empty columns.
+    id_columns : list of str, optional
+        Identifier columns (kept out of the features). Found automatically by default.
+    scaler : {"standard", "robust", "minmax", "none"}, default "standard"
+    n_init : int, optional
+        K-Means restarts; default 10 on up to 10,000 rows, 3 above.
+    max_iter : int, default 300
+    random_state : int, default 0
+        Seed for every random step (sampling, k-means++ initialisation).
+    sample_size : int, default 100_000
+        Rows used to score k (a fixed-seed sample); the final fit uses every row.
+    silhouette_sample_size : int, default 10_000
+        Rows used for silhouettes.
+
+    Attributes
+    ----------
+    labels_ : ndarray of int
+        Segment of each training row (0 is the largest segment).
+    n_clusters_ : int
+    k_selection_ : KSelection
+        Scores per k, the choice and its reason, and the structure verdict.
+    profiles_ : tuple of SegmentProfile
+    segment_names_ : tuple of str
+    cluster_centers_ : ndarray
+        Centroids in the prepared (scaled, encoded) space, in segment order.
+    quality_ : QualityReport
+    selection_ : FeatureSelection
+    preprocessor_ : sklearn ColumnTransformer
+    kmeans_ : sklearn KMeans (its centroids in segment order)
+    excluded_rows_ : DataFrame with columns ``row`` and ``reason``
+        Rows that got no segment (none for K-Means, which imputes missing values).
+
+    Examples
+    --------
+    >>> from custseg.datasets import load_mall_customers
+    >>> df = load_mall_customers()
+    >>> seg = Segmenter(features=["Annual Income (k$)", "Spending Score (1-100)"])
+    >>> seg = seg.fit(df)
+    >>> seg.n_clusters_, round(seg.k_selection_.silhouette_at_k, 2)
+    (5, 0.55)
+    >>> bool((seg.predict(df) == seg.labels_).all())
+    True
+    """
+
+    _parameter_constraints: dict[str, Any] = {
+        "n_clusters": "None or an integer >= 1",
+        "k_range": "a pair of integers (min, max) with 2 <= min <= max",
+        "features": "None or a list of column names",
+        "id_columns": "None or a list of column names",
+        "scaler": f"one of {', '.join(SCALERS)}",
+        "n_init": "None or an integer >= 1",
+        "max_iter": "an integer >= 1",
+        "random_state": "an integer >= 0",
+        "sample_size": "an integer >= 100",
+        "silhouette_sample_size": "an integer >= 100",
+    }
+
+    def __init__(
+        self,
+        n_clusters: int | None = None,
+        *,
+        k_range: tuple[int, int] = (2, 10),
+        features: Sequence[str] | None = None,
+        id_columns: Sequence[str] | None = None,
+        scaler: str = "standard",
+        n_init: int | None = None,
+        max_iter: int = 300,
+        random_state: int = 0,
+        sample_size: int = 100_000,
+        silhouette_sample_size: int = 10_000,
+    ) -> None:
+        self.n_clusters = n_clusters
+        self.k_range = k_range
+        self.features = features
+        self.id_columns = id_columns
+        self.scaler = scaler
+        self.n_init = n_init
+        self.max_iter = max_iter
+        self.random_state = random_state
+        self.sample_size = sample_size
+        self.silhouette_sample_size = silhouette_sample_size
+
+    # -- validation -----------------------------------------------------------
+
+    def _validate_params(self) -> None:
+        def is_int(v: object, low: int) -> bool:
+            return isinstance(v, Integral) and not isinstance(v, bool) and v >= low
+
+        checks = {
+            "n_clusters": self.n_clusters is None or is_int(self.n_clusters, 1),
+            "k_range": isinstance(self.k_range, (tuple, list))
+            and len(self.k_range) == 2
+            and all(is_int(v, 2) for v in self.k_range)
+            and self.k_range[0] <= self.k_range[1],
+            "features": self.features is None
+            or (not isinstance(self.features, str) and len(self.features) > 0),
+            "id_columns": self.id_columns is None
+            or not isinstance(self.id_columns, str),
+            "scaler": self.scaler in SCALERS,
+            "n_init": self.n_init is None or is_int(self.n_init, 1),
+            "max_iter": is_int(self.max_iter, 1),
+            "random_state": is_int(self.random_state, 0),
+            "sample_size": is_int(self.sample_size, 100),
+            "silhouette_sample_size": is_int(self.silhouette_sample_size, 100),
+        }
+        for name, ok in checks.items():
+            if not ok:
+                raise ParameterError(
+                    f"The '{name}' parameter of Segmenter must be "
+                    f"{self._parameter_constraints[name]}; got {getattr(self, name)!r}."
+                )
+
+    # -- fitting --------------------------------------------------------------
+
+    def fit(
+        self,
+        X: pd.DataFrame | np.ndarray,
+        y: object = None,
+        *,
+        quality: QualityReport | None = None,
+        progress: Progress | None = None,
+    ) -> Segmenter:
+        """Choose k (unless given), fit K-Means on every row, and profile.
+
+        Parameters
+        ----------
+        X : DataFrame (or 2-D array, whose columns are named x0, x1, ...)
+        quality : QualityReport, optional
+            A report already computed for ``X`` (saves a pass over the data).
+        progress : callable(step, done, total), optional
+        """
+        self._validate_params()
+        df = _as_frame(X)
+        report = quality or check_table(df, id_columns=self.id_columns)
+        selection = select_features(report, self.features)
+        frame, repairs = model_frame(df, selection, source=report.source)
+        preprocessor = build_preprocessor(selection, self.scaler)
+        Z = np.ascontiguousarray(preprocessor.fit_transform(frame), dtype=np.float64)
+
+        if self.n_clusters is not None and self.n_clusters > len(df):
+            raise ParameterError(
+                f"{report.source}: cannot make {self.n_clusters} segments from "
+                f"{len(df)} rows; ask for at most {len(df)}"
+            )
+        selection_k = choose_k(
+            Z,
+            self.k_range,
+            n_clusters=self.n_clusters,
+            random_state=self.random_state,
+            n_init=self.n_init,
+            sample_size=self.sample_size,
+            silhouette_sample_size=self.silhouette_sample_size,
+            progress=progress,
+        )
+        k = selection_k.k
+        if progress:
+            progress(f"fitting K-Means with k={k} on {len(Z):,} rows", 0, 1)
+        kmeans = KMeans(
+            k,
+            n_init=self.n_init or default_n_init(len(Z)),
+            max_iter=self.max_iter,
+            random_state=self.random_state,
+        ).fit(Z)
+        order = canonical_order(kmeans.labels_, kmeans.cluster_centers_)
+        remap = np.empty(k, dtype=np.int64)
+        remap[order] = np.arange(k)
+        kmeans.cluster_centers_ = kmeans.cluster_centers_[order]
+        kmeans.labels_ = remap[kmeans.labels_].astype(np.int32)
+
+        self.quality_ = report.with_repairs(repairs) if repairs else report
+        self.selection_ = selection
+        self.preprocessor_ = preprocessor
+        self.kmeans_ = kmeans
+        self.k_selection_: KSelection = selection_k
+        self.n_clusters_ = k
+        self.labels_ = kmeans.labels_.astype(np.int64)
+        self.cluster_centers_ = kmeans.cluster_centers_
+        self.inertia_ = float(kmeans.inertia_)
+        self.profiles_: tuple[SegmentProfile, ...] = profile_segments(
+            frame, self.labels_, selection.numeric, selection.categorical
+        )
+        self.segment_names_ = tuple(p.name for p in self.profiles_)
+        self.feature_names_in_ = np.asarray([str(c) for c in df.columns], dtype=object)
+        self.n_features_in_ = df.shape[1]
+        self.excluded_rows_ = pd.DataFrame(
+            {"row": pd.Series(dtype="int64"), "reason": pd.Series(dtype="object")}
+        )
+        if progress:
+            progress("fitted", 1, 1)
+        return self
+
+    # -- using a fitted model -------------------------------------------------
+
+    def _check_fitted(self) -> None:
+        if not hasattr(self, "kmeans_"):
+            raise NotFittedError(
+                "This Segmenter is not fitted yet; call fit(data) first."
+            )
+
+    def _prepared(self, X: pd.DataFrame | np.ndarray, source: str | None) -> np.ndarray:
+        self._check_fitted()
+        df = _as_frame(X)
+        frame, _ = model_frame(df, self.selection_, source=source)
+        return np.ascontiguousarray(self.preprocessor_.transform(frame), dtype=np.float64)
+
+    def predict(
+        self, X: pd.DataFrame | np.ndarray, *, source: str | None = None
+    ) -> np.ndarray:
+        """Segment of each row of ``X`` (which must have the feature columns)."""
+        return self.kmeans_.predict(self._prepared(X, source)).astype(np.int64)
+
+    def transform(self, X: pd.DataFrame | np.ndarray) -> np.ndarray:
+        """Distance of each row to each segment's centroid (prepared space)."""
+        return self.kmeans_.transform(self._prepared(X, None))
+
+    def prepare(self, X: pd.DataFrame | np.ndarray) -> np.ndarray:
+        """The prepared (imputed, encoded, scaled) feature matrix for ``X``."""
+        return self._prepared(X, None)
+
+    def segment_names(self, labels: np.ndarray) -> np.ndarray:
+        """Names for an array of segment numbers."""
+        self._check_fitted()
+        names = np.asarray(self.segment_names_, dtype=object)
+        return names[np.asarray(labels)]
+
+    def profiles_frame(self) -> pd.DataFrame:
+        """The profiles as a table, one row per segment."""
+        from custseg.profile import profiles_frame
+
+        self._check_fitted()
+        return profiles_frame(self.profiles_)
+
+    def save(self, path: str) -> None:
+        """Save the fitted model (preparation, clusterer, names) to ``path``."""
+        from custseg.cluster._persist import save_model
+
+        save_model(self, path)
+
+    def write_report(self, path: str, X: pd.DataFrame) -> None:
+        """Write the self-contained HTML report for the training data ``X``."""
+        from custseg.pipeline import SegmentationRun
+        from custseg.report import write_report
+
+        self._check_fitted()
+        write_report(SegmentationRun.from_segmenter(self, _as_frame(X)), path)
+
+    def __sklearn_tags__(self) -> Any:
+        tags = super().__sklearn_tags__()
+        tags.input_tags.allow_nan = True
+        tags.input_tags.string = True
+        return tags
+
+
+def _as_frame(X: pd.DataFrame | np.ndarray) -> pd.DataFrame:
+    if isinstance(X, pd.DataFrame):
+        return X
+    arr = np.asarray(X)
+    if arr.ndim != 2:
+        raise ParameterError(f"expected a table (2-D), got an array of shape {arr.shape}")
+    return pd.DataFrame(arr, columns=[f"x{i}" for i in range(arr.shape[1])])
+

@@ -1,0 +1,206 @@
+"""The one orchestrator: load, check, segment, and write every output.
+
+The CLI and (later) the web app both call :func:`run` and :func:`write_outputs`;
+neither has logic of its own.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from custseg.cluster import KSelection, Segmenter
+from custseg.datasets import mall_customers_path
+from custseg.io import load_table, table_meta, write_table
+from custseg.profile import SegmentProfile, profiles_frame
+from custseg.quality import QualityReport, check_table
+
+__all__ = ["SEGMENT_COLUMN", "SegmentationRun", "run", "write_outputs"]
+
+SEGMENT_COLUMN = "segment"
+NAME_COLUMN = "segment_name"
+Progress = Callable[[str, int, int], None]
+
+
+@dataclass(frozen=True)
+class SegmentationRun:
+    """The result of one segmentation run: data, quality, model and timings."""
+
+    data: pd.DataFrame
+    quality: QualityReport
+    segmenter: Segmenter
+    settings: dict[str, Any]
+    timings: dict[str, float] = field(default_factory=dict)
+
+    @classmethod
+    def from_segmenter(cls, segmenter: Segmenter, data: pd.DataFrame) -> SegmentationRun:
+        """Wrap an already fitted Segmenter and its training data."""
+        return cls(data, segmenter.quality_, segmenter, dict(segmenter.get_params()))
+
+    @property
+    def labels(self) -> np.ndarray:
+        """Segment of each input row."""
+        return self.segmenter.labels_
+
+    @property
+    def k_selection(self) -> KSelection:
+        """How k was chosen."""
+        return self.segmenter.k_selection_
+
+    @property
+    def profiles(self) -> tuple[SegmentProfile, ...]:
+        """One profile per segment."""
+        return self.segmenter.profiles_
+
+    @property
+    def source(self) -> str:
+        """Where the data came from."""
+        return self.quality.source
+
+    def segments_frame(self) -> pd.DataFrame:
+        """Every input row and column, in input order, plus segment and name."""
+        out = self.data.copy()
+        seg_col, name_col = _free_names(out.columns)
+        out[seg_col] = self.labels
+        out[name_col] = self.segmenter.segment_names(self.labels)
+        return out
+
+    def profiles_frame(self) -> pd.DataFrame:
+        """One row per segment."""
+        return profiles_frame(self.profiles)
+
+
+def _free_names(columns: pd.Index) -> tuple[str, str]:
+    if SEGMENT_COLUMN in columns or NAME_COLUMN in columns:
+        return f"custseg_{SEGMENT_COLUMN}", f"custseg_{NAME_COLUMN}"
+    return SEGMENT_COLUMN, NAME_COLUMN
+
+
+def run(
+    data: str | os.PathLike[str] | pd.DataFrame | None = None,
+    *,
+    features: Sequence[str] | None = None,
+    n_clusters: int | None = None,
+    k_range: tuple[int, int] = (2, 10),
+    scaler: str = "standard",
+    random_state: int = 0,
+    id_columns: Sequence[str] | None = None,
+    delimiter: str | None = None,
+    encoding: str | None = None,
+    sheet: str | int | None = None,
+    na_values: Sequence[str] = (),
+    progress: Progress | None = None,
+) -> SegmentationRun:
+    """Segment a customer table from start to finish.
+
+    Parameters
+    ----------
+    data : path, DataFrame or None
+        The table; ``None`` uses the bundled mall customers demo.
+    features, n_clusters, k_range, scaler, random_state, id_columns
+        As for :class:`custseg.Segmenter`.
+    delimiter, encoding, sheet, na_values
+        As for :func:`custseg.load_table`.
+
+    Examples
+    --------
+    >>> result = run(features=["Annual Income (k$)", "Spending Score (1-100)"])
+    >>> result.k_selection.k, len(result.segments_frame())
+    (5, 200)
+    """
+    timings: dict[str, float] = {}
+    t0 = time.perf_counter()
+    source = mall_customers_path() if data is None else data
+    df = load_table(
+        source, delimiter=delimiter, encoding=encoding, sheet=sheet,
+        na_values=list(na_values),
+    )
+    timings["load"] = time.perf_counter() - t0
+
+    t0 = time.perf_counter()
+    quality = check_table(df, id_columns=id_columns)
+    timings["quality"] = time.perf_counter() - t0
+
+    t0 = time.perf_counter()
+    segmenter = Segmenter(
+        n_clusters,
+        k_range=k_range,
+        features=list(features) if features else None,
+        id_columns=list(id_columns) if id_columns else None,
+        scaler=scaler,
+        random_state=random_state,
+    ).fit(df, quality=quality, progress=progress)
+    timings["segment"] = time.perf_counter() - t0
+    settings = {
+        "data": str(source),
+        "features": list(features) if features else None,
+        "n_clusters": n_clusters,
+        "k_range": list(k_range),
+        "scaler": scaler,
+        "random_state": random_state,
+        "id_columns": list(id_columns) if id_columns else None,
+    }
+    return SegmentationRun(df, segmenter.quality_, segmenter, settings, timings)
+
+
+def write_outputs(
+    result: SegmentationRun,
+    out_dir: str | os.PathLike[str] = "custseg-output",
+    *,
+    report: bool = True,
+    model: bool = True,
+    progress: Progress | None = None,
+) -> dict[str, Path]:
+    """Write segments, profiles, summary.json, report.html and the model.
+
+    Segments are written as Parquet when the input was Parquet, else CSV. Each
+    file is written under a temporary name and renamed when complete.
+    """
+    from custseg.io._write import atomic_write
+    from custseg.report import summarize
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    paths: dict[str, Path] = {}
+    fmt = table_meta(result.data).get("format")
+    seg_name = "segments.parquet" if fmt == "parquet" else "segments.csv"
+
+    steps: list[tuple[str, Callable[[], Path]]] = [
+        ("segments", lambda: write_table(result.segments_frame(), out / seg_name)),
+        ("profiles", lambda: write_table(result.profiles_frame(), out / "profiles.csv")),
+    ]
+    if model:
+        steps.append(("model", lambda: _save_model(result, out / "model.skops")))
+    if report:
+        from custseg.report import write_report
+
+        steps.append(("report", lambda: write_report(result, out / "report.html")))
+    for i, (name, step) in enumerate(steps):
+        if progress:
+            progress(f"writing {name}", i, len(steps) + 1)
+        t0 = time.perf_counter()
+        paths[name] = step()
+        result.timings[f"write_{name}"] = time.perf_counter() - t0
+
+    summary = summarize(result)
+    summary["outputs"] = {k: v.name for k, v in paths.items()} | {"summary": "summary.json"}
+    text = json.dumps(summary, indent=2, ensure_ascii=False, allow_nan=False)
+    paths["summary"] = atomic_write(
+        out / "summary.json", lambda tmp: Path(tmp).write_text(text, encoding="utf-8")
+    )
+    if progress:
+        progress("written", len(steps) + 1, len(steps) + 1)
+    return paths
+
+
+def _save_model(result: SegmentationRun, path: Path) -> Path:
+    result.segmenter.save(str(path))
+    return path

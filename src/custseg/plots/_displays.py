@@ -1,0 +1,359 @@
+"""Display objects for choosing k and for showing segments.
+
+Each follows scikit-learn's Display pattern: a ``from_*`` class method computes
+the data, ``plot(ax=None)`` only draws, and the artists stay on the object
+(``ax_``, ``figure_``) for restyling. Nothing here writes files.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
+
+from custseg.cluster import KSelection
+
+__all__ = [
+    "ElbowDisplay",
+    "KScoresDisplay",
+    "ProfileHeatmapDisplay",
+    "ProjectionDisplay",
+    "SegmentScatterDisplay",
+    "SegmentSizesDisplay",
+    "SilhouetteDisplay",
+    "segment_colors",
+]
+
+MAX_POINTS = 5_000  # scatter plots draw a fixed-seed sample beyond this
+
+
+def segment_colors(k: int) -> list[Any]:
+    """A distinct colour per segment (tab10, then tab20 for larger k)."""
+    cmap = plt.get_cmap("tab10" if k <= 10 else "tab20")
+    return [cmap(i % cmap.N) for i in range(k)]
+
+
+def _axes(ax: Axes | None, size: tuple[float, float]) -> tuple[Figure, Axes]:
+    if ax is None:
+        fig, ax = plt.subplots(figsize=size)
+        return fig, ax
+    return ax.figure, ax  # type: ignore[return-value]
+
+
+def _sample(n: int, limit: int, seed: int) -> np.ndarray:
+    if n <= limit:
+        return np.arange(n)
+    return np.sort(np.random.default_rng(seed).choice(n, limit, replace=False))
+
+
+class ElbowDisplay:
+    """Inertia against k, with the elbow (knee) and the chosen k marked."""
+
+    def __init__(self, k_values: Sequence[int], inertia: Sequence[float], knee: int | None, k: int) -> None:
+        self.k_values = list(k_values)
+        self.inertia = list(inertia)
+        self.knee = knee
+        self.k = k
+
+    @classmethod
+    def from_selection(cls, selection: KSelection) -> ElbowDisplay:
+        """Build from a :class:`~custseg.cluster.KSelection`."""
+        return cls(selection.k_values, selection.inertia, selection.knee, selection.k)
+
+    def plot(self, ax: Axes | None = None) -> ElbowDisplay:
+        """Draw the curve."""
+        self.figure_, self.ax_ = _axes(ax, (6, 4))
+        ax = self.ax_
+        (self.line_,) = ax.plot(self.k_values, self.inertia, "o-", color="#3366aa")
+        if self.knee is not None:
+            ax.axvline(self.knee, ls="--", color="grey", label=f"elbow (k = {self.knee})")
+        if self.k in self.k_values:
+            y = self.inertia[self.k_values.index(self.k)]
+            ax.plot([self.k], [y], "o", ms=12, mfc="none", mec="#d62728", mew=2,
+                    label=f"chosen k = {self.k}")
+        ax.set_xlabel("number of segments k")
+        ax.set_ylabel("inertia (within-segment sum of squares)")
+        ax.set_title("Elbow method")
+        ax.set_xticks(self.k_values)
+        ax.legend()
+        ax.grid(alpha=0.3)
+        return self
+
+
+class KScoresDisplay:
+    """Silhouette, Calinski-Harabasz and Davies-Bouldin against k."""
+
+    def __init__(self, selection: KSelection) -> None:
+        self.selection = selection
+
+    @classmethod
+    def from_selection(cls, selection: KSelection) -> KScoresDisplay:
+        """Build from a :class:`~custseg.cluster.KSelection`."""
+        return cls(selection)
+
+    def plot(self, axes: Sequence[Axes] | None = None) -> KScoresDisplay:
+        """Draw three panels side by side."""
+        s = self.selection
+        if axes is None:
+            fig, axs = plt.subplots(1, 3, figsize=(13, 3.8))
+            axes = list(axs)
+        self.figure_ = axes[0].figure
+        self.axes_ = list(axes)
+        panels = [
+            (s.silhouette, "silhouette (higher is better)", "#3366aa"),
+            (s.calinski_harabasz, "Calinski-Harabasz (higher is better)", "#2ca02c"),
+            (s.davies_bouldin, "Davies-Bouldin (lower is better)", "#9467bd"),
+        ]
+        for ax, (values, title, color) in zip(self.axes_, panels, strict=True):
+            ax.plot(s.k_values, values, "o-", color=color)
+            ax.axvline(s.k, ls="--", color="#d62728", label=f"chosen k = {s.k}")
+            ax.set_title(title, fontsize=11)
+            ax.set_xlabel("number of segments k")
+            ax.set_xticks(s.k_values)
+            ax.grid(alpha=0.3)
+        if not np.isnan(s.reference_silhouette):
+            self.axes_[0].axhline(
+                s.reference_silhouette, color="grey", ls=":",
+                label=f"random data, k = {s.k}: {s.reference_silhouette:.2f}",
+            )
+        self.axes_[0].legend(fontsize=8)
+        self.figure_.tight_layout()
+        return self
+
+
+class SilhouetteDisplay:
+    """Per-customer silhouette values for the chosen k, grouped by segment."""
+
+    def __init__(self, values: np.ndarray, labels: np.ndarray, names: Sequence[str]) -> None:
+        self.values = values
+        self.labels = labels
+        self.names = list(names)
+
+    @classmethod
+    def from_prepared(
+        cls,
+        Z: np.ndarray,
+        labels: np.ndarray,
+        names: Sequence[str],
+        *,
+        sample_size: int = 5_000,
+        random_state: int = 0,
+    ) -> SilhouetteDisplay:
+        """Compute silhouettes on a fixed-seed sample of the prepared matrix."""
+        from sklearn.metrics import silhouette_samples
+
+        idx = _sample(len(Z), sample_size, random_state)
+        lab = labels[idx]
+        if len(np.unique(lab)) < 2 or len(idx) < 3:
+            values = np.zeros(len(idx))
+        else:
+            values = silhouette_samples(Z[idx], lab)
+        return cls(values, lab, names)
+
+    def plot(self, ax: Axes | None = None) -> SilhouetteDisplay:
+        """Draw one band per segment, sorted values, with the mean marked."""
+        self.figure_, self.ax_ = _axes(ax, (7, 4.5))
+        ax = self.ax_
+        colors = segment_colors(len(self.names))
+        y = 0
+        for seg, name in enumerate(self.names):
+            vals = np.sort(self.values[self.labels == seg])
+            if not len(vals):
+                continue
+            ax.fill_betweenx(np.arange(y, y + len(vals)), 0, vals, color=colors[seg], alpha=0.85)
+            ax.text(-0.02, y + len(vals) / 2, f"{seg}: {name}", ha="right", va="center", fontsize=8)
+            y += len(vals) + max(2, len(self.values) // 100)
+        mean = float(self.values.mean()) if len(self.values) else 0.0
+        ax.axvline(mean, color="#d62728", ls="--", label=f"mean {mean:.2f}")
+        ax.set_yticks([])
+        ax.set_xlabel("silhouette value (1 = well inside its segment, < 0 = closer to another)")
+        ax.set_title("Silhouette of each customer")
+        lo = min(-0.1, float(self.values.min()) if len(self.values) else 0)
+        ax.set_xlim(lo, 1)
+        ax.legend(loc="lower right")
+        return self
+
+
+class SegmentScatterDisplay:
+    """Two features in original units, coloured by segment, with centroids."""
+
+    def __init__(
+        self,
+        x: np.ndarray,
+        y: np.ndarray,
+        labels: np.ndarray,
+        centers: np.ndarray,
+        names: Sequence[str],
+        x_label: str,
+        y_label: str,
+    ) -> None:
+        self.x, self.y, self.labels = x, y, labels
+        self.centers = centers
+        self.names = list(names)
+        self.x_label, self.y_label = x_label, y_label
+
+    @classmethod
+    def from_frame(
+        cls,
+        frame: pd.DataFrame,
+        labels: np.ndarray,
+        x: str,
+        y: str,
+        names: Sequence[str],
+        *,
+        random_state: int = 0,
+        max_points: int = MAX_POINTS,
+    ) -> SegmentScatterDisplay:
+        """Sample rows; centroids are the segments' means of the two features."""
+        idx = _sample(len(frame), max_points, random_state)
+        xs = frame[x].to_numpy(dtype=float)
+        ys = frame[y].to_numpy(dtype=float)
+        centers = np.array(
+            [[np.nanmean(xs[labels == s]), np.nanmean(ys[labels == s])]
+             if (labels == s).any() else [np.nan, np.nan]
+             for s in range(len(names))]
+        )
+        return cls(xs[idx], ys[idx], labels[idx], centers, names, x, y)
+
+    def plot(self, ax: Axes | None = None) -> SegmentScatterDisplay:
+        """Draw the points and the centroids."""
+        self.figure_, self.ax_ = _axes(ax, (9.5, 5))
+        _scatter_segments(self.ax_, self.x, self.y, self.labels, self.centers, self.names)
+        self.ax_.set_xlabel(self.x_label)
+        self.ax_.set_ylabel(self.y_label)
+        self.ax_.set_title(f"Segments: {self.y_label} against {self.x_label}")
+        return self
+
+
+class ProjectionDisplay:
+    """The prepared features projected on their first two principal components."""
+
+    def __init__(self, points: np.ndarray, labels: np.ndarray, centers: np.ndarray,
+                 names: Sequence[str], explained: tuple[float, float]) -> None:
+        self.points, self.labels, self.centers = points, labels, centers
+        self.names = list(names)
+        self.explained = explained
+
+    @classmethod
+    def from_prepared(
+        cls,
+        Z: np.ndarray,
+        labels: np.ndarray,
+        centers: np.ndarray,
+        names: Sequence[str],
+        *,
+        random_state: int = 0,
+        max_points: int = MAX_POINTS,
+    ) -> ProjectionDisplay:
+        """Fit PCA on a sample of the prepared matrix and project the centroids."""
+        from sklearn.decomposition import PCA
+
+        idx = _sample(len(Z), max(max_points, 20_000), random_state)
+        n_comp = min(2, Z.shape[1], len(idx))
+        pca = PCA(n_components=n_comp, random_state=random_state).fit(Z[idx])
+        show = idx[_sample(len(idx), max_points, random_state + 1)]
+        pts = pca.transform(Z[show])
+        cen = pca.transform(centers)
+        if n_comp == 1:
+            pts = np.column_stack([pts[:, 0], np.zeros(len(pts))])
+            cen = np.column_stack([cen[:, 0], np.zeros(len(cen))])
+        ratio = list(pca.explained_variance_ratio_) + [0.0]
+        return cls(pts, labels[show], cen, names, (float(ratio[0]), float(ratio[1])))
+
+    def plot(self, ax: Axes | None = None) -> ProjectionDisplay:
+        """Draw the projection."""
+        self.figure_, self.ax_ = _axes(ax, (9.5, 5))
+        _scatter_segments(self.ax_, self.points[:, 0], self.points[:, 1], self.labels,
+                          self.centers, self.names)
+        self.ax_.set_xlabel(f"principal component 1 ({self.explained[0]:.0%} of variance)")
+        self.ax_.set_ylabel(f"principal component 2 ({self.explained[1]:.0%} of variance)")
+        self.ax_.set_title("Segments in a 2-D projection (PCA of all features)")
+        return self
+
+
+class ProfileHeatmapDisplay:
+    """Segments x features: colour is the z-score, text is the mean in original units."""
+
+    def __init__(self, z: pd.DataFrame, means: pd.DataFrame) -> None:
+        self.z = z
+        self.means = means
+
+    @classmethod
+    def from_profiles(cls, profiles: Sequence[Any]) -> ProfileHeatmapDisplay:
+        """Build from :class:`~custseg.profile.SegmentProfile` objects."""
+        index = [f"{p.segment}: {p.name}" for p in profiles]
+        z = pd.DataFrame([p.z for p in profiles], index=index)
+        means = pd.DataFrame([p.mean for p in profiles], index=index)
+        return cls(z, means)
+
+    def plot(self, ax: Axes | None = None) -> ProfileHeatmapDisplay:
+        """Draw the heatmap."""
+        n_rows, n_cols = self.z.shape
+        self.figure_, self.ax_ = _axes(ax, (max(6, 1.6 * n_cols + 4), 0.6 * n_rows + 2))
+        ax = self.ax_
+        if n_cols == 0:
+            ax.text(0.5, 0.5, "no numeric features", ha="center")
+            return self
+        lim = max(1.0, float(np.nanmax(np.abs(self.z.to_numpy()))))
+        self.image_ = ax.imshow(self.z.to_numpy(dtype=float), cmap="RdBu_r", vmin=-lim, vmax=lim, aspect="auto")
+        for i in range(n_rows):
+            for j in range(n_cols):
+                zval = self.z.iat[i, j]
+                ax.text(j, i, f"{self.means.iat[i, j]:.3g}", ha="center", va="center",
+                        color="white" if abs(zval) > 0.6 * lim else "black", fontsize=9)
+        ax.set_xticks(range(n_cols), [str(c) for c in self.z.columns], rotation=20, ha="right")
+        ax.set_yticks(range(n_rows), list(self.z.index))
+        cbar = self.figure_.colorbar(self.image_, ax=ax)
+        cbar.set_label("z-score vs all customers")
+        ax.set_title("Segment profiles (numbers: segment mean, colour: z-score)")
+        self.figure_.tight_layout()
+        return self
+
+
+class SegmentSizesDisplay:
+    """Customers per segment, with shares."""
+
+    def __init__(self, names: Sequence[str], sizes: Sequence[int]) -> None:
+        self.names = list(names)
+        self.sizes = list(sizes)
+
+    @classmethod
+    def from_profiles(cls, profiles: Sequence[Any]) -> SegmentSizesDisplay:
+        """Build from :class:`~custseg.profile.SegmentProfile` objects."""
+        return cls([f"{p.segment}: {p.name}" for p in profiles], [p.size for p in profiles])
+
+    def plot(self, ax: Axes | None = None) -> SegmentSizesDisplay:
+        """Draw horizontal bars, largest segment on top."""
+        self.figure_, self.ax_ = _axes(ax, (7, 0.5 * len(self.names) + 1.5))
+        ax = self.ax_
+        total = sum(self.sizes) or 1
+        colors = segment_colors(len(self.names))
+        y = np.arange(len(self.names))[::-1]
+        ax.barh(y, self.sizes, color=colors)
+        for yi, size in zip(y, self.sizes, strict=True):
+            ax.text(size, yi, f" {size:,} ({size / total:.0%})", va="center", fontsize=9)
+        ax.set_yticks(y, self.names)
+        ax.set_xlabel("customers")
+        ax.set_xlim(0, max(self.sizes) * 1.25 if self.sizes else 1)
+        ax.set_title("Segment sizes")
+        self.figure_.tight_layout()
+        return self
+
+
+def _scatter_segments(ax: Axes, x: np.ndarray, y: np.ndarray, labels: np.ndarray,
+                      centers: np.ndarray, names: Sequence[str]) -> None:
+    colors = segment_colors(len(names))
+    size = 18 if len(x) <= 1_000 else 6
+    for seg, name in enumerate(names):
+        mask = labels == seg
+        ax.scatter(x[mask], y[mask], s=size, color=colors[seg], alpha=0.7,
+                   label=f"{seg}: {name}", edgecolors="none")
+    ax.scatter(centers[:, 0], centers[:, 1], marker="X", s=180, c=colors[: len(centers)],
+               edgecolors="black", linewidths=1.2, label="centroids", zorder=3)
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0), framealpha=0.9)
+    ax.grid(alpha=0.3)

@@ -1,0 +1,107 @@
+"""Exploration plots of the raw table: distributions, counts, correlations, pairs.
+
+Each function draws a new figure and returns it; nothing is written to disk.
+Large tables are drawn from a fixed-seed sample of ``max_rows`` rows.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
+
+__all__ = [
+    "plot_categorical_counts",
+    "plot_correlation",
+    "plot_distributions",
+    "plot_pairs",
+]
+
+
+def _grid(n: int, ncols: int = 3, size: tuple[float, float] = (4.2, 3.0)) -> tuple[Figure, list]:
+    ncols = min(ncols, max(n, 1))
+    nrows = math.ceil(n / ncols)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(size[0] * ncols, size[1] * nrows), squeeze=False)
+    flat = list(axes.ravel())
+    for ax in flat[n:]:
+        ax.set_visible(False)
+    return fig, flat[:n]
+
+
+def plot_distributions(df: pd.DataFrame, columns: Sequence[str]) -> Figure:
+    """Histogram of each numeric column, with its median marked."""
+    fig, axes = _grid(len(columns))
+    for ax, col in zip(axes, columns, strict=True):
+        values = pd.to_numeric(df[col], errors="coerce").to_numpy(dtype=float)
+        values = values[np.isfinite(values)]
+        ax.hist(values, bins=min(40, max(10, int(np.sqrt(len(values))))), color="#3366aa", alpha=0.85)
+        if len(values):
+            med = float(np.median(values))
+            ax.axvline(med, color="#d62728", ls="--", label=f"median {med:.3g}")
+            ax.legend(fontsize=8)
+        ax.set_title(col, fontsize=11)
+        ax.set_ylabel("customers")
+    fig.suptitle("Distributions of numeric columns", fontsize=12)
+    fig.tight_layout()
+    return fig
+
+
+def plot_categorical_counts(df: pd.DataFrame, columns: Sequence[str]) -> Figure:
+    """Bar chart of the values of each categorical column (top 15)."""
+    fig, axes = _grid(len(columns))
+    for ax, col in zip(axes, columns, strict=True):
+        counts = df[col].astype("string").fillna("(missing)").value_counts().head(15)
+        ax.bar([str(i) for i in counts.index], counts.to_numpy(), color="#2ca02c")
+        for i, v in enumerate(counts.to_numpy()):
+            ax.text(i, v, f"{v:,}", ha="center", va="bottom", fontsize=8)
+        ax.set_title(col, fontsize=11)
+        ax.set_ylabel("customers")
+        ax.tick_params(axis="x", rotation=30)
+    fig.suptitle("Counts of categorical columns", fontsize=12)
+    fig.tight_layout()
+    return fig
+
+
+def plot_correlation(df: pd.DataFrame, columns: Sequence[str]) -> Figure:
+    """Pearson correlation heatmap of the numeric columns, annotated."""
+    import seaborn as sns
+
+    corr = df[list(columns)].apply(pd.to_numeric, errors="coerce").corr()
+    n = len(columns)
+    fig, ax = plt.subplots(figsize=(max(5, 1.1 * n + 3), max(4, 0.9 * n + 2)))
+    sns.heatmap(corr, annot=True, fmt=".2f", cmap="RdBu_r", vmin=-1, vmax=1, square=True, ax=ax,
+                cbar_kws={"label": "correlation"})
+    ax.set_title("Correlation between numeric columns")
+    ax.tick_params(axis="x", rotation=30)
+    fig.tight_layout()
+    return fig
+
+
+def plot_pairs(
+    df: pd.DataFrame,
+    columns: Sequence[str],
+    hue: str | None = None,
+    *,
+    max_rows: int = 2_000,
+    random_state: int = 0,
+) -> Figure:
+    """Pair plot of numeric columns, coloured by a categorical column (e.g. gender)."""
+    import seaborn as sns
+
+    data = df[list(columns) + ([hue] if hue else [])]
+    if len(data) > max_rows:
+        data = data.sample(max_rows, random_state=random_state)
+    data = data.copy()
+    if hue:
+        data[hue] = data[hue].astype("string").fillna("(missing)").astype(object)
+    for col in columns:
+        data[col] = pd.to_numeric(data[col], errors="coerce")
+    grid = sns.pairplot(data, vars=list(columns), hue=hue, plot_kws={"s": 14, "alpha": 0.7},
+                        height=2.3, corner=False)
+    title = f"Pair plot by {hue}" if hue else "Pair plot"
+    grid.figure.suptitle(title, y=1.02)
+    return grid.figure

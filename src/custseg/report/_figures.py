@@ -1,0 +1,134 @@
+"""Render the report's figures to embedded PNG data URIs.
+
+Figures are drawn under a private rc context and closed afterwards, so making a
+report never changes the caller's matplotlib state. PNG (not SVG) keeps the file
+small whatever the row count: scatter plots are drawn from samples anyway.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+import matplotlib
+
+matplotlib.use("Agg", force=False)
+import matplotlib.pyplot as plt  # noqa: E402
+from matplotlib.figure import Figure  # noqa: E402
+
+from custseg import plots  # noqa: E402
+from custseg.prep import model_frame  # noqa: E402
+
+if TYPE_CHECKING:
+    from custseg.pipeline import SegmentationRun
+
+__all__ = ["Figure", "build_figures"]
+
+_RC = {"figure.dpi": 100, "font.size": 10, "axes.titlesize": 12, "savefig.bbox": "tight"}
+
+
+def to_data_uri(fig: Figure, dpi: int = 90) -> str:
+    """PNG data URI of a figure; the figure is closed."""
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=dpi, bbox_inches="tight")
+    plt.close(fig)
+    return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
+
+
+def _draw(make: Callable[[], Figure]) -> str:
+    with plt.rc_context(_RC):
+        return to_data_uri(make())
+
+
+def build_figures(result: SegmentationRun) -> dict[str, list[dict[str, str]]]:
+    """Figures by report section: ``{"explore": [{"title", "caption", "src"}], ...}``."""
+    seg = result.segmenter
+    df = result.data
+    sel = seg.selection_
+    names = list(seg.segment_names_)
+    labels = result.labels
+    rs = seg.random_state
+    quality = result.quality
+    numeric_cols = [c.name for c in quality.columns if c.kind == "numeric"]
+    cat_cols = [c.name for c in quality.columns if c.kind == "categorical"]
+    frame, _ = model_frame(df, sel, source=result.source)
+    Z = seg.prepare(df)
+
+    out: dict[str, list[dict[str, str]]] = {"explore": [], "k": [], "segments": []}
+
+    def add(section: str, title: str, caption: str, make: Callable[[], Figure]) -> None:
+        out[section].append({"title": title, "caption": caption, "src": _draw(make)})
+
+    if numeric_cols:
+        add("explore", "Distributions", "Histogram of each numeric column; the dashed line is the median.",
+            lambda: plots.plot_distributions(df, numeric_cols))
+    if cat_cols:
+        add("explore", "Categorical counts", "Customers per value of each categorical column.",
+            lambda: plots.plot_categorical_counts(df, cat_cols))
+    if len(numeric_cols) >= 2:
+        add("explore", "Correlations", "Pearson correlation between numeric columns.",
+            lambda: plots.plot_correlation(df, numeric_cols))
+        hue = _pair_hue(quality)
+        pair_cols = numeric_cols[:5]
+        add("explore", "Pair plot" + (f" by {hue}" if hue else ""),
+            "Each numeric column against each other" + (f", coloured by {hue}" if hue else "")
+            + " (at most 2,000 customers drawn).",
+            lambda: plots.plot_pairs(df, pair_cols, hue, random_state=rs))
+
+    ks = result.k_selection
+    add("k", "Elbow curve", "Inertia falls as k grows; the dashed line marks the elbow found automatically.",
+        lambda: plots.ElbowDisplay.from_selection(ks).plot().figure_)
+    add("k", "Quality indices against k",
+        "Silhouette and Calinski-Harabasz: higher is better; Davies-Bouldin: lower is better. "
+        "The dotted line is the silhouette of random data with no groups.",
+        lambda: plots.KScoresDisplay.from_selection(ks).plot().figure_)
+    add("k", f"Silhouette of each customer (k = {ks.k})",
+        "Bars near 1 sit well inside their segment; values below 0 sit closer to another segment.",
+        lambda: plots.SilhouetteDisplay.from_prepared(Z, labels, names, random_state=rs).plot().figure_)
+
+    add("segments", "Segment sizes", "Customers in each segment.",
+        lambda: plots.SegmentSizesDisplay.from_profiles(result.profiles).plot().figure_)
+    if sel.numeric:
+        add("segments", "Segment profiles",
+            "Mean of each feature per segment; red is above the average customer, blue below.",
+            lambda: plots.ProfileHeatmapDisplay.from_profiles(result.profiles).plot().figure_)
+    for x, y in _scatter_pairs(list(sel.numeric)):
+        add("segments", f"{y} against {x}", "Each dot is a customer; crosses are segment centres.",
+            lambda x=x, y=y: plots.SegmentScatterDisplay.from_frame(
+                frame, labels, x, y, names, random_state=rs).plot().figure_)
+    if Z.shape[1] >= 2:
+        add("segments", "2-D projection (PCA)",
+            "All prepared features squeezed into two dimensions; overlap here can hide separation "
+            "in the full space.",
+            lambda: plots.ProjectionDisplay.from_prepared(
+                Z, labels, seg.cluster_centers_, names, random_state=rs).plot().figure_)
+    return out
+
+
+def _pair_hue(quality: object) -> str | None:
+    cats = [c for c in quality.columns if c.kind == "categorical" and 2 <= c.distinct <= 6]  # type: ignore[attr-defined]
+    if not cats:
+        return None
+    for c in cats:
+        if c.name.lower() in {"gender", "genre", "sex"}:
+            return str(c.name)
+    return str(cats[0].name)
+
+
+def _scatter_pairs(numeric: list[str]) -> list[tuple[str, str]]:
+    """Feature pairs to scatter: income against spending first when both exist."""
+    from custseg.profile import role_of
+
+    roles = {c: role_of(c) for c in numeric}
+    pairs: list[tuple[str, str]] = []
+    income = [c for c in numeric if roles[c] == "income"]
+    spending = [c for c in numeric if roles[c] == "spending"]
+    if income and spending:
+        pairs.append((income[0], spending[0]))
+    for i, a in enumerate(numeric):
+        for b in numeric[i + 1:]:
+            if (a, b) not in pairs and (b, a) not in pairs:
+                pairs.append((a, b))
+    return pairs[:3]

@@ -1,0 +1,100 @@
+"""The run as one plain dictionary: the source of summary.json and of the report."""
+
+from __future__ import annotations
+
+import math
+import platform
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from custseg.pipeline import SegmentationRun
+
+__all__ = ["json_safe", "summarize"]
+
+
+def json_safe(value: Any) -> Any:
+    """Recursively replace NaN/inf by None and numpy scalars by Python ones."""
+    if isinstance(value, dict):
+        return {str(k): json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [json_safe(v) for v in value]
+    if hasattr(value, "item") and not isinstance(value, (str, bytes)):
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+def summarize(result: SegmentationRun) -> dict[str, Any]:
+    """Everything a reader needs to know about the run, as JSON-ready data.
+
+    Examples
+    --------
+    >>> from custseg.pipeline import run
+    >>> s = summarize(run(features=["Annual Income (k$)", "Spending Score (1-100)"]))
+    >>> s["k"], [seg["size"] for seg in s["segments"]]
+    (5, [81, 39, 35, 23, 22])
+    """
+    import numpy as np
+    import pandas as pd
+    import sklearn
+
+    from custseg import __version__
+
+    seg = result.segmenter
+    ks = result.k_selection
+    quality = result.quality
+    excluded = seg.excluded_rows_
+    summary: dict[str, Any] = {
+        "custseg_version": __version__,
+        "versions": {
+            "python": platform.python_version(),
+            "numpy": np.__version__,
+            "pandas": pd.__version__,
+            "scikit-learn": sklearn.__version__,
+        },
+        "source": quality.source,
+        "random_state": seg.random_state,
+        "settings": result.settings,
+        "n_rows": int(len(result.data)),
+        "n_segmented": int(len(result.data) - len(excluded)),
+        "excluded_rows": excluded.to_dict("records"),
+        "features": {
+            "numeric": list(seg.selection_.numeric),
+            "categorical": list(seg.selection_.categorical),
+            "excluded": dict(seg.selection_.excluded),
+            "scaler": seg.scaler,
+        },
+        "k": ks.k,
+        "k_rule": ks.rule,
+        "k_reason": ks.reason,
+        "structure": {
+            "level": ks.structure,
+            "has_structure": ks.has_structure,
+            "explanation": ks.structure_reason,
+            "silhouette": ks.silhouette_at_k,
+            "reference_silhouette": ks.reference_silhouette,
+            "reference_silhouette_sd": ks.reference_silhouette_sd,
+        },
+        "k_scores": ks.to_frame().reset_index().to_dict("records"),
+        "k_votes": ks.votes,
+        "k_candidates": list(ks.candidates),
+        "k_sample_size": ks.sample_size,
+        "silhouette_sample_size": ks.silhouette_sample_size,
+        "segments": [p.to_dict() for p in result.profiles],
+        "quality": {
+            "n_rows": quality.n_rows,
+            "n_columns": quality.n_columns,
+            "findings": list(quality.findings),
+            "repairs": list(quality.repairs),
+            "id_columns": list(quality.id_columns),
+            "duplicate_rows": quality.duplicate_rows,
+            "duplicate_ids": quality.duplicate_ids,
+            "constant_columns": list(quality.constant_columns),
+            "mistyped": quality.mistyped,
+            "file": quality.file_info,
+            "columns": quality.to_frame().reset_index().to_dict("records"),
+        },
+        "timings_seconds": {k: round(v, 4) for k, v in result.timings.items()},
+    }
+    return json_safe(summary)  # type: ignore[no-any-return]
