@@ -40,7 +40,7 @@ from sklearn.metrics import (
     silhouette_score,
 )
 
-from custseg.errors import ParameterError
+from custseg.errors import InputError, ParameterError
 
 __all__ = [
     "SILHOUETTE_TOLERANCE",
@@ -173,6 +173,19 @@ def choose_k(
         Xs = X[np.sort(rng.choice(n, sample_size, replace=False))]
     else:
         Xs = X
+    # K-Means cannot find more segments than there are distinct customers.
+    distinct = len(np.unique(Xs, axis=0))
+    if distinct < 2:
+        raise InputError(
+            "every customer has the same feature values; there is nothing to segment"
+        )
+    if n_clusters is not None and n_clusters > distinct and n <= sample_size:
+        raise ParameterError(
+            f"cannot make {n_clusters} segments: the data have only {distinct} "
+            "distinct customers"
+        )
+    kmax = min(kmax, distinct)
+    kmin = min(kmin, kmax)
     sil_idx = None
     if len(Xs) > silhouette_sample_size:
         sil_idx = np.sort(rng.choice(len(Xs), silhouette_sample_size, replace=False))
@@ -392,7 +405,7 @@ def _reference_data(X: np.ndarray, rng: np.random.Generator) -> np.ndarray:
 
 
 def _silhouette_for_k(X: np.ndarray, k: int, random_state: int) -> float:
-    if k < 2 or k > len(X) - 1:
+    if k < 2 or k > len(X) - 1 or k > len(np.unique(X, axis=0)):
         return math.nan
     labels = KMeans(k, n_init=3, random_state=random_state).fit_predict(X)
     if not 2 <= len(np.unique(labels)) <= len(X) - 1:

@@ -12,8 +12,14 @@ from sklearn.base import BaseEstimator, ClusterMixin, TransformerMixin
 from sklearn.cluster import KMeans
 
 from custseg.cluster._choose_k import KSelection, Progress, choose_k, default_n_init
-from custseg.errors import NotFittedError, ParameterError
-from custseg.prep import SCALERS, build_preprocessor, model_frame, select_features
+from custseg.errors import ColumnTypeError, NotFittedError, ParameterError
+from custseg.prep import (
+    SCALERS,
+    FeatureSelection,
+    build_preprocessor,
+    model_frame,
+    select_features,
+)
 from custseg.profile import SegmentProfile, profile_segments
 from custseg.quality import QualityReport, check_table
 
@@ -185,6 +191,7 @@ class Segmenter(ClusterMixin, TransformerMixin, BaseEstimator):  # type: ignore[
         report = quality or check_table(df, id_columns=self.id_columns)
         selection = select_features(report, self.features)
         frame, repairs = model_frame(df, selection, source=report.source)
+        selection, frame = _drop_unusable(selection, frame, report.source, self.features)
         preprocessor = build_preprocessor(selection, self.scaler)
         Z = np.ascontiguousarray(preprocessor.fit_transform(frame), dtype=np.float64)
 
@@ -258,11 +265,13 @@ class Segmenter(ClusterMixin, TransformerMixin, BaseEstimator):  # type: ignore[
         self, X: pd.DataFrame | np.ndarray, *, source: str | None = None
     ) -> np.ndarray:
         """Segment of each row of ``X`` (which must have the feature columns)."""
-        return self.kmeans_.predict(self._prepared(X, source)).astype(np.int64)
+        Z = self._prepared(X, source)
+        return self.kmeans_.predict(Z).astype(np.int64)
 
     def transform(self, X: pd.DataFrame | np.ndarray) -> np.ndarray:
         """Distance of each row to each segment's centroid (prepared space)."""
-        return self.kmeans_.transform(self._prepared(X, None))
+        Z = self._prepared(X, None)
+        return self.kmeans_.transform(Z)
 
     def prepare(self, X: pd.DataFrame | np.ndarray) -> np.ndarray:
         """The prepared (imputed, encoded, scaled) feature matrix for ``X``."""
@@ -300,6 +309,36 @@ class Segmenter(ClusterMixin, TransformerMixin, BaseEstimator):  # type: ignore[
         tags.input_tags.allow_nan = True
         tags.input_tags.string = True
         return tags
+
+
+def _drop_unusable(
+    selection: FeatureSelection,
+    frame: pd.DataFrame,
+    source: str,
+    explicit: Sequence[str] | None,
+) -> tuple[FeatureSelection, pd.DataFrame]:
+    """Drop features left with no usable value after repairs (all inf, say)."""
+    empty = [c for c in selection.columns if frame[c].isna().all()]
+    if not empty:
+        return selection, frame
+    if explicit is not None:
+        raise ColumnTypeError(
+            "has no usable values (all missing, infinite or too large)",
+            path=source,
+            column=empty[0],
+        )
+    kept = FeatureSelection(
+        tuple(c for c in selection.numeric if c not in empty),
+        tuple(c for c in selection.categorical if c not in empty),
+        {**selection.excluded, **{c: "no usable values" for c in empty}},
+    )
+    if not kept.columns:
+        raise ColumnTypeError(
+            "no column has usable values to segment on",
+            path=source,
+            hint="Check the file, or name the features with --features.",
+        )
+    return kept, frame[list(kept.columns)]
 
 
 def _as_frame(X: pd.DataFrame | np.ndarray) -> pd.DataFrame:

@@ -2,17 +2,27 @@
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
 
-from custseg.errors import ColumnTypeError, MissingColumnError, ParameterError
+from custseg.errors import (
+    ColumnTypeError,
+    DataRepairWarning,
+    MissingColumnError,
+    ParameterError,
+    format_rows,
+)
 from custseg.quality import QualityReport
 
 __all__ = ["FeatureSelection", "model_frame", "select_features"]
 
+# Values beyond this are treated as missing: their squares overflow float64
+# sums, so no scaler or distance can use them (they are placeholders or errors).
+_LARGEST = 1e100
 # An explicitly named text feature with more categories than this would explode
 # the one-hot encoding into a column per customer, which is never what is meant.
 _MAX_EXPLICIT_CATEGORIES = 200
@@ -181,18 +191,23 @@ def model_frame(
                 )
             col = values
         arr = col.to_numpy(dtype="float64", na_value=np.nan)
-        inf = ~np.isfinite(arr) & ~np.isnan(arr)
-        if inf.any():
+        with np.errstate(invalid="ignore"):
+            huge = ~np.isnan(arr) & ~(np.abs(arr) <= _LARGEST)
+        if huge.any():
             arr = arr.copy()
-            arr[inf] = np.nan
+            arr[huge] = np.nan
+            rows = [int(i) + 1 for i in np.flatnonzero(huge)]
             repairs.append(
-                f"treated {int(inf.sum())} infinite values in '{name}' as missing"
+                f"treated {len(rows)} infinite or absurdly large values (beyond "
+                f"±{_LARGEST:g}) in '{name}' as missing, rows {format_rows(rows)}"
             )
         out[name] = arr
     for name in selection.categorical:
         col = df[name]
         values = col.astype("string").to_numpy(dtype=object, na_value=np.nan)
         out[name] = values
+    for repair in repairs:
+        warnings.warn(repair, DataRepairWarning, stacklevel=3)
     frame = pd.DataFrame(out, index=df.index)
     for name in selection.categorical:
         frame[name] = frame[name].astype(object)

@@ -99,7 +99,9 @@ def profile_segments(
         traits = segment_traits(z, cats, {c: {str(k2): v for k2, v in d.items()} for c, d in overall_cat.items()})
         raw.append((seg, size, mean, median, z, cats, traits))
 
-    order = sorted(numeric, key=lambda c: -float(np.nanmax(np.abs([r[4][c] for r in raw])) if raw else 0))
+    # Fallback names ("Average income and spending") use the features that vary
+    # most between segments.
+    order = sorted(numeric, key=lambda c: -_spread([r[4][c] for r in raw]))
     names = unique_names([r[6] for r in raw], order or list(categorical))
     profiles = []
     for (seg, size, mean, median, z, cats, traits), name in zip(raw, names, strict=True):
@@ -153,6 +155,11 @@ def profiles_frame(profiles: Sequence[SegmentProfile]) -> pd.DataFrame:
                 row[f"share {col}={value}"] = round(share, 6)
         rows.append(row)
     return pd.DataFrame(rows)
+
+
+def _spread(z: list[float]) -> float:
+    finite = [abs(v) for v in z if not math.isnan(v)]
+    return max(finite) if finite else 0.0
 
 
 def _num(value: Any) -> float:

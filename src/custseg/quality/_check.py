@@ -225,12 +225,16 @@ def _summarise_column(
         values = present.to_numpy(dtype="float64")
         finite = values[np.isfinite(values)]
         infinite = int(len(values) - len(finite))
-        outliers = _iqr_outliers(finite)
+        # Values near the float64 limit (1e308) overflow sums and differences;
+        # the summary then shows inf, and preparation treats them as missing.
+        with np.errstate(over="ignore", invalid="ignore"):
+            outliers = _iqr_outliers(finite)
+            mean = float(finite.mean()) if len(finite) else None
         return ColumnSummary(
             name, kind, dtype, missing, distinct, constant, outliers, infinite,
             float(finite.min()) if len(finite) else None,
             float(finite.max()) if len(finite) else None,
-            float(finite.mean()) if len(finite) else None,
+            mean,
         )
     top: dict[str, int] = {}
     if kind in {"categorical", "text"}:
@@ -240,7 +244,8 @@ def _summarise_column(
 
 def _is_sequence(values: np.ndarray) -> bool:
     """Unique integers forming a run like 1..n (in any order): a row counter."""
-    return bool(values.max() - values.min() == len(values) - 1)
+    with np.errstate(over="ignore", invalid="ignore"):
+        return bool(values.max() - values.min() == len(values) - 1)
 
 
 def _iqr_outliers(values: np.ndarray) -> int:

@@ -1,0 +1,128 @@
+from __future__ import annotations
+
+import os
+import stat
+
+import pandas as pd
+import pytest
+
+from custseg import EmptyDataError, FileFormatError, InputError, load_table
+from custseg.io import table_meta, write_table
+from tests.conftest import INCOME, SHARED_DATA
+
+ROWS = [["CustomerID", "Gender", "Age", "City"], ["1", "Female", "31", "Zürich"],
+        ["2", "Male", "45", "Besançon"], ["3", "Female", "28", "Łódź"]]
+
+
+def _write_csv(path, rows, delimiter=",", encoding="utf-8"):
+    text = "\n".join(delimiter.join(r) for r in rows) + "\n"
+    path.write_bytes(text.encode(encoding))
+    return path
+
+
+def test_bundled_mall_types(mall_df):
+    assert mall_df.shape == (200, 5)
+    assert mall_df[INCOME].dtype == "int64"
+    assert mall_df["Gender"].isin(["Male", "Female"]).all()
+
+
+def test_same_table_as_shared_copy(mall_df):
+    shared = pd.read_csv(SHARED_DATA / "Mall_Customers.csv")
+    pd.testing.assert_frame_equal(mall_df, shared, check_dtype=False)
+
+
+def test_zero_padded_ids_stay_text():
+    df = load_table(SHARED_DATA / "Mall_Customers_genre_variant.csv")
+    assert df["CustomerID"].iloc[0] == "0001"
+    assert len(df) == 200  # no trailing newline: last row still read
+
+
+@pytest.mark.parametrize("delimiter", [",", ";", "\t", "|"], ids=["comma", "semicolon", "tab", "pipe"])
+def test_delimiter_is_sniffed(tmp_path, delimiter):
+    df = load_table(_write_csv(tmp_path / "c.csv", ROWS, delimiter))
+    assert list(df.columns) == ROWS[0]
+    assert table_meta(df)["delimiter"] == delimiter
+    assert df["City"].tolist() == ["Zürich", "Besançon", "Łódź"]
+
+
+@pytest.mark.parametrize("encoding,expected", [("utf-8-sig", "utf-8-sig"), ("utf-16", "utf-16")])
+def test_bom_encodings(tmp_path, encoding, expected):
+    df = load_table(_write_csv(tmp_path / "c.csv", ROWS, ",", encoding))
+    assert list(df.columns) == ROWS[0]  # no BOM glued to the first header
+    assert table_meta(df)["encoding"] == expected
+    assert df["City"].iloc[0] == "Zürich"
+
+
+def test_cp1252_fallback(tmp_path):
+    rows = [["id", "note", "spend"], ["1", "£5 off", "10"], ["2", "café", "12"]]
+    df = load_table(_write_csv(tmp_path / "c.csv", rows, ";", "cp1252"))
+    assert table_meta(df)["encoding"] == "cp1252"
+    assert df["note"].tolist() == ["£5 off", "café"]
+
+
+def test_header_spaces_are_stripped_and_reported(tmp_path):
+    path = tmp_path / "c.csv"
+    path.write_text(" id ,  Annual   Income ,x\n1,2,3\n2,3,4\n")
+    df = load_table(path)
+    assert list(df.columns) == ["id", "Annual Income", "x"]
+    assert any("Annual   Income" in r for r in table_meta(df)["repairs"])
+
+
+def test_empty_file(tmp_path):
+    path = tmp_path / "empty.csv"
+    path.write_bytes(b"")
+    with pytest.raises(EmptyDataError, match=r"empty\.csv: the file is empty"):
+        load_table(path)
+
+
+def test_header_only(tmp_path):
+    path = tmp_path / "head.csv"
+    path.write_text("CustomerID,Age\n")
+    with pytest.raises(EmptyDataError, match=r"head\.csv: has a header but no data rows"):
+        load_table(path)
+
+
+def test_binary_file(tmp_path):
+    path = tmp_path / "garbage.csv"
+    path.write_bytes(bytes(range(256)) * 10)
+    with pytest.raises(FileFormatError, match="binary"):
+        load_table(path)
+
+
+def test_missing_file(tmp_path):
+    with pytest.raises(InputError, match="no such file"):
+        load_table(tmp_path / "nope.csv")
+
+
+def test_mostly_numeric_column_keeps_text_and_is_recorded(tmp_path):
+    path = tmp_path / "c.csv"
+    lines = ["id,age"] + [f"{i},{20 + i}" for i in range(1, 20)] + ["20,n/a?"]
+    path.write_text("\n".join(lines) + "\n")
+    df = load_table(path)
+    info = table_meta(df)["mistyped"]["age"]
+    assert info["rows"] == [20] and info["values"] == ["n/a?"]
+
+
+def test_excel_and_parquet_round_trip(tmp_path, mall_df):
+    xlsx, pq = tmp_path / "m.xlsx", tmp_path / "m.parquet"
+    mall_df.to_excel(xlsx, index=False)
+    mall_df.to_parquet(pq)
+    for path in (xlsx, pq):
+        df = load_table(path)
+        assert df.shape == (200, 5)
+        assert df[INCOME].sum() == mall_df[INCOME].sum()
+
+
+def test_unsupported_suffix(tmp_path):
+    path = tmp_path / "data.json"
+    path.write_text("{}")
+    with pytest.raises(FileFormatError, match=r"data\.json: files ending in '\.json'"):
+        load_table(path)
+
+
+def test_write_table_is_atomic_and_readable(tmp_path):
+    out = tmp_path / "o.csv"
+    write_table(pd.DataFrame({"a": [1, 2]}), out)
+    assert os.listdir(tmp_path) == ["o.csv"]  # no temporary file left behind
+    assert stat.S_IMODE(out.stat().st_mode) & 0o044  # readable by others, like open()
+    assert pd.read_csv(out)["a"].tolist() == [1, 2]
