@@ -24,7 +24,9 @@ def mall_df() -> pd.DataFrame:
     return load_mall_customers()
 
 
-def planted_blobs(k: int, seed: int, n_per: int = 60, dim: int = 4) -> tuple[pd.DataFrame, np.ndarray]:
+def planted_blobs(
+    k: int, seed: int, n_per: int = 60, dim: int = 4
+) -> tuple[pd.DataFrame, np.ndarray]:
     """Well-separated Gaussian blobs: centres at least 8 standard deviations apart."""
     rng = np.random.default_rng(seed)
     centres: list[np.ndarray] = []
@@ -46,11 +48,19 @@ def chromium() -> str:
             return found
     if os.geteuid() == 0 and shutil.which("apt-get"):
         env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-        subprocess.run(["apt-get", "update", "-qq"], check=True, env=env, capture_output=True)
-        subprocess.run(["apt-get", "install", "-y", "-qq", "chromium"], check=True, env=env,
-                       capture_output=True)
+        subprocess.run(
+            ["apt-get", "update", "-qq"], check=True, env=env, capture_output=True
+        )
+        subprocess.run(
+            ["apt-get", "install", "-y", "-qq", "chromium"],
+            check=True,
+            env=env,
+            capture_output=True,
+        )
         found = shutil.which("chromium")
         if found:
             return found
-    pytest.fail("Chromium is needed for browser tests: install Debian's 'chromium' "
-                "package, or deselect them with -m 'not browser'.")
+    pytest.fail(
+        "Chromium is needed for browser tests: install Debian's 'chromium' "
+        "package, or deselect them with -m 'not browser'."
+    )

@@ -5,10 +5,10 @@ import math
 import numpy as np
 import pytest
 from sklearn.preprocessing import StandardScaler
+from tests.conftest import INCOME, SPENDING, planted_blobs
 
 from custseg import ParameterError, choose_k
 from custseg.cluster._choose_k import _reconcile
-from tests.conftest import INCOME, SPENDING, planted_blobs
 
 
 def test_mall_income_spending_gives_five(mall_df):
@@ -60,13 +60,20 @@ def test_reconcile_rule_by_hand():
     votes = {"silhouette": 5, "elbow": 2, "calinski_harabasz": 2, "davies_bouldin": 5}
     assert _reconcile(ks, sil, votes)[0] == 5
     # a tie goes to the smaller k
-    votes = {"silhouette": 5, "elbow": 4, "calinski_harabasz": None, "davies_bouldin": None}
+    votes = {
+        "silhouette": 5,
+        "elbow": 4,
+        "calinski_harabasz": None,
+        "davies_bouldin": None,
+    }
     assert _reconcile(ks, sil, votes)[0] == 4
 
 
 def test_silhouette_uses_a_sample_on_large_data():
     X, _ = planted_blobs(3, 0, n_per=4_000, dim=2)
-    sel = choose_k(X.to_numpy(), (2, 4), silhouette_sample_size=1_000, sample_size=5_000)
+    sel = choose_k(
+        X.to_numpy(), (2, 4), silhouette_sample_size=1_000, sample_size=5_000
+    )
     assert sel.sample_size == 5_000 and sel.silhouette_sample_size == 1_000
     assert sel.k == 3
 
@@ -74,7 +81,9 @@ def test_silhouette_uses_a_sample_on_large_data():
 def test_user_k_overrides(mall_df):
     X = StandardScaler().fit_transform(mall_df[[INCOME, SPENDING]])
     sel = choose_k(X, n_clusters=3)
-    assert sel.k == 3 and sel.rule == "user" and sel.reason == "k = 3 was set by the user."
+    assert (
+        sel.k == 3 and sel.rule == "user" and sel.reason == "k = 3 was set by the user."
+    )
     assert not math.isnan(sel.silhouette_at_k)
 
 

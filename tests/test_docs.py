@@ -26,10 +26,14 @@ def test_cli_reference_is_current():
     """docs/cli.md holds the --help text of every command, as printed now."""
     text = (DOCS / "cli.md").read_text()
     for command in sorted(cli.commands):
-        help_text = CliRunner().invoke(cli, [command, "--help"], terminal_width=88).output
+        help_text = (
+            CliRunner().invoke(cli, [command, "--help"], terminal_width=88).output
+        )
         assert help_text.strip() in text, f"regenerate docs/cli.md ({command} changed)"
 
 
-@pytest.mark.parametrize("name", [n for n in custseg.__all__ if n.endswith(("Error", "Warning"))])
+@pytest.mark.parametrize(
+    "name", [n for n in custseg.__all__ if n.endswith(("Error", "Warning"))]
+)
 def test_error_is_documented(name):
     assert re.search(rf"^## {name}\b", (DOCS / "errors.md").read_text(), re.M)

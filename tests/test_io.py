@@ -5,13 +5,17 @@ import stat
 
 import pandas as pd
 import pytest
+from tests.conftest import INCOME, SHARED_DATA
 
 from custseg import EmptyDataError, FileFormatError, InputError, load_table
 from custseg.io import table_meta, write_table
-from tests.conftest import INCOME, SHARED_DATA
 
-ROWS = [["CustomerID", "Gender", "Age", "City"], ["1", "Female", "31", "Zürich"],
-        ["2", "Male", "45", "Besançon"], ["3", "Female", "28", "Łódź"]]
+ROWS = [
+    ["CustomerID", "Gender", "Age", "City"],
+    ["1", "Female", "31", "Zürich"],
+    ["2", "Male", "45", "Besançon"],
+    ["3", "Female", "28", "Łódź"],
+]
 
 
 def _write_csv(path, rows, delimiter=",", encoding="utf-8"):
@@ -37,7 +41,9 @@ def test_zero_padded_ids_stay_text():
     assert len(df) == 200  # no trailing newline: last row still read
 
 
-@pytest.mark.parametrize("delimiter", [",", ";", "\t", "|"], ids=["comma", "semicolon", "tab", "pipe"])
+@pytest.mark.parametrize(
+    "delimiter", [",", ";", "\t", "|"], ids=["comma", "semicolon", "tab", "pipe"]
+)
 def test_delimiter_is_sniffed(tmp_path, delimiter):
     df = load_table(_write_csv(tmp_path / "c.csv", ROWS, delimiter))
     assert list(df.columns) == ROWS[0]
@@ -45,7 +51,9 @@ def test_delimiter_is_sniffed(tmp_path, delimiter):
     assert df["City"].tolist() == ["Zürich", "Besançon", "Łódź"]
 
 
-@pytest.mark.parametrize("encoding,expected", [("utf-8-sig", "utf-8-sig"), ("utf-16", "utf-16")])
+@pytest.mark.parametrize(
+    "encoding,expected", [("utf-8-sig", "utf-8-sig"), ("utf-16", "utf-16")]
+)
 def test_bom_encodings(tmp_path, encoding, expected):
     df = load_table(_write_csv(tmp_path / "c.csv", ROWS, ",", encoding))
     assert list(df.columns) == ROWS[0]  # no BOM glued to the first header
@@ -78,7 +86,9 @@ def test_empty_file(tmp_path):
 def test_header_only(tmp_path):
     path = tmp_path / "head.csv"
     path.write_text("CustomerID,Age\n")
-    with pytest.raises(EmptyDataError, match=r"head\.csv: has a header but no data rows"):
+    with pytest.raises(
+        EmptyDataError, match=r"head\.csv: has a header but no data rows"
+    ):
         load_table(path)
 
 

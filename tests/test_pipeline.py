@@ -5,9 +5,9 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
+from tests.conftest import INCOME, SHARED_DATA, SPENDING
 
 from custseg.pipeline import run, write_outputs
-from tests.conftest import INCOME, SHARED_DATA, SPENDING
 
 
 @pytest.fixture(scope="module")
@@ -52,7 +52,12 @@ def test_report_is_self_contained(demo_outputs):
     assert "<script" not in html.lower()
     assert "http://" not in html and "https://" not in html
     assert html.count('src="data:image/png;base64,') >= 10
-    for section in ("Data quality", "Exploration", "Choosing the number of segments", "Segments"):
+    for section in (
+        "Data quality",
+        "Exploration",
+        "Choosing the number of segments",
+        "Segments",
+    ):
         assert section in html
 
 
@@ -67,12 +72,16 @@ def test_same_seed_same_files(tmp_path):
 
 def test_no_structure_is_said_plainly(tmp_path):
     rng = np.random.default_rng(0)
-    df = pd.DataFrame({"income": rng.uniform(20, 120, 400), "spend": rng.uniform(1, 100, 400)})
+    df = pd.DataFrame(
+        {"income": rng.uniform(20, 120, 400), "spend": rng.uniform(1, 100, 400)}
+    )
     result = run(df)
     paths = write_outputs(result, tmp_path)
     summary = json.loads(paths["summary"].read_text())
     assert summary["structure"]["has_structure"] is False
-    assert summary["structure"]["explanation"].startswith("No clear segment structure was found")
+    assert summary["structure"]["explanation"].startswith(
+        "No clear segment structure was found"
+    )
     assert "No clear segment structure found." in paths["report"].read_text()
 
 

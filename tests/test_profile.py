@@ -27,7 +27,11 @@ def test_profile_numbers_by_hand():
 
 
 def test_names_are_unique():
-    traits = [[(1.0, "high income")], [(1.0, "high income"), (0.7, "young")], [(1.0, "high income")]]
+    traits = [
+        [(1.0, "high income")],
+        [(1.0, "high income"), (0.7, "young")],
+        [(1.0, "high income")],
+    ]
     names = unique_names(traits, ["Annual Income (k$)"])
     assert len(set(names)) == 3
     assert names == ["High income", "Young, high income", "High income (2)"]
@@ -35,7 +39,10 @@ def test_names_are_unique():
 
 def test_categorical_trait_needs_dominance():
     overall = {"Gender": {"Female": 0.56, "Male": 0.44}}
-    assert segment_traits({}, {"Gender": {"Female": 0.9, "Male": 0.1}}, overall)[0][1] == "mostly Female"
+    assert (
+        segment_traits({}, {"Gender": {"Female": 0.9, "Male": 0.1}}, overall)[0][1]
+        == "mostly Female"
+    )
     assert segment_traits({}, {"Gender": {"Female": 0.6, "Male": 0.4}}, overall) == []
 
 
@@ -55,4 +62,13 @@ def test_action_uses_spending_and_income():
 def test_profiles_frame_columns():
     df = pd.DataFrame({"x": [1.0, 2, 10, 11]})
     frame = profiles_frame(profile_segments(df, np.array([0, 0, 1, 1]), ["x"], []))
-    assert list(frame.columns) == ["segment", "name", "size", "share", "action", "mean x", "median x", "z x"]
+    assert list(frame.columns) == [
+        "segment",
+        "name",
+        "size",
+        "share",
+        "action",
+        "mean x",
+        "median x",
+        "z x",
+    ]

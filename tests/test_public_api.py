@@ -10,7 +10,8 @@ import custseg
 def test_all_is_sorted_and_complete():
     assert custseg.__all__ == sorted(custseg.__all__)
     public = {
-        n for n in dir(custseg)
+        n
+        for n in dir(custseg)
         if not n.startswith("_") and not inspect.ismodule(getattr(custseg, n))
     }
     assert public == set(custseg.__all__)
@@ -21,7 +22,9 @@ def test_core_does_not_import_ui_libraries():
         "import sys, custseg; custseg.Segmenter; "
         "print(sorted(m for m in ('matplotlib', 'jinja2', 'click', 'seaborn') if m in sys.modules))"
     )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    )
     assert out.stdout.strip() == "[]"
 
 

@@ -10,8 +10,13 @@ from custseg import MissingColumnError, check_table
 def test_mall_roles(mall_df):
     report = check_table(mall_df)
     kinds = {c.name: c.kind for c in report.columns}
-    assert kinds == {"CustomerID": "id", "Gender": "categorical", "Age": "numeric",
-                     "Annual Income (k$)": "numeric", "Spending Score (1-100)": "numeric"}
+    assert kinds == {
+        "CustomerID": "id",
+        "Gender": "categorical",
+        "Age": "numeric",
+        "Annual Income (k$)": "numeric",
+        "Spending Score (1-100)": "numeric",
+    }
     assert report.duplicate_rows == 0
 
 
@@ -22,12 +27,14 @@ def test_findings_on_a_messy_table():
     spend[1] = spend[2] = 2.0
     spend[5], spend[6], spend[7] = np.nan, 1.0, 3.0
     spend[19] = 100.0
-    df = pd.DataFrame({
-        "cust_id": ids,
-        "plan": ["a"] * 20,
-        "spend": spend,
-        "name": [f"n{i}" for i in ids],
-    })
+    df = pd.DataFrame(
+        {
+            "cust_id": ids,
+            "plan": ["a"] * 20,
+            "spend": spend,
+            "name": [f"n{i}" for i in ids],
+        }
+    )
     report = check_table(df)
     assert report.column("cust_id").kind == "id"
     assert report.duplicate_ids == {"cust_id": 1}
@@ -43,7 +50,9 @@ def test_findings_on_a_messy_table():
 
 
 def test_explicit_id_column_unknown(mall_df):
-    with pytest.raises(MissingColumnError, match="Did you mean .CustomerID. for .CustomerId."):
+    with pytest.raises(
+        MissingColumnError, match="Did you mean .CustomerID. for .CustomerId."
+    ):
         check_table(mall_df, id_columns=["CustomerId"])
 
 

@@ -8,6 +8,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sklearn.base import clone
 from sklearn.metrics import adjusted_rand_score
+from tests.conftest import INCOME, SPENDING, planted_blobs
 
 from custseg import (
     ColumnTypeError,
@@ -21,7 +22,6 @@ from custseg import (
     load_model,
 )
 from custseg.cluster import canonical_order
-from tests.conftest import INCOME, SPENDING, planted_blobs
 
 FEATURES = [INCOME, SPENDING]
 
@@ -37,13 +37,27 @@ def test_five_well_known_mall_segments(fitted):
     levels = set()
     for p in fitted.profiles_:
         inc, spend = p.mean[INCOME], p.mean[SPENDING]
-        levels.add(("low" if inc < 40 else "high" if inc > 70 else "mid",
-                    "low" if spend < 35 else "high" if spend > 65 else "mid"))
-    assert levels == {("high", "low"), ("high", "high"), ("mid", "mid"), ("low", "low"), ("low", "high")}
+        levels.add(
+            (
+                "low" if inc < 40 else "high" if inc > 70 else "mid",
+                "low" if spend < 35 else "high" if spend > 65 else "mid",
+            )
+        )
+    assert levels == {
+        ("high", "low"),
+        ("high", "high"),
+        ("mid", "mid"),
+        ("low", "low"),
+        ("low", "high"),
+    }
     names = {p.name for p in fitted.profiles_}
-    assert names == {"High income, low spending", "High income, high spending",
-                     "Average income and spending", "Low income, low spending",
-                     "Low income, high spending"}
+    assert names == {
+        "High income, low spending",
+        "High income, high spending",
+        "Average income and spending",
+        "Low income, low spending",
+        "Low income, high spending",
+    }
 
 
 def test_numbering_is_by_size_and_deterministic(mall_df, fitted):
@@ -62,7 +76,9 @@ def test_canonical_order_breaks_ties_by_centroid():
 
 def test_relabel_invariance_under_row_order(mall_df, fitted):
     perm = np.random.default_rng(1).permutation(len(mall_df))
-    shuffled = Segmenter(features=FEATURES).fit(mall_df.iloc[perm].reset_index(drop=True))
+    shuffled = Segmenter(features=FEATURES).fit(
+        mall_df.iloc[perm].reset_index(drop=True)
+    )
     # same customers end up with the same segment *numbers* (by size), not just grouping
     np.testing.assert_array_equal(shuffled.labels_, fitted.labels_[perm])
 
@@ -91,7 +107,9 @@ class Untrusted:
 def test_tampered_model_is_refused(fitted, tmp_path):
     path = tmp_path / "evil.skops"
     sio.dump({"format": "custseg-model", "payload": Untrusted()}, path)
-    with pytest.raises(ModelFileError, match="refused to load.*test_segmenter.Untrusted"):
+    with pytest.raises(
+        ModelFileError, match="refused to load.*test_segmenter.Untrusted"
+    ):
         load_model(path)
     garbage = tmp_path / "garbage.skops"
     garbage.write_bytes(b"not a zip")
@@ -105,7 +123,10 @@ def test_predict_with_missing_or_mistyped_columns(fitted, mall_df):
     bad = mall_df.copy()
     bad[INCOME] = bad[INCOME].astype(str)
     bad.loc[3, INCOME] = "lots"
-    with pytest.raises(ColumnTypeError, match=r"column 'Annual Income \(k\$\)': 1 values are not numbers \('lots'\) in rows 4"):
+    with pytest.raises(
+        ColumnTypeError,
+        match=r"column 'Annual Income \(k\$\)': 1 values are not numbers \('lots'\) in rows 4",
+    ):
         fitted.predict(bad, source="new.csv")
 
 
@@ -121,8 +142,16 @@ def test_sklearn_contract(mall_df):
     assert seg.transform(mall_df).shape == (200, 3)
 
 
-@pytest.mark.parametrize("params", [{"scaler": "zscore"}, {"k_range": (1, 4)}, {"n_clusters": 0},
-                                    {"random_state": -1}, {"features": "Age"}])
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"scaler": "zscore"},
+        {"k_range": (1, 4)},
+        {"n_clusters": 0},
+        {"random_state": -1},
+        {"features": "Age"},
+    ],
+)
 def test_bad_parameters(mall_df, params):
     with pytest.raises(ParameterError, match="parameter of Segmenter must be"):
         Segmenter(**params).fit(mall_df)
@@ -152,14 +181,18 @@ def test_missing_values_are_imputed_not_dropped(mall_df):
     with_text=st.booleans(),
     with_dupes=st.booleans(),
 )
-def test_any_table_is_segmented_or_refused_cleanly(n, seed, missing, with_text, with_dupes):
+def test_any_table_is_segmented_or_refused_cleanly(
+    n, seed, missing, with_text, with_dupes
+):
     rng = np.random.default_rng(seed)
-    df = pd.DataFrame({
-        "a": rng.normal(size=n),
-        "b": rng.integers(0, 5, size=n).astype(float),
-        "c": rng.choice(["x", "y", "z"], size=n),
-        "d": rng.choice([1e308, -1e308, 0.0, 1.0], size=n),
-    })
+    df = pd.DataFrame(
+        {
+            "a": rng.normal(size=n),
+            "b": rng.integers(0, 5, size=n).astype(float),
+            "c": rng.choice(["x", "y", "z"], size=n),
+            "d": rng.choice([1e308, -1e308, 0.0, 1.0], size=n),
+        }
+    )
     for col in ["a", "b", "c"]:
         df.loc[rng.random(n) < missing, col] = None
     if with_text:
@@ -172,14 +205,19 @@ def test_any_table_is_segmented_or_refused_cleanly(n, seed, missing, with_text, 
         return
     assert len(seg.labels_) + len(seg.excluded_rows_) == n
     assert set(np.unique(seg.labels_)) <= set(range(seg.n_clusters_))
-    np.testing.assert_array_equal(Segmenter(random_state=seed % 100).fit(df).labels_, seg.labels_)
+    np.testing.assert_array_equal(
+        Segmenter(random_state=seed % 100).fit(df).labels_, seg.labels_
+    )
 
 
 def test_huge_values_are_repaired_and_announced(mall_df):
     df = mall_df.copy()
     df[INCOME] = df[INCOME].astype(float)
     df.loc[[4, 7], INCOME] = [np.inf, 1e308]
-    with pytest.warns(DataRepairWarning, match=r"treated 2 infinite or absurdly large values .* rows 5, 8"):
+    with pytest.warns(
+        DataRepairWarning,
+        match=r"treated 2 infinite or absurdly large values .* rows 5, 8",
+    ):
         seg = Segmenter(features=FEATURES).fit(df)
     assert any("rows 5, 8" in r for r in seg.quality_.repairs)
     assert len(seg.labels_) == 200

@@ -97,30 +97,80 @@ def cli(debug: bool) -> None:
 
 @cli.command()
 @click.argument("data", required=False, type=click.Path(dir_okay=False))
-@click.option("-f", "--features", multiple=True, metavar="COLUMNS",
-              help="Columns to segment on (repeat, or separate with commas). "
-              "Default: numeric and low-cardinality categorical columns, minus IDs.")
-@click.option("-k", "--k", "n_clusters", type=click.IntRange(min=1), default=None,
-              help="Number of segments. Default: chosen automatically.")
-@click.option("--k-min", type=click.IntRange(min=2), default=2, show_default=True,
-              help="Smallest k to consider.")
-@click.option("--k-max", type=click.IntRange(min=2), default=10, show_default=True,
-              help="Largest k to consider.")
-@click.option("--scaler", type=click.Choice(["standard", "robust", "minmax", "none"]),
-              default="standard", show_default=True, help="How numeric features are scaled.")
-@click.option("--random-state", type=click.IntRange(min=0), default=0, show_default=True,
-              help="Seed: the same data and seed give the same segments and numbering.")
-@click.option("--id-column", "id_columns", multiple=True, metavar="COLUMN",
-              help="Identifier column(s), kept in the output but not used as "
-              "features. Default: detected automatically.")
-@click.option("-o", "--out", type=click.Path(file_okay=False), default="custseg-output",
-              show_default=True, help="Folder for segments, profiles, summary, report and model.")
+@click.option(
+    "-f",
+    "--features",
+    multiple=True,
+    metavar="COLUMNS",
+    help="Columns to segment on (repeat, or separate with commas). "
+    "Default: numeric and low-cardinality categorical columns, minus IDs.",
+)
+@click.option(
+    "-k",
+    "--k",
+    "n_clusters",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Number of segments. Default: chosen automatically.",
+)
+@click.option(
+    "--k-min",
+    type=click.IntRange(min=2),
+    default=2,
+    show_default=True,
+    help="Smallest k to consider.",
+)
+@click.option(
+    "--k-max",
+    type=click.IntRange(min=2),
+    default=10,
+    show_default=True,
+    help="Largest k to consider.",
+)
+@click.option(
+    "--scaler",
+    type=click.Choice(["standard", "robust", "minmax", "none"]),
+    default="standard",
+    show_default=True,
+    help="How numeric features are scaled.",
+)
+@click.option(
+    "--random-state",
+    type=click.IntRange(min=0),
+    default=0,
+    show_default=True,
+    help="Seed: the same data and seed give the same segments and numbering.",
+)
+@click.option(
+    "--id-column",
+    "id_columns",
+    multiple=True,
+    metavar="COLUMN",
+    help="Identifier column(s), kept in the output but not used as "
+    "features. Default: detected automatically.",
+)
+@click.option(
+    "-o",
+    "--out",
+    type=click.Path(file_okay=False),
+    default="custseg-output",
+    show_default=True,
+    help="Folder for segments, profiles, summary, report and model.",
+)
 @click.option("--delimiter", default=None, help="CSV delimiter. Default: sniffed.")
 @click.option("--encoding", default=None, help="File encoding. Default: detected.")
-@click.option("--sheet", default=None, help="Excel sheet name. Default: the first sheet.")
-@click.option("--na-values", multiple=True, metavar="TEXT",
-              help="Extra text to read as missing (e.g. --na-values '?').")
-@click.option("--no-report", is_flag=True, help="Skip report.html (faster on big data).")
+@click.option(
+    "--sheet", default=None, help="Excel sheet name. Default: the first sheet."
+)
+@click.option(
+    "--na-values",
+    multiple=True,
+    metavar="TEXT",
+    help="Extra text to read as missing (e.g. --na-values '?').",
+)
+@click.option(
+    "--no-report", is_flag=True, help="Skip report.html (faster on big data)."
+)
 @click.option("-q", "--quiet", is_flag=True, help="Print nothing but errors.")
 def run(
     data: str | None,
@@ -191,13 +241,22 @@ def run(
 @cli.command()
 @click.argument("model", type=click.Path(dir_okay=False))
 @click.argument("data", type=click.Path(dir_okay=False))
-@click.option("-o", "--output", type=click.Path(dir_okay=False), default=None,
-              help="Where to write the scored rows (.csv or .parquet). "
-              "Default: <DATA name>-segments.csv in the current folder.")
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="Where to write the scored rows (.csv or .parquet). "
+    "Default: <DATA name>-segments.csv in the current folder.",
+)
 @click.option("--delimiter", default=None, help="CSV delimiter. Default: sniffed.")
 @click.option("--encoding", default=None, help="File encoding. Default: detected.")
-@click.option("--sheet", default=None, help="Excel sheet name. Default: the first sheet.")
-@click.option("--na-values", multiple=True, metavar="TEXT", help="Extra text to read as missing.")
+@click.option(
+    "--sheet", default=None, help="Excel sheet name. Default: the first sheet."
+)
+@click.option(
+    "--na-values", multiple=True, metavar="TEXT", help="Extra text to read as missing."
+)
 @click.option("-q", "--quiet", is_flag=True, help="Print nothing but errors.")
 def predict(
     model: str,
@@ -223,8 +282,13 @@ def predict(
     from custseg.pipeline import _free_names
 
     seg = load_model(model)
-    df = load_table(data, delimiter=delimiter, encoding=encoding, sheet=sheet,
-                    na_values=list(na_values))
+    df = load_table(
+        data,
+        delimiter=delimiter,
+        encoding=encoding,
+        sheet=sheet,
+        na_values=list(na_values),
+    )
     labels = seg.predict(df, source=data)
     seg_col, name_col = _free_names(df.columns)
     df[seg_col] = labels
@@ -235,8 +299,8 @@ def predict(
         return
     counts = df[seg_col].value_counts().sort_index()
     click.echo(f"{len(df):,} customers scored with {model}:")
-    for s, n in counts.items():
-        click.echo(f"  {s:>2}  {seg.segment_names_[int(s)]}  {n:,}")
+    for s, n in zip(counts.index.tolist(), counts.tolist(), strict=True):
+        click.echo(f"  {s:>2}  {seg.segment_names_[s]}  {n:,}")
     click.echo(f"written to {target}")
 
 

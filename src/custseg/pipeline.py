@@ -41,7 +41,9 @@ class SegmentationRun:
     timings: dict[str, float] = field(default_factory=dict)
 
     @classmethod
-    def from_segmenter(cls, segmenter: Segmenter, data: pd.DataFrame) -> SegmentationRun:
+    def from_segmenter(
+        cls, segmenter: Segmenter, data: pd.DataFrame
+    ) -> SegmentationRun:
         """Wrap an already fitted Segmenter and its training data."""
         return cls(data, segmenter.quality_, segmenter, dict(segmenter.get_params()))
 
@@ -120,7 +122,10 @@ def run(
     t0 = time.perf_counter()
     source = mall_customers_path() if data is None else data
     df = load_table(
-        source, delimiter=delimiter, encoding=encoding, sheet=sheet,
+        source,
+        delimiter=delimiter,
+        encoding=encoding,
+        sheet=sheet,
         na_values=list(na_values),
     )
     timings["load"] = time.perf_counter() - t0
@@ -175,7 +180,10 @@ def write_outputs(
 
     steps: list[tuple[str, Callable[[], Path]]] = [
         ("segments", lambda: write_table(result.segments_frame(), out / seg_name)),
-        ("profiles", lambda: write_table(result.profiles_frame(), out / "profiles.csv")),
+        (
+            "profiles",
+            lambda: write_table(result.profiles_frame(), out / "profiles.csv"),
+        ),
     ]
     if model:
         steps.append(("model", lambda: _save_model(result, out / "model.skops")))
@@ -191,7 +199,9 @@ def write_outputs(
         result.timings[f"write_{name}"] = time.perf_counter() - t0
 
     summary = summarize(result)
-    summary["outputs"] = {k: v.name for k, v in paths.items()} | {"summary": "summary.json"}
+    summary["outputs"] = {k: v.name for k, v in paths.items()} | {
+        "summary": "summary.json"
+    }
     text = json.dumps(summary, indent=2, ensure_ascii=False, allow_nan=False)
     paths["summary"] = atomic_write(
         out / "summary.json", lambda tmp: Path(tmp).write_text(text, encoding="utf-8")

@@ -169,10 +169,10 @@ def choose_k(
     n = len(X)
     kmin, kmax = _check_range(k_range, n, n_clusters)
     rng = np.random.default_rng(random_state)
-    if n > sample_size:
-        Xs = X[np.sort(rng.choice(n, sample_size, replace=False))]
-    else:
-        Xs = X
+    sample = (
+        np.sort(rng.choice(n, sample_size, replace=False)) if n > sample_size else None
+    )
+    Xs = X if sample is None else X[sample]
     # K-Means cannot find more segments than there are distinct customers.
     distinct = len(np.unique(Xs, axis=0))
     if distinct < 2:
@@ -326,9 +326,7 @@ def _check_range(
     return kmin, kmax
 
 
-def _arg(
-    ks: list[int], values: list[float], pick: Callable[..., float]
-) -> int | None:
+def _arg(ks: list[int], values: list[float], pick: Callable[..., float]) -> int | None:
     valid = [(v, k) for k, v in zip(ks, values, strict=True) if not math.isnan(v)]
     if not valid:
         return None
@@ -353,10 +351,16 @@ def _reconcile(
     valid = [s for s in sil if not math.isnan(s)]
     if not valid:
         k = votes["elbow"] or ks[0]
-        return k, (k,), f"k = {k}: the silhouette could not be computed; used the elbow."
+        return (
+            k,
+            (k,),
+            f"k = {k}: the silhouette could not be computed; used the elbow.",
+        )
     best = max(valid)
     candidates = tuple(
-        k for k, s in zip(ks, sil, strict=True) if not math.isnan(s) and s >= best - SILHOUETTE_TOLERANCE
+        k
+        for k, s in zip(ks, sil, strict=True)
+        if not math.isnan(s) and s >= best - SILHOUETTE_TOLERANCE
     )
     tally = {k: sum(1 for v in votes.values() if v == k) for k in candidates}
     top = max(tally.values())
@@ -372,14 +376,22 @@ def _reconcile(
     parts = [f"k = {k} (silhouette {s_k:.2f})"]
     if agree:
         parts.append(": " + _join([f"{_INDEX_WORDS[a]} at {k}" for a in agree]))
-    text = "".join(parts) + f" ({len(agree)} of {sum(v is not None for v in votes.values())} indices agree)."
+    text = (
+        "".join(parts)
+        + f" ({len(agree)} of {sum(v is not None for v in votes.values())} indices agree)."
+    )
     if disagree:
         text += " " + _cap(_join(disagree)) + "."
         if len(candidates) > 1:
             text += (
                 f" Among the k whose silhouette is within {SILHOUETTE_TOLERANCE} of "
                 f"the best ({', '.join(map(str, candidates))}), {k} has the most "
-                "support" + (", and the fewest segments on a tie." if list(tally.values()).count(top) > 1 else ".")
+                "support"
+                + (
+                    ", and the fewest segments on a tie."
+                    if list(tally.values()).count(top) > 1
+                    else "."
+                )
             )
     return k, candidates, text
 

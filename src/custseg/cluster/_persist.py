@@ -130,8 +130,14 @@ def load_model(path: str | os.PathLike[str]) -> Any:
     seg.segment_names_ = tuple(p.name for p in seg.profiles_)
     ks = dict(state["k_selection"])
     ks.pop("has_structure", None)
-    for key in ("k_values", "inertia", "silhouette", "calinski_harabasz",
-                "davies_bouldin", "candidates"):
+    for key in (
+        "k_values",
+        "inertia",
+        "silhouette",
+        "calinski_harabasz",
+        "davies_bouldin",
+        "candidates",
+    ):
         ks[key] = tuple(math.nan if v is None else v for v in ks[key])
     seg.k_selection_ = KSelection(**ks)
     seg.feature_names_in_ = state["feature_names_in"]

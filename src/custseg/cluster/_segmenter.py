@@ -141,7 +141,7 @@ class Segmenter(ClusterMixin, TransformerMixin, BaseEstimator):  # type: ignore[
 
     def _validate_params(self) -> None:
         def is_int(v: object, low: int) -> bool:
-            return isinstance(v, Integral) and not isinstance(v, bool) and v >= low
+            return isinstance(v, Integral) and not isinstance(v, bool) and int(v) >= low
 
         checks = {
             "n_clusters": self.n_clusters is None or is_int(self.n_clusters, 1),
@@ -191,7 +191,9 @@ class Segmenter(ClusterMixin, TransformerMixin, BaseEstimator):  # type: ignore[
         report = quality or check_table(df, id_columns=self.id_columns)
         selection = select_features(report, self.features)
         frame, repairs = model_frame(df, selection, source=report.source)
-        selection, frame = _drop_unusable(selection, frame, report.source, self.features)
+        selection, frame = _drop_unusable(
+            selection, frame, report.source, self.features
+        )
         preprocessor = build_preprocessor(selection, self.scaler)
         Z = np.ascontiguousarray(preprocessor.fit_transform(frame), dtype=np.float64)
 
@@ -259,7 +261,9 @@ class Segmenter(ClusterMixin, TransformerMixin, BaseEstimator):  # type: ignore[
         self._check_fitted()
         df = _as_frame(X)
         frame, _ = model_frame(df, self.selection_, source=source)
-        return np.ascontiguousarray(self.preprocessor_.transform(frame), dtype=np.float64)
+        return np.ascontiguousarray(
+            self.preprocessor_.transform(frame), dtype=np.float64
+        )
 
     def predict(
         self, X: pd.DataFrame | np.ndarray, *, source: str | None = None
@@ -330,7 +334,7 @@ def _drop_unusable(
     kept = FeatureSelection(
         tuple(c for c in selection.numeric if c not in empty),
         tuple(c for c in selection.categorical if c not in empty),
-        {**selection.excluded, **{c: "no usable values" for c in empty}},
+        {**selection.excluded, **dict.fromkeys(empty, "no usable values")},
     )
     if not kept.columns:
         raise ColumnTypeError(
@@ -346,6 +350,7 @@ def _as_frame(X: pd.DataFrame | np.ndarray) -> pd.DataFrame:
         return X
     arr = np.asarray(X)
     if arr.ndim != 2:
-        raise ParameterError(f"expected a table (2-D), got an array of shape {arr.shape}")
+        raise ParameterError(
+            f"expected a table (2-D), got an array of shape {arr.shape}"
+        )
     return pd.DataFrame(arr, columns=[f"x{i}" for i in range(arr.shape[1])])
-

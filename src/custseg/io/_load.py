@@ -182,8 +182,7 @@ def _read_csv(
         line = re.search(r"line (\d+)", str(exc))
         where = f" at line {line.group(1)}" if line else ""
         raise FileFormatError(
-            f"rows have different numbers of fields{where} "
-            f"(delimiter {delimiter!r})",
+            f"rows have different numbers of fields{where} (delimiter {delimiter!r})",
             path=name,
             hint="Check the quoting in that line, or pass --delimiter.",
         ) from exc
@@ -266,7 +265,12 @@ def _read_excel(
         raise FileFormatError(
             f"is not a readable Excel workbook ({type(exc).__name__})", path=name
         ) from exc
-    meta = {"source": name, "format": "excel", "sheet": sheet or 0, "repairs": []}
+    meta: dict[str, Any] = {
+        "source": name,
+        "format": "excel",
+        "sheet": sheet or 0,
+        "repairs": [],
+    }
     return df, meta
 
 
@@ -284,7 +288,7 @@ def _read_parquet(path: Path, name: str) -> tuple[pd.DataFrame, dict[str, Any]]:
 
 
 def _clean_headers(columns: pd.Index, repairs: list[str]) -> list[str]:
-    cleaned = []
+    cleaned: list[str] = []
     for col in columns:
         text = str(col)
         stripped = " ".join(text.split())
@@ -317,9 +321,7 @@ def _infer_types(df: pd.DataFrame, meta: dict[str, Any]) -> None:
     mistyped: dict[str, dict[str, Any]] = {}
     for col in list(df.columns):
         series = df[col]
-        if pd.api.types.is_numeric_dtype(series) or pd.api.types.is_bool_dtype(
-            series
-        ):
+        if pd.api.types.is_numeric_dtype(series) or pd.api.types.is_bool_dtype(series):
             continue
         if pd.api.types.is_datetime64_any_dtype(series):
             continue
@@ -352,4 +354,3 @@ def _infer_types(df: pd.DataFrame, meta: dict[str, Any]) -> None:
         else:
             df[col] = as_text
     meta["mistyped"] = mistyped
-

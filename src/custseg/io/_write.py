@@ -6,6 +6,7 @@ import os
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 import pyarrow as pa
@@ -15,7 +16,7 @@ import pyarrow.parquet as pq
 __all__ = ["atomic_write", "write_table"]
 
 
-def atomic_write(path: str | os.PathLike[str], write: Callable[[str], None]) -> Path:
+def atomic_write(path: str | os.PathLike[str], write: Callable[[str], Any]) -> Path:
     """Call ``write(tmp_path)`` then rename the temporary file onto ``path``.
 
     A run that stops half-way never leaves a half-written file under the final
@@ -48,10 +49,10 @@ def write_table(df: pd.DataFrame, path: str | os.PathLike[str]) -> Path:
 
     Examples
     --------
-    >>> import tempfile, os
-    >>> out = os.path.join(tempfile.mkdtemp(), "s.csv")
+    >>> import tempfile
+    >>> out = Path(tempfile.mkdtemp()) / "s.csv"
     >>> _ = write_table(pd.DataFrame({"a": [1, 2]}), out)
-    >>> open(out).read()
+    >>> out.read_text()
     '"a"\\n1\\n2\\n'
     """
     table = pa.Table.from_pandas(df, preserve_index=False)

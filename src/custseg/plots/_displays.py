@@ -8,7 +8,7 @@ the data, ``plot(ax=None)`` only draws, and the artists stay on the object
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, cast
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -54,7 +54,13 @@ def _sample(n: int, limit: int, seed: int) -> np.ndarray:
 class ElbowDisplay:
     """Inertia against k, with the elbow (knee) and the chosen k marked."""
 
-    def __init__(self, k_values: Sequence[int], inertia: Sequence[float], knee: int | None, k: int) -> None:
+    def __init__(
+        self,
+        k_values: Sequence[int],
+        inertia: Sequence[float],
+        knee: int | None,
+        k: int,
+    ) -> None:
         self.k_values = list(k_values)
         self.inertia = list(inertia)
         self.knee = knee
@@ -71,11 +77,21 @@ class ElbowDisplay:
         ax = self.ax_
         (self.line_,) = ax.plot(self.k_values, self.inertia, "o-", color="#3366aa")
         if self.knee is not None:
-            ax.axvline(self.knee, ls="--", color="grey", label=f"elbow (k = {self.knee})")
+            ax.axvline(
+                self.knee, ls="--", color="grey", label=f"elbow (k = {self.knee})"
+            )
         if self.k in self.k_values:
             y = self.inertia[self.k_values.index(self.k)]
-            ax.plot([self.k], [y], "o", ms=12, mfc="none", mec="#d62728", mew=2,
-                    label=f"chosen k = {self.k}")
+            ax.plot(
+                [self.k],
+                [y],
+                "o",
+                ms=12,
+                mfc="none",
+                mec="#d62728",
+                mew=2,
+                label=f"chosen k = {self.k}",
+            )
         ax.set_xlabel("number of segments k")
         ax.set_ylabel("inertia (within-segment sum of squares)")
         ax.set_title("Elbow method")
@@ -102,7 +118,9 @@ class KScoresDisplay:
         if axes is None:
             fig, axs = plt.subplots(1, 3, figsize=(13, 3.8))
             axes = list(axs)
-        self.figure_ = axes[0].figure
+        else:
+            fig = cast(Figure, axes[0].figure)
+        self.figure_ = cast(Figure, fig)
         self.axes_ = list(axes)
         panels = [
             (s.silhouette, "silhouette (higher is better)", "#3366aa"),
@@ -118,7 +136,9 @@ class KScoresDisplay:
             ax.grid(alpha=0.3)
         if not np.isnan(s.reference_silhouette):
             self.axes_[0].axhline(
-                s.reference_silhouette, color="grey", ls=":",
+                s.reference_silhouette,
+                color="grey",
+                ls=":",
                 label=f"random data, k = {s.k}: {s.reference_silhouette:.2f}",
             )
         self.axes_[0].legend(fontsize=8)
@@ -129,7 +149,9 @@ class KScoresDisplay:
 class SilhouetteDisplay:
     """Per-customer silhouette values for the chosen k, grouped by segment."""
 
-    def __init__(self, values: np.ndarray, labels: np.ndarray, names: Sequence[str]) -> None:
+    def __init__(
+        self, values: np.ndarray, labels: np.ndarray, names: Sequence[str]
+    ) -> None:
         self.values = values
         self.labels = labels
         self.names = list(names)
@@ -165,13 +187,24 @@ class SilhouetteDisplay:
             vals = np.sort(self.values[self.labels == seg])
             if not len(vals):
                 continue
-            ax.fill_betweenx(np.arange(y, y + len(vals)), 0, vals, color=colors[seg], alpha=0.85)
-            ax.text(-0.02, y + len(vals) / 2, f"{seg}: {name}", ha="right", va="center", fontsize=8)
+            ax.fill_betweenx(
+                np.arange(y, y + len(vals)), 0, vals, color=colors[seg], alpha=0.85
+            )
+            ax.text(
+                -0.02,
+                y + len(vals) / 2,
+                f"{seg}: {name}",
+                ha="right",
+                va="center",
+                fontsize=8,
+            )
             y += len(vals) + max(2, len(self.values) // 100)
         mean = float(self.values.mean()) if len(self.values) else 0.0
         ax.axvline(mean, color="#d62728", ls="--", label=f"mean {mean:.2f}")
         ax.set_yticks([])
-        ax.set_xlabel("silhouette value (1 = well inside its segment, < 0 = closer to another)")
+        ax.set_xlabel(
+            "silhouette value (1 = well inside its segment, < 0 = closer to another)"
+        )
         ax.set_title("Silhouette of each customer")
         lo = min(-0.1, float(self.values.min()) if len(self.values) else 0)
         ax.set_xlim(lo, 1)
@@ -214,16 +247,21 @@ class SegmentScatterDisplay:
         xs = frame[x].to_numpy(dtype=float)
         ys = frame[y].to_numpy(dtype=float)
         centers = np.array(
-            [[np.nanmean(xs[labels == s]), np.nanmean(ys[labels == s])]
-             if (labels == s).any() else [np.nan, np.nan]
-             for s in range(len(names))]
+            [
+                [np.nanmean(xs[labels == s]), np.nanmean(ys[labels == s])]
+                if (labels == s).any()
+                else [np.nan, np.nan]
+                for s in range(len(names))
+            ]
         )
         return cls(xs[idx], ys[idx], labels[idx], centers, names, x, y)
 
     def plot(self, ax: Axes | None = None) -> SegmentScatterDisplay:
         """Draw the points and the centroids."""
         self.figure_, self.ax_ = _axes(ax, (9.5, 5))
-        _scatter_segments(self.ax_, self.x, self.y, self.labels, self.centers, self.names)
+        _scatter_segments(
+            self.ax_, self.x, self.y, self.labels, self.centers, self.names
+        )
         self.ax_.set_xlabel(self.x_label)
         self.ax_.set_ylabel(self.y_label)
         self.ax_.set_title(f"Segments: {self.y_label} against {self.x_label}")
@@ -233,8 +271,14 @@ class SegmentScatterDisplay:
 class ProjectionDisplay:
     """The prepared features projected on their first two principal components."""
 
-    def __init__(self, points: np.ndarray, labels: np.ndarray, centers: np.ndarray,
-                 names: Sequence[str], explained: tuple[float, float]) -> None:
+    def __init__(
+        self,
+        points: np.ndarray,
+        labels: np.ndarray,
+        centers: np.ndarray,
+        names: Sequence[str],
+        explained: tuple[float, float],
+    ) -> None:
         self.points, self.labels, self.centers = points, labels, centers
         self.names = list(names)
         self.explained = explained
@@ -268,10 +312,20 @@ class ProjectionDisplay:
     def plot(self, ax: Axes | None = None) -> ProjectionDisplay:
         """Draw the projection."""
         self.figure_, self.ax_ = _axes(ax, (9.5, 5))
-        _scatter_segments(self.ax_, self.points[:, 0], self.points[:, 1], self.labels,
-                          self.centers, self.names)
-        self.ax_.set_xlabel(f"principal component 1 ({self.explained[0]:.0%} of variance)")
-        self.ax_.set_ylabel(f"principal component 2 ({self.explained[1]:.0%} of variance)")
+        _scatter_segments(
+            self.ax_,
+            self.points[:, 0],
+            self.points[:, 1],
+            self.labels,
+            self.centers,
+            self.names,
+        )
+        self.ax_.set_xlabel(
+            f"principal component 1 ({self.explained[0]:.0%} of variance)"
+        )
+        self.ax_.set_ylabel(
+            f"principal component 2 ({self.explained[1]:.0%} of variance)"
+        )
         self.ax_.set_title("Segments in a 2-D projection (PCA of all features)")
         return self
 
@@ -300,13 +354,30 @@ class ProfileHeatmapDisplay:
             ax.text(0.5, 0.5, "no numeric features", ha="center")
             return self
         lim = max(1.0, float(np.nanmax(np.abs(self.z.to_numpy()))))
-        self.image_ = ax.imshow(self.z.to_numpy(dtype=float), cmap="RdBu_r", vmin=-lim, vmax=lim, aspect="auto")
+        self.image_ = ax.imshow(
+            self.z.to_numpy(dtype=float),
+            cmap="RdBu_r",
+            vmin=-lim,
+            vmax=lim,
+            aspect="auto",
+        )
+        z_values = self.z.to_numpy(dtype=float)
+        mean_values = self.means.to_numpy(dtype=float)
         for i in range(n_rows):
             for j in range(n_cols):
-                zval = self.z.iat[i, j]
-                ax.text(j, i, f"{self.means.iat[i, j]:.3g}", ha="center", va="center",
-                        color="white" if abs(zval) > 0.6 * lim else "black", fontsize=9)
-        ax.set_xticks(range(n_cols), [str(c) for c in self.z.columns], rotation=20, ha="right")
+                zval = float(z_values[i, j])
+                ax.text(
+                    j,
+                    i,
+                    f"{mean_values[i, j]:.3g}",
+                    ha="center",
+                    va="center",
+                    color="white" if abs(zval) > 0.6 * lim else "black",
+                    fontsize=9,
+                )
+        ax.set_xticks(
+            range(n_cols), [str(c) for c in self.z.columns], rotation=20, ha="right"
+        )
         ax.set_yticks(range(n_rows), list(self.z.index))
         cbar = self.figure_.colorbar(self.image_, ax=ax)
         cbar.set_label("z-score vs all customers")
@@ -325,7 +396,9 @@ class SegmentSizesDisplay:
     @classmethod
     def from_profiles(cls, profiles: Sequence[Any]) -> SegmentSizesDisplay:
         """Build from :class:`~custseg.profile.SegmentProfile` objects."""
-        return cls([f"{p.segment}: {p.name}" for p in profiles], [p.size for p in profiles])
+        return cls(
+            [f"{p.segment}: {p.name}" for p in profiles], [p.size for p in profiles]
+        )
 
     def plot(self, ax: Axes | None = None) -> SegmentSizesDisplay:
         """Draw horizontal bars, largest segment on top."""
@@ -336,7 +409,9 @@ class SegmentSizesDisplay:
         y = np.arange(len(self.names))[::-1]
         ax.barh(y, self.sizes, color=colors)
         for yi, size in zip(y, self.sizes, strict=True):
-            ax.text(size, yi, f" {size:,} ({size / total:.0%})", va="center", fontsize=9)
+            ax.text(
+                size, yi, f" {size:,} ({size / total:.0%})", va="center", fontsize=9
+            )
         ax.set_yticks(y, self.names)
         ax.set_xlabel("customers")
         ax.set_xlim(0, max(self.sizes) * 1.25 if self.sizes else 1)
@@ -345,15 +420,37 @@ class SegmentSizesDisplay:
         return self
 
 
-def _scatter_segments(ax: Axes, x: np.ndarray, y: np.ndarray, labels: np.ndarray,
-                      centers: np.ndarray, names: Sequence[str]) -> None:
+def _scatter_segments(
+    ax: Axes,
+    x: np.ndarray,
+    y: np.ndarray,
+    labels: np.ndarray,
+    centers: np.ndarray,
+    names: Sequence[str],
+) -> None:
     colors = segment_colors(len(names))
     size = 18 if len(x) <= 1_000 else 6
     for seg, name in enumerate(names):
         mask = labels == seg
-        ax.scatter(x[mask], y[mask], s=size, color=colors[seg], alpha=0.7,
-                   label=f"{seg}: {name}", edgecolors="none")
-    ax.scatter(centers[:, 0], centers[:, 1], marker="X", s=180, c=colors[: len(centers)],
-               edgecolors="black", linewidths=1.2, label="centroids", zorder=3)
+        ax.scatter(
+            x[mask],
+            y[mask],
+            s=size,
+            color=colors[seg],
+            alpha=0.7,
+            label=f"{seg}: {name}",
+            edgecolors="none",
+        )
+    ax.scatter(
+        centers[:, 0],
+        centers[:, 1],
+        marker="X",
+        s=180,
+        c=colors[: len(centers)],
+        edgecolors="black",
+        linewidths=1.2,
+        label="centroids",
+        zorder=3,
+    )
     ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0), framealpha=0.9)
     ax.grid(alpha=0.3)

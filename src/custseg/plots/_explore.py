@@ -22,10 +22,14 @@ __all__ = [
 ]
 
 
-def _grid(n: int, ncols: int = 3, size: tuple[float, float] = (4.2, 3.0)) -> tuple[Figure, list]:
+def _grid(
+    n: int, ncols: int = 3, size: tuple[float, float] = (4.2, 3.0)
+) -> tuple[Figure, list]:
     ncols = min(ncols, max(n, 1))
     nrows = math.ceil(n / ncols)
-    fig, axes = plt.subplots(nrows, ncols, figsize=(size[0] * ncols, size[1] * nrows), squeeze=False)
+    fig, axes = plt.subplots(
+        nrows, ncols, figsize=(size[0] * ncols, size[1] * nrows), squeeze=False
+    )
     flat = list(axes.ravel())
     for ax in flat[n:]:
         ax.set_visible(False)
@@ -38,7 +42,12 @@ def plot_distributions(df: pd.DataFrame, columns: Sequence[str]) -> Figure:
     for ax, col in zip(axes, columns, strict=True):
         values = pd.to_numeric(df[col], errors="coerce").to_numpy(dtype=float)
         values = values[np.isfinite(values)]
-        ax.hist(values, bins=min(40, max(10, int(np.sqrt(len(values))))), color="#3366aa", alpha=0.85)
+        ax.hist(
+            values,
+            bins=min(40, max(10, int(np.sqrt(len(values))))),
+            color="#3366aa",
+            alpha=0.85,
+        )
         if len(values):
             med = float(np.median(values))
             ax.axvline(med, color="#d62728", ls="--", label=f"median {med:.3g}")
@@ -73,8 +82,17 @@ def plot_correlation(df: pd.DataFrame, columns: Sequence[str]) -> Figure:
     corr = df[list(columns)].apply(pd.to_numeric, errors="coerce").corr()
     n = len(columns)
     fig, ax = plt.subplots(figsize=(max(5, 1.1 * n + 3), max(4, 0.9 * n + 2)))
-    sns.heatmap(corr, annot=True, fmt=".2f", cmap="RdBu_r", vmin=-1, vmax=1, square=True, ax=ax,
-                cbar_kws={"label": "correlation"})
+    sns.heatmap(
+        corr,
+        annot=True,
+        fmt=".2f",
+        cmap="RdBu_r",
+        vmin=-1,
+        vmax=1,
+        square=True,
+        ax=ax,
+        cbar_kws={"label": "correlation"},
+    )
     ax.set_title("Correlation between numeric columns")
     ax.tick_params(axis="x", rotation=30)
     fig.tight_layout()
@@ -100,8 +118,14 @@ def plot_pairs(
         data[hue] = data[hue].astype("string").fillna("(missing)").astype(object)
     for col in columns:
         data[col] = pd.to_numeric(data[col], errors="coerce")
-    grid = sns.pairplot(data, vars=list(columns), hue=hue, plot_kws={"s": 14, "alpha": 0.7},
-                        height=2.3, corner=False)
+    grid = sns.pairplot(
+        data,
+        vars=list(columns),
+        hue=hue,
+        plot_kws={"s": 14, "alpha": 0.7},
+        height=2.3,
+        corner=False,
+    )
     title = f"Pair plot by {hue}" if hue else "Pair plot"
     grid.figure.suptitle(title, y=1.02)
     return grid.figure

@@ -115,12 +115,12 @@ def select_features(
                         column=name,
                     )
                 categorical.append(name)
-        excluded = {
+        not_chosen = {
             c: "identifier" if by_name[c].kind == "id" else "not selected"
             for c in by_name
             if c not in features
         }
-        return FeatureSelection(tuple(numeric), tuple(categorical), excluded)
+        return FeatureSelection(tuple(numeric), tuple(categorical), not_chosen)
 
     numeric, categorical = [], []
     excluded: dict[str, str] = {}
@@ -171,9 +171,9 @@ def model_frame(
     if missing:
         raise MissingColumnError(missing, [str(c) for c in df.columns], path=source)
     repairs: list[str] = []
-    out = {}
+    out: dict[str, np.ndarray] = {}
     for name in selection.numeric:
-        col = df[name]
+        col: pd.Series = df[name]
         if not pd.api.types.is_numeric_dtype(col) or pd.api.types.is_bool_dtype(col):
             text = col.astype("string").str.strip()
             values = pd.to_numeric(text, errors="coerce")
@@ -189,7 +189,7 @@ def model_frame(
                     rows=[int(i) + 1 for i in bad],
                     hint="The model expects numbers in this column.",
                 )
-            col = values
+            col = pd.Series(values, index=df.index)
         arr = col.to_numpy(dtype="float64", na_value=np.nan)
         with np.errstate(invalid="ignore"):
             huge = ~np.isnan(arr) & ~(np.abs(arr) <= _LARGEST)
@@ -203,9 +203,7 @@ def model_frame(
             )
         out[name] = arr
     for name in selection.categorical:
-        col = df[name]
-        values = col.astype("string").to_numpy(dtype=object, na_value=np.nan)
-        out[name] = values
+        out[name] = df[name].astype("string").to_numpy(dtype=object, na_value=np.nan)
     for repair in repairs:
         warnings.warn(repair, DataRepairWarning, stacklevel=3)
     frame = pd.DataFrame(out, index=df.index)

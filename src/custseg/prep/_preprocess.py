@@ -33,7 +33,9 @@ def _scaler(name: str) -> object:
     raise ParameterError(f"scaler must be one of {', '.join(SCALERS)}; got {name!r}")
 
 
-def build_preprocessor(selection: FeatureSelection, scaler: str = "standard") -> ColumnTransformer:
+def build_preprocessor(
+    selection: FeatureSelection, scaler: str = "standard"
+) -> ColumnTransformer:
     """Build the ColumnTransformer for the selected features.
 
     Numeric: median imputation, then the scaler (``standard``, ``robust``,
@@ -73,13 +75,13 @@ def build_preprocessor(selection: FeatureSelection, scaler: str = "standard") ->
                         ("impute", SimpleImputer(strategy="most_frequent")),
                         (
                             "onehot",
-                            OneHotEncoder(
-                                handle_unknown="ignore", sparse_output=False
-                            ),
+                            OneHotEncoder(handle_unknown="ignore", sparse_output=False),
                         ),
                     ]
                 ),
                 list(selection.categorical),
             )
         )
-    return ColumnTransformer(transformers, remainder="drop", verbose_feature_names_out=False)
+    return ColumnTransformer(
+        transformers, remainder="drop", verbose_feature_names_out=False
+    )

@@ -67,8 +67,7 @@ ACTION_GRID: dict[tuple[str, str], tuple[str, str]] = {
     ),
     ("mid", "low"): (
         "Offer value",
-        "Price-aware customers: highlight value lines, bundles and seasonal "
-        "discounts.",
+        "Price-aware customers: highlight value lines, bundles and seasonal discounts.",
     ),
     ("low", "high"): (
         "Win share of wallet",

@@ -47,11 +47,11 @@ def segment_traits(
         if not math.isnan(value) and abs(value) >= threshold:
             traits.append((abs(value), _numeric_phrase(col, value)))
     for col, shares in categories.items():
-        for value, share in shares.items():
-            base = overall_categories.get(col, {}).get(value, 0.0)
+        for category, share in shares.items():
+            base = overall_categories.get(col, {}).get(category, 0.0)
             if share >= DOMINANT_SHARE and base < share - 0.15 and 0 < base < 1:
                 strength = (share - base) / math.sqrt(base * (1 - base))
-                traits.append((strength, f"mostly {value}"))
+                traits.append((strength, f"mostly {category}"))
     traits.sort(key=lambda t: (-t[0], t[1]))
     return traits
 

@@ -67,7 +67,11 @@ def profile_segments(
     labels = np.asarray(labels)
     valid = labels >= 0
     k = int(labels[valid].max()) + 1 if valid.any() else 0
-    num = frame[list(numeric)].astype("float64") if numeric else pd.DataFrame(index=frame.index)
+    num = (
+        frame[list(numeric)].astype("float64")
+        if numeric
+        else pd.DataFrame(index=frame.index)
+    )
     overall_mean = num.mean()
     overall_std = num.std(ddof=0).replace(0, np.nan)
     overall_cat = {
@@ -83,12 +87,19 @@ def profile_segments(
     for seg in range(k):
         mask = labels == seg
         size = int(mask.sum())
-        mean = {c: _num(means.loc[seg, c]) if means is not None and seg in means.index else math.nan for c in numeric}
-        median = {c: _num(medians.loc[seg, c]) if medians is not None and seg in medians.index else math.nan for c in numeric}
-        z = {
-            c: _num((mean[c] - overall_mean[c]) / overall_std[c])
+        mean = {
+            c: _num(means.loc[seg, c])
+            if means is not None and seg in means.index
+            else math.nan
             for c in numeric
         }
+        median = {
+            c: _num(medians.loc[seg, c])
+            if medians is not None and seg in medians.index
+            else math.nan
+            for c in numeric
+        }
+        z = {c: _num((mean[c] - overall_mean[c]) / overall_std[c]) for c in numeric}
         cats = {
             c: {
                 str(v): float(s)
@@ -96,7 +107,11 @@ def profile_segments(
             }
             for c in categorical
         }
-        traits = segment_traits(z, cats, {c: {str(k2): v for k2, v in d.items()} for c, d in overall_cat.items()})
+        traits = segment_traits(
+            z,
+            cats,
+            {c: {str(k2): v for k2, v in d.items()} for c, d in overall_cat.items()},
+        )
         raw.append((seg, size, mean, median, z, cats, traits))
 
     # Fallback names ("Average income and spending") use the features that vary
@@ -104,7 +119,9 @@ def profile_segments(
     order = sorted(numeric, key=lambda c: -_spread([r[4][c] for r in raw]))
     names = unique_names([r[6] for r in raw], order or list(categorical))
     profiles = []
-    for (seg, size, mean, median, z, cats, traits), name in zip(raw, names, strict=True):
+    for (seg, size, mean, median, z, cats, traits), name in zip(
+        raw, names, strict=True
+    ):
         action = suggest_action(z)
         profiles.append(
             SegmentProfile(

@@ -141,8 +141,12 @@ def check_table(
     ids: list[str] = []
     for name in df.columns:
         summary = _summarise_column(
-            str(name), df[name], n, forced_id=id_columns is not None and name in id_columns,
-            auto_id=id_columns is None, max_categories=max_categories,
+            str(name),
+            df[name],
+            n,
+            forced_id=id_columns is not None and name in id_columns,
+            auto_id=id_columns is None,
+            max_categories=max_categories,
         )
         summaries.append(summary)
         if summary.kind == "id":
@@ -157,8 +161,14 @@ def check_table(
             duplicate_ids[col] = count
     constants = tuple(s.name for s in summaries if s.constant and s.kind != "empty")
     report_findings = _findings(
-        source, n, summaries, int(dup_mask.sum()), dup_rows, duplicate_ids,
-        constants, meta["mistyped"],
+        source,
+        n,
+        summaries,
+        int(dup_mask.sum()),
+        dup_rows,
+        duplicate_ids,
+        constants,
+        meta["mistyped"],
     )
     info = {k: v for k, v in meta.items() if k not in {"repairs", "mistyped"}}
     return QualityReport(
@@ -208,13 +218,17 @@ def _summarise_column(
         integral = bool(np.all(np.isfinite(values)) and np.all(values % 1 == 0))
         named_id = looks_like_id_name(name)
         sequential = integral and unique_per_row and _is_sequence(values)
-        if auto_id and integral and (
-            (named_id and distinct >= 0.9 * len(present)) or sequential
+        if (
+            auto_id
+            and integral
+            and ((named_id and distinct >= 0.9 * len(present)) or sequential)
         ):
             kind = "id"
         else:
             kind = "numeric"
-    elif auto_id and (unique_per_row or (looks_like_id_name(name) and distinct >= 0.9 * len(present))):
+    elif auto_id and (
+        unique_per_row or (looks_like_id_name(name) and distinct >= 0.9 * len(present))
+    ):
         kind = "id"
     elif distinct <= max_categories:
         kind = "categorical"
@@ -231,7 +245,14 @@ def _summarise_column(
             outliers = _iqr_outliers(finite)
             mean = float(finite.mean()) if len(finite) else None
         return ColumnSummary(
-            name, kind, dtype, missing, distinct, constant, outliers, infinite,
+            name,
+            kind,
+            dtype,
+            missing,
+            distinct,
+            constant,
+            outliers,
+            infinite,
             float(finite.min()) if len(finite) else None,
             float(finite.max()) if len(finite) else None,
             mean,

@@ -10,7 +10,7 @@ from __future__ import annotations
 import base64
 import io
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import matplotlib
 
@@ -20,13 +20,19 @@ from matplotlib.figure import Figure  # noqa: E402
 
 from custseg import plots  # noqa: E402
 from custseg.prep import model_frame  # noqa: E402
+from custseg.quality import QualityReport  # noqa: E402
 
 if TYPE_CHECKING:
     from custseg.pipeline import SegmentationRun
 
 __all__ = ["Figure", "build_figures"]
 
-_RC = {"figure.dpi": 100, "font.size": 10, "axes.titlesize": 12, "savefig.bbox": "tight"}
+_RC: dict[str, Any] = {
+    "figure.dpi": 100,
+    "font.size": 10,
+    "axes.titlesize": 12,
+    "savefig.bbox": "tight",
+}
 
 
 def to_data_uri(fig: Figure, dpi: int = 90) -> str:
@@ -38,7 +44,7 @@ def to_data_uri(fig: Figure, dpi: int = 90) -> str:
 
 
 def _draw(make: Callable[[], Figure]) -> str:
-    with plt.rc_context(_RC):
+    with plt.rc_context(_RC):  # type: ignore[arg-type]
         return to_data_uri(make())
 
 
@@ -62,53 +68,117 @@ def build_figures(result: SegmentationRun) -> dict[str, list[dict[str, str]]]:
         out[section].append({"title": title, "caption": caption, "src": _draw(make)})
 
     if numeric_cols:
-        add("explore", "Distributions", "Histogram of each numeric column; the dashed line is the median.",
-            lambda: plots.plot_distributions(df, numeric_cols))
+        add(
+            "explore",
+            "Distributions",
+            "Histogram of each numeric column; the dashed line is the median.",
+            lambda: plots.plot_distributions(df, numeric_cols),
+        )
     if cat_cols:
-        add("explore", "Categorical counts", "Customers per value of each categorical column.",
-            lambda: plots.plot_categorical_counts(df, cat_cols))
+        add(
+            "explore",
+            "Categorical counts",
+            "Customers per value of each categorical column.",
+            lambda: plots.plot_categorical_counts(df, cat_cols),
+        )
     if len(numeric_cols) >= 2:
-        add("explore", "Correlations", "Pearson correlation between numeric columns.",
-            lambda: plots.plot_correlation(df, numeric_cols))
+        add(
+            "explore",
+            "Correlations",
+            "Pearson correlation between numeric columns.",
+            lambda: plots.plot_correlation(df, numeric_cols),
+        )
         hue = _pair_hue(quality)
         pair_cols = numeric_cols[:5]
-        add("explore", "Pair plot" + (f" by {hue}" if hue else ""),
-            "Each numeric column against each other" + (f", coloured by {hue}" if hue else "")
+        add(
+            "explore",
+            "Pair plot" + (f" by {hue}" if hue else ""),
+            "Each numeric column against each other"
+            + (f", coloured by {hue}" if hue else "")
             + " (at most 2,000 customers drawn).",
-            lambda: plots.plot_pairs(df, pair_cols, hue, random_state=rs))
+            lambda: plots.plot_pairs(df, pair_cols, hue, random_state=rs),
+        )
 
     ks = result.k_selection
-    add("k", "Elbow curve", "Inertia falls as k grows; the dashed line marks the elbow found automatically.",
-        lambda: plots.ElbowDisplay.from_selection(ks).plot().figure_)
-    add("k", "Quality indices against k",
+    add(
+        "k",
+        "Elbow curve",
+        "Inertia falls as k grows; the dashed line marks the elbow found automatically.",
+        lambda: plots.ElbowDisplay.from_selection(ks).plot().figure_,
+    )
+    add(
+        "k",
+        "Quality indices against k",
         "Silhouette and Calinski-Harabasz: higher is better; Davies-Bouldin: lower is better. "
         "The dotted line is the silhouette of random data with no groups.",
-        lambda: plots.KScoresDisplay.from_selection(ks).plot().figure_)
-    add("k", f"Silhouette of each customer (k = {ks.k})",
+        lambda: plots.KScoresDisplay.from_selection(ks).plot().figure_,
+    )
+    add(
+        "k",
+        f"Silhouette of each customer (k = {ks.k})",
         "Bars near 1 sit well inside their segment; values below 0 sit closer to another segment.",
-        lambda: plots.SilhouetteDisplay.from_prepared(Z, labels, names, random_state=rs).plot().figure_)
+        lambda: (
+            plots.SilhouetteDisplay.from_prepared(Z, labels, names, random_state=rs)
+            .plot()
+            .figure_
+        ),
+    )
 
-    add("segments", "Segment sizes", "Customers in each segment.",
-        lambda: plots.SegmentSizesDisplay.from_profiles(result.profiles).plot().figure_)
+    add(
+        "segments",
+        "Segment sizes",
+        "Customers in each segment.",
+        lambda: plots.SegmentSizesDisplay.from_profiles(result.profiles).plot().figure_,
+    )
     if sel.numeric:
-        add("segments", "Segment profiles",
+        add(
+            "segments",
+            "Segment profiles",
             "Mean of each feature per segment; red is above the average customer, blue below.",
-            lambda: plots.ProfileHeatmapDisplay.from_profiles(result.profiles).plot().figure_)
+            lambda: (
+                plots.ProfileHeatmapDisplay.from_profiles(result.profiles)
+                .plot()
+                .figure_
+            ),
+        )
+
+    def scatter(x: str, y: str) -> Callable[[], Figure]:
+        def make() -> Figure:
+            display = plots.SegmentScatterDisplay.from_frame(
+                frame, labels, x, y, names, random_state=rs
+            )
+            return display.plot().figure_
+
+        return make
+
     for x, y in _scatter_pairs(list(sel.numeric)):
-        add("segments", f"{y} against {x}", "Each dot is a customer; crosses are segment centres.",
-            lambda x=x, y=y: plots.SegmentScatterDisplay.from_frame(
-                frame, labels, x, y, names, random_state=rs).plot().figure_)
+        add(
+            "segments",
+            f"{y} against {x}",
+            "Each dot is a customer; crosses are segment centres.",
+            scatter(x, y),
+        )
     if Z.shape[1] >= 2:
-        add("segments", "2-D projection (PCA)",
+        add(
+            "segments",
+            "2-D projection (PCA)",
             "All prepared features squeezed into two dimensions; overlap here can hide separation "
             "in the full space.",
-            lambda: plots.ProjectionDisplay.from_prepared(
-                Z, labels, seg.cluster_centers_, names, random_state=rs).plot().figure_)
+            lambda: (
+                plots.ProjectionDisplay.from_prepared(
+                    Z, labels, seg.cluster_centers_, names, random_state=rs
+                )
+                .plot()
+                .figure_
+            ),
+        )
     return out
 
 
-def _pair_hue(quality: object) -> str | None:
-    cats = [c for c in quality.columns if c.kind == "categorical" and 2 <= c.distinct <= 6]  # type: ignore[attr-defined]
+def _pair_hue(quality: QualityReport) -> str | None:
+    cats = [
+        c for c in quality.columns if c.kind == "categorical" and 2 <= c.distinct <= 6
+    ]
     if not cats:
         return None
     for c in cats:
@@ -128,7 +198,7 @@ def _scatter_pairs(numeric: list[str]) -> list[tuple[str, str]]:
     if income and spending:
         pairs.append((income[0], spending[0]))
     for i, a in enumerate(numeric):
-        for b in numeric[i + 1:]:
+        for b in numeric[i + 1 :]:
             if (a, b) not in pairs and (b, a) not in pairs:
                 pairs.append((a, b))
     return pairs[:3]
