@@ -221,3 +221,15 @@ def test_huge_values_are_repaired_and_announced(mall_df):
         seg = Segmenter(features=FEATURES).fit(df)
     assert any("rows 5, 8" in r for r in seg.quality_.repairs)
     assert len(seg.labels_) == 200
+
+
+def test_an_independent_category_does_not_split_the_customers():
+    """A 0/1 column forms two perfect groups on its own; at the default weight it
+    must not win over the behavioural structure."""
+    X, y = planted_blobs(4, 3, n_per=100, dim=3)
+    rng = np.random.default_rng(3)
+    X["Gender"] = rng.choice(["Female", "Male"], size=len(X))
+    seg = Segmenter().fit(X)
+    assert seg.n_clusters_ == 4
+    assert adjusted_rand_score(y, seg.labels_) > 0.95
+    assert seg.selection_.categorical == ("Gender",)

@@ -135,6 +135,14 @@ def cli(debug: bool) -> None:
     help="How numeric features are scaled.",
 )
 @click.option(
+    "--categorical-weight",
+    type=click.FloatRange(min=0),
+    default=0.5,
+    show_default=True,
+    help="Weight of one-hot encoded categories against a standardised numeric "
+    "feature (at 1, a 0/1 column can split the customers on its own).",
+)
+@click.option(
     "--random-state",
     type=click.IntRange(min=0),
     default=0,
@@ -179,6 +187,7 @@ def run(
     k_min: int,
     k_max: int,
     scaler: str,
+    categorical_weight: float,
     random_state: int,
     id_columns: tuple[str, ...],
     out: str,
@@ -211,6 +220,7 @@ def run(
         n_clusters=n_clusters,
         k_range=(k_min, k_max),
         scaler=scaler,
+        categorical_weight=categorical_weight,
         random_state=random_state,
         id_columns=list(id_columns) or None,
         delimiter=delimiter,

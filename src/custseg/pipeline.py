@@ -93,6 +93,7 @@ def run(
     n_clusters: int | None = None,
     k_range: tuple[int, int] = (2, 10),
     scaler: str = "standard",
+    categorical_weight: float = 0.5,
     random_state: int = 0,
     id_columns: Sequence[str] | None = None,
     delimiter: str | None = None,
@@ -141,6 +142,7 @@ def run(
         features=list(features) if features else None,
         id_columns=list(id_columns) if id_columns else None,
         scaler=scaler,
+        categorical_weight=categorical_weight,
         random_state=random_state,
     ).fit(df, quality=quality, progress=progress)
     timings["segment"] = time.perf_counter() - t0
@@ -150,6 +152,7 @@ def run(
         "n_clusters": n_clusters,
         "k_range": list(k_range),
         "scaler": scaler,
+        "categorical_weight": categorical_weight,
         "random_state": random_state,
         "id_columns": list(id_columns) if id_columns else None,
     }

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from numbers import Integral
+from numbers import Integral, Real
 from typing import Any
 
 import numpy as np
@@ -59,6 +59,9 @@ class Segmenter(ClusterMixin, TransformerMixin, BaseEstimator):  # type: ignore[
     id_columns : list of str, optional
         Identifier columns (kept out of the features). Found automatically by default.
     scaler : {"standard", "robust", "minmax", "none"}, default "standard"
+    categorical_weight : float, default 0.5
+        Weight of one-hot encoded categories relative to a standardised numeric
+        feature (see :func:`custseg.prep.build_preprocessor` for why not 1).
     n_init : int, optional
         K-Means restarts; default 10 on up to 10,000 rows, 3 above.
     max_iter : int, default 300
@@ -105,6 +108,7 @@ class Segmenter(ClusterMixin, TransformerMixin, BaseEstimator):  # type: ignore[
         "features": "None or a list of column names",
         "id_columns": "None or a list of column names",
         "scaler": f"one of {', '.join(SCALERS)}",
+        "categorical_weight": "a number >= 0",
         "n_init": "None or an integer >= 1",
         "max_iter": "an integer >= 1",
         "random_state": "an integer >= 0",
@@ -120,6 +124,7 @@ class Segmenter(ClusterMixin, TransformerMixin, BaseEstimator):  # type: ignore[
         features: Sequence[str] | None = None,
         id_columns: Sequence[str] | None = None,
         scaler: str = "standard",
+        categorical_weight: float = 0.5,
         n_init: int | None = None,
         max_iter: int = 300,
         random_state: int = 0,
@@ -131,6 +136,7 @@ class Segmenter(ClusterMixin, TransformerMixin, BaseEstimator):  # type: ignore[
         self.features = features
         self.id_columns = id_columns
         self.scaler = scaler
+        self.categorical_weight = categorical_weight
         self.n_init = n_init
         self.max_iter = max_iter
         self.random_state = random_state
@@ -154,6 +160,9 @@ class Segmenter(ClusterMixin, TransformerMixin, BaseEstimator):  # type: ignore[
             "id_columns": self.id_columns is None
             or not isinstance(self.id_columns, str),
             "scaler": self.scaler in SCALERS,
+            "categorical_weight": isinstance(self.categorical_weight, Real)
+            and not isinstance(self.categorical_weight, bool)
+            and float(self.categorical_weight) >= 0,
             "n_init": self.n_init is None or is_int(self.n_init, 1),
             "max_iter": is_int(self.max_iter, 1),
             "random_state": is_int(self.random_state, 0),
@@ -194,7 +203,9 @@ class Segmenter(ClusterMixin, TransformerMixin, BaseEstimator):  # type: ignore[
         selection, frame = _drop_unusable(
             selection, frame, report.source, self.features
         )
-        preprocessor = build_preprocessor(selection, self.scaler)
+        preprocessor = build_preprocessor(
+            selection, self.scaler, float(self.categorical_weight)
+        )
         Z = np.ascontiguousarray(preprocessor.fit_transform(frame), dtype=np.float64)
 
         if self.n_clusters is not None and self.n_clusters > len(df):

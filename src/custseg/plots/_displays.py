@@ -174,7 +174,10 @@ class SilhouetteDisplay:
         if len(np.unique(lab)) < 2 or len(idx) < 3:
             values = np.zeros(len(idx))
         else:
-            values = silhouette_samples(Z[idx], lab)
+            from sklearn import config_context
+
+            with config_context(working_memory=64):
+                values = silhouette_samples(Z[idx], lab)
         return cls(values, lab, names)
 
     def plot(self, ax: Axes | None = None) -> SilhouetteDisplay:

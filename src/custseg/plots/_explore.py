@@ -118,13 +118,17 @@ def plot_pairs(
         data[hue] = data[hue].astype("string").fillna("(missing)").astype(object)
     for col in columns:
         data[col] = pd.to_numeric(data[col], errors="coerce")
+    # The lower triangle only: the upper one mirrors it, and drawing the panels
+    # (not the data) is what costs, about 0.3 s each.
     grid = sns.pairplot(
         data,
         vars=list(columns),
         hue=hue,
-        plot_kws={"s": 14, "alpha": 0.7},
+        diag_kind="hist",
+        plot_kws={"s": 14, "alpha": 0.7, "edgecolor": "none"},
+        diag_kws={"element": "step", "alpha": 0.4},
         height=2.3,
-        corner=False,
+        corner=True,
     )
     title = f"Pair plot by {hue}" if hue else "Pair plot"
     grid.figure.suptitle(title, y=1.02)

@@ -16,7 +16,7 @@ from sklearn.preprocessing import (
 from custseg.errors import ParameterError
 from custseg.prep._features import FeatureSelection
 
-__all__ = ["SCALERS", "build_preprocessor"]
+__all__ = ["CATEGORICAL_WEIGHT", "SCALERS", "build_preprocessor"]
 
 SCALERS = ("standard", "robust", "minmax", "none")
 
@@ -33,16 +33,27 @@ def _scaler(name: str) -> object:
     raise ParameterError(f"scaler must be one of {', '.join(SCALERS)}; got {name!r}")
 
 
+CATEGORICAL_WEIGHT = 0.5
+
+
 def build_preprocessor(
-    selection: FeatureSelection, scaler: str = "standard"
+    selection: FeatureSelection,
+    scaler: str = "standard",
+    categorical_weight: float = CATEGORICAL_WEIGHT,
 ) -> ColumnTransformer:
     """Build the ColumnTransformer for the selected features.
 
     Numeric: median imputation, then the scaler (``standard``, ``robust``,
     ``minmax`` or ``none``). Categorical: most-frequent imputation, then one-hot
     encoding; categories unseen at fit time encode as all zeros at predict time.
-    One-hot columns are not scaled: a 0/1 column already has a spread comparable
-    to a standardised one, and leaving it keeps the encoding readable.
+    One-hot columns are multiplied by ``categorical_weight`` (default 0.5), so
+    two customers who differ only in one category are 0.5 x sqrt(2), about 0.7
+    standard deviations apart. A 0/1 column on its own forms two perfectly
+    separated groups, and at full weight K-Means latches onto it: on customer
+    tables where gender is independent of behaviour, the "best" k becomes 2,
+    one segment per gender. At 0.5 categories shape the segments without
+    splitting the customers by category alone; the category mix of each segment
+    is reported either way.
 
     Examples
     --------
@@ -82,6 +93,15 @@ def build_preprocessor(
                 list(selection.categorical),
             )
         )
+    if not categorical_weight >= 0:
+        raise ParameterError(
+            f"categorical_weight must be >= 0; got {categorical_weight!r}"
+        )
     return ColumnTransformer(
-        transformers, remainder="drop", verbose_feature_names_out=False
+        transformers,
+        remainder="drop",
+        verbose_feature_names_out=False,
+        transformer_weights={"categorical": categorical_weight}
+        if selection.categorical
+        else None,
     )

@@ -89,7 +89,7 @@ def build_figures(result: SegmentationRun) -> dict[str, list[dict[str, str]]]:
             lambda: plots.plot_correlation(df, numeric_cols),
         )
         hue = _pair_hue(quality)
-        pair_cols = numeric_cols[:5]
+        pair_cols = numeric_cols[:4]
         add(
             "explore",
             "Pair plot" + (f" by {hue}" if hue else ""),
