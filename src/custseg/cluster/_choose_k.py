@@ -236,6 +236,8 @@ def choose_k(
         k, candidates, reason = _reconcile(ks, sil, votes)
         rule = "auto"
 
+    if progress:
+        progress(f"comparing k={k} with random data", 0, 1)
     sil_at_k = sil[ks.index(k)] if k in ks else math.nan
     Xsil = Xs if sil_idx is None else Xs[sil_idx]
     ref_mean, ref_sd = _reference_silhouette(
