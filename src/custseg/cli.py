@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -71,6 +71,31 @@ class _Progress:
     def stage(self, text: str) -> None:
         if not self.quiet:
             click.echo(f"[{time.perf_counter() - self.start:6.1f}s] {text}", err=True)
+
+
+def _load_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    """The options of :func:`custseg.load_table`, shared by every command that
+    reads a customer table."""
+    options = [
+        click.option(
+            "--delimiter", default=None, help="CSV delimiter. Default: sniffed."
+        ),
+        click.option(
+            "--encoding", default=None, help="File encoding. Default: detected."
+        ),
+        click.option(
+            "--sheet", default=None, help="Excel sheet name. Default: the first sheet."
+        ),
+        click.option(
+            "--na-values",
+            multiple=True,
+            metavar="TEXT",
+            help="Extra text to read as missing (e.g. --na-values '?').",
+        ),
+    ]
+    for option in reversed(options):
+        command = option(command)
+    return command
 
 
 def _split(values: Sequence[str]) -> list[str] | None:
@@ -165,17 +190,7 @@ def cli(debug: bool) -> None:
     show_default=True,
     help="Folder for segments, profiles, summary, report and model.",
 )
-@click.option("--delimiter", default=None, help="CSV delimiter. Default: sniffed.")
-@click.option("--encoding", default=None, help="File encoding. Default: detected.")
-@click.option(
-    "--sheet", default=None, help="Excel sheet name. Default: the first sheet."
-)
-@click.option(
-    "--na-values",
-    multiple=True,
-    metavar="TEXT",
-    help="Extra text to read as missing (e.g. --na-values '?').",
-)
+@_load_options
 @click.option(
     "--no-report", is_flag=True, help="Skip report.html (faster on big data)."
 )
@@ -259,14 +274,7 @@ def run(
     help="Where to write the scored rows (.csv or .parquet). "
     "Default: <DATA name>-segments.csv in the current folder.",
 )
-@click.option("--delimiter", default=None, help="CSV delimiter. Default: sniffed.")
-@click.option("--encoding", default=None, help="File encoding. Default: detected.")
-@click.option(
-    "--sheet", default=None, help="Excel sheet name. Default: the first sheet."
-)
-@click.option(
-    "--na-values", multiple=True, metavar="TEXT", help="Extra text to read as missing."
-)
+@_load_options
 @click.option("-q", "--quiet", is_flag=True, help="Print nothing but errors.")
 def predict(
     model: str,
@@ -287,30 +295,26 @@ def predict(
 
         custseg predict custseg-output/model.skops new_customers.csv -o scored.csv
     """
-    from custseg.cluster import load_model
-    from custseg.io import load_table, write_table
-    from custseg.pipeline import _free_names
+    from custseg import pipeline
+    from custseg.io import write_table
 
-    seg = load_model(model)
-    df = load_table(
+    df = pipeline.predict(
+        model,
         data,
         delimiter=delimiter,
         encoding=encoding,
         sheet=sheet,
         na_values=list(na_values),
     )
-    labels = seg.predict(df, source=data)
-    seg_col, name_col = _free_names(df.columns)
-    df[seg_col] = labels
-    df[name_col] = seg.segment_names(labels)
+    seg_col = df.columns[-2]
     target = Path(output or f"{Path(data).stem}-segments.csv")
     write_table(df, target)
     if quiet:
         return
-    counts = df[seg_col].value_counts().sort_index()
+    counts = df.groupby([seg_col, df.columns[-1]]).size().reset_index()
     click.echo(f"{len(df):,} customers scored with {model}:")
-    for s, n in zip(counts.index.tolist(), counts.tolist(), strict=True):
-        click.echo(f"  {s:>2}  {seg.segment_names_[s]}  {n:,}")
+    for number, name, n in counts.itertuples(index=False):
+        click.echo(f"  {number:>2}  {name}  {n:,}")
     click.echo(f"written to {target}")
 
 

@@ -23,7 +23,15 @@ from custseg.io import load_table, table_meta, write_table
 from custseg.profile import SegmentProfile, profiles_frame
 from custseg.quality import QualityReport, check_table
 
-__all__ = ["SEGMENT_COLUMN", "SegmentationRun", "run", "write_outputs"]
+__all__ = [
+    "NAME_COLUMN",
+    "SEGMENT_COLUMN",
+    "SegmentationRun",
+    "attach_segments",
+    "predict",
+    "run",
+    "write_outputs",
+]
 
 SEGMENT_COLUMN = "segment"
 NAME_COLUMN = "segment_name"
@@ -69,21 +77,61 @@ class SegmentationRun:
 
     def segments_frame(self) -> pd.DataFrame:
         """Every input row and column, in input order, plus segment and name."""
-        out = self.data.copy()
-        seg_col, name_col = _free_names(out.columns)
-        out[seg_col] = self.labels
-        out[name_col] = self.segmenter.segment_names(self.labels)
-        return out
+        return attach_segments(self.data, self.labels, self.segmenter)
 
     def profiles_frame(self) -> pd.DataFrame:
         """One row per segment."""
         return profiles_frame(self.profiles)
 
 
-def _free_names(columns: pd.Index) -> tuple[str, str]:
-    if SEGMENT_COLUMN in columns or NAME_COLUMN in columns:
-        return f"custseg_{SEGMENT_COLUMN}", f"custseg_{NAME_COLUMN}"
-    return SEGMENT_COLUMN, NAME_COLUMN
+def attach_segments(
+    df: pd.DataFrame, labels: np.ndarray, segmenter: Segmenter
+) -> pd.DataFrame:
+    """A copy of ``df`` with ``segment`` and ``segment_name`` columns added
+    (``custseg_segment``/``custseg_segment_name`` if those names are taken)."""
+    out = df.copy()
+    taken = SEGMENT_COLUMN in out.columns or NAME_COLUMN in out.columns
+    prefix = "custseg_" if taken else ""
+    out[prefix + SEGMENT_COLUMN] = labels
+    out[prefix + NAME_COLUMN] = segmenter.segment_names(labels)
+    return out
+
+
+def predict(
+    model: str | os.PathLike[str] | Segmenter,
+    data: str | os.PathLike[str] | pd.DataFrame,
+    *,
+    delimiter: str | None = None,
+    encoding: str | None = None,
+    sheet: str | int | None = None,
+    na_values: Sequence[str] = (),
+) -> pd.DataFrame:
+    """Assign every row of ``data`` to a segment of a saved (or fitted) model.
+
+    Returns the rows, in input order, with ``segment`` and ``segment_name``.
+
+    Examples
+    --------
+    >>> fitted = run(features=["Annual Income (k$)", "Spending Score (1-100)"])
+    >>> scored = predict(fitted.segmenter, fitted.data)
+    >>> bool((scored["segment"] == fitted.labels).all())
+    True
+    """
+    from custseg.cluster import load_model
+
+    segmenter = model if isinstance(model, Segmenter) else load_model(model)
+    df = load_table(
+        data,
+        delimiter=delimiter,
+        encoding=encoding,
+        sheet=sheet,
+        na_values=list(na_values),
+    )
+    source = str(table_meta(df).get("source"))
+    labels = segmenter.predict(
+        df, source=None if isinstance(data, pd.DataFrame) else source
+    )
+    return attach_segments(df, labels, segmenter)
 
 
 def run(
