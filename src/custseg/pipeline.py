@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 
 from custseg.cluster import KSelection, Segmenter
+from custseg.cluster._choose_k import Progress
 from custseg.datasets import mall_customers_path
 from custseg.io import load_table, table_meta, write_table
 from custseg.profile import SegmentProfile, profiles_frame
@@ -35,7 +36,6 @@ __all__ = [
 
 SEGMENT_COLUMN = "segment"
 NAME_COLUMN = "segment_name"
-Progress = Callable[[str, int, int], None]
 
 
 @dataclass(frozen=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 from numbers import Integral, Real
 from typing import Any
@@ -12,7 +13,12 @@ from sklearn.base import BaseEstimator, ClusterMixin, TransformerMixin
 from sklearn.cluster import KMeans
 
 from custseg.cluster._choose_k import KSelection, Progress, choose_k, default_n_init
-from custseg.errors import ColumnTypeError, NotFittedError, ParameterError
+from custseg.errors import (
+    ColumnTypeError,
+    DataRepairWarning,
+    NotFittedError,
+    ParameterError,
+)
 from custseg.prep import (
     SCALERS,
     FeatureSelection,
@@ -200,6 +206,7 @@ class Segmenter(ClusterMixin, TransformerMixin, BaseEstimator):  # type: ignore[
         report = quality or check_table(df, id_columns=self.id_columns)
         selection = select_features(report, self.features)
         frame, repairs = model_frame(df, selection, source=report.source)
+        _announce(repairs)
         selection, frame = _drop_unusable(
             selection, frame, report.source, self.features
         )
@@ -270,8 +277,12 @@ class Segmenter(ClusterMixin, TransformerMixin, BaseEstimator):  # type: ignore[
 
     def _prepared(self, X: pd.DataFrame | np.ndarray, source: str | None) -> np.ndarray:
         self._check_fitted()
-        df = _as_frame(X)
-        frame, _ = model_frame(df, self.selection_, source=source)
+        frame, repairs = model_frame(_as_frame(X), self.selection_, source=source)
+        _announce(repairs)
+        return self.prepare_frame(frame)
+
+    def prepare_frame(self, frame: pd.DataFrame) -> np.ndarray:
+        """The prepared matrix for a frame already built by ``model_frame``."""
         return np.ascontiguousarray(
             self.preprocessor_.transform(frame), dtype=np.float64
         )
@@ -324,6 +335,11 @@ class Segmenter(ClusterMixin, TransformerMixin, BaseEstimator):  # type: ignore[
         tags.input_tags.allow_nan = True
         tags.input_tags.string = True
         return tags
+
+
+def _announce(repairs: list[str]) -> None:
+    for repair in repairs:
+        warnings.warn(repair, DataRepairWarning, stacklevel=3)
 
 
 def _drop_unusable(

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -11,7 +10,6 @@ import pandas as pd
 
 from custseg.errors import (
     ColumnTypeError,
-    DataRepairWarning,
     MissingColumnError,
     ParameterError,
     format_rows,
@@ -160,7 +158,9 @@ def model_frame(
 
     Numeric features become float64 with infinities turned into missing values;
     categorical features become object columns of strings with ``np.nan`` for
-    missing. Returns the frame and the repairs made.
+    missing. Returns the frame and the repairs made; announcing them
+    (``DataRepairWarning``) is the caller's job, so that a repair is announced
+    once however often the frame is rebuilt.
 
     Raises
     ------
@@ -204,8 +204,6 @@ def model_frame(
         out[name] = arr
     for name in selection.categorical:
         out[name] = df[name].astype("string").to_numpy(dtype=object, na_value=np.nan)
-    for repair in repairs:
-        warnings.warn(repair, DataRepairWarning, stacklevel=3)
     frame = pd.DataFrame(out, index=df.index)
     for name in selection.categorical:
         frame[name] = frame[name].astype(object)

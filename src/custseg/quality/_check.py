@@ -209,12 +209,12 @@ def _summarise_column(
         series
     )
     unique_per_row = distinct == n and missing == 0 and n > 1
+    values = present.to_numpy(dtype="float64") if numeric else np.empty(0)
     if pd.api.types.is_datetime64_any_dtype(series):
         kind = "datetime"
     elif forced_id:
         kind = "id"
     elif numeric:
-        values = present.to_numpy(dtype="float64")
         integral = bool(np.all(np.isfinite(values)) and np.all(values % 1 == 0))
         named_id = looks_like_id_name(name)
         sequential = integral and unique_per_row and _is_sequence(values)
@@ -236,7 +236,6 @@ def _summarise_column(
         kind = "text"
 
     if kind == "numeric":
-        values = present.to_numpy(dtype="float64")
         finite = values[np.isfinite(values)]
         infinite = int(len(values) - len(finite))
         # Values near the float64 limit (1e308) overflow sums and differences;

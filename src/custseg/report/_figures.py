@@ -60,7 +60,7 @@ def build_figures(result: SegmentationRun) -> dict[str, list[dict[str, str]]]:
     numeric_cols = [c.name for c in quality.columns if c.kind == "numeric"]
     cat_cols = [c.name for c in quality.columns if c.kind == "categorical"]
     frame, _ = model_frame(df, sel, source=result.source)
-    Z = seg.prepare(df)
+    Z = seg.prepare_frame(frame)
 
     out: dict[str, list[dict[str, str]]] = {"explore": [], "k": [], "segments": []}
 
