@@ -3,6 +3,7 @@ from __future__ import annotations
 import os
 import stat
 
+import numpy as np
 import pandas as pd
 import pytest
 from tests.conftest import INCOME, SHARED_DATA
@@ -26,7 +27,7 @@ def _write_csv(path, rows, delimiter=",", encoding="utf-8"):
 
 def test_bundled_mall_types(mall_df):
     assert mall_df.shape == (200, 5)
-    assert mall_df[INCOME].dtype == "int64"
+    assert mall_df[INCOME].dtype == "int32"  # integers that fit are stored compactly
     assert mall_df["Gender"].isin(["Male", "Female"]).all()
 
 
@@ -136,3 +137,25 @@ def test_write_table_is_atomic_and_readable(tmp_path):
     assert os.listdir(tmp_path) == ["o.csv"]  # no temporary file left behind
     assert stat.S_IMODE(out.stat().st_mode) & 0o044  # readable by others, like open()
     assert pd.read_csv(out)["a"].tolist() == [1, 2]
+
+
+def test_codes_padding_markers_and_whole_floats(tmp_path):
+    path = tmp_path / "c.csv"
+    path.write_text(
+        "code,hexid,spend,visits,note\n"
+        "0x1F,0x10,  12.5 ,3.0,a\n"
+        "0x20,0x11, NA ,4.0,b\n"
+        "0x21,0x12,7,5.0,c\n"
+    )
+    df = load_table(path)
+    assert df["code"].tolist() == ["0x1F", "0x20", "0x21"]
+    assert df["hexid"].tolist() == ["0x10", "0x11", "0x12"]  # not 16, 17, 18
+    assert df["spend"].tolist()[0] == 12.5 and np.isnan(df["spend"].iloc[1])
+    assert df["visits"].dtype == "int32"
+
+
+def test_ragged_row_names_its_line(tmp_path):
+    path = tmp_path / "r.csv"
+    path.write_text("a,b\n1,2\n3,4,5\n6,7\n")
+    with pytest.raises(FileFormatError, match=r"r\.csv: .*at line 3.*'3,4,5'"):
+        load_table(path)

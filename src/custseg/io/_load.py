@@ -9,13 +9,18 @@ from __future__ import annotations
 
 import codecs
 import csv
+import io
 import os
-import re
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pacsv
+import pyarrow.parquet as pq
 
 from custseg.errors import (
     EmptyDataError,
@@ -31,7 +36,37 @@ _DELIMITERS = ",;\t|"
 # A text column is read as numeric when at least this share of its non-missing
 # values parse as numbers; below it, it is a categorical/text column.
 _NUMERIC_SHARE = 0.8
-_LEADING_ZERO = re.compile(r"^[+-]?0\d")
+# Integers written with a leading zero (0001) or in hexadecimal (0x1F) are codes.
+_CODE_PATTERN = r"^[+-]?0[0-9xX]"
+# What counts as a number when telling stray text from numbers.
+_NUMBER_PATTERN = r"(?i)^[+-]?((\d+\.?\d*|\.\d+)(e[+-]?\d+)?|inf|infinity|nan)$"
+# pandas' default missing-value markers (pandas.read_csv's ``na_values``).
+_NA_VALUES = frozenset(
+    {
+        "",
+        "#N/A",
+        "#N/A N/A",
+        "#NA",
+        "-1.#IND",
+        "-1.#QNAN",
+        "-NaN",
+        "-nan",
+        "1.#IND",
+        "1.#QNAN",
+        "<NA>",
+        "N/A",
+        "NA",
+        "NULL",
+        "NaN",
+        "None",
+        "n/a",
+        "nan",
+        "null",
+    }
+)
+_UTF8 = {"utf-8", "utf8", "utf-8-sig"}
+# PyArrow reads the file in blocks of this size, one block per thread at a time.
+_BLOCK_BYTES = 8 << 20
 _CSV_SUFFIXES = {".csv", ".txt", ".tsv", ".tab", ".dat"}
 _EXCEL_SUFFIXES = {".xlsx", ".xlsm"}
 _PARQUET_SUFFIXES = {".parquet", ".pq"}
@@ -112,12 +147,16 @@ def load_table(
         raise EmptyDataError("the file is empty", path=name)
 
     suffix = path.suffix.lower()
+    na: frozenset[str] | None = None
     if suffix in _EXCEL_SUFFIXES:
-        df, meta = _read_excel(path, name, sheet)
+        frame, meta = _read_excel(path, name, sheet)
+        table = _text_table(frame)
+        na = _NA_VALUES | frozenset(na_values)
     elif suffix in _PARQUET_SUFFIXES:
-        df, meta = _read_parquet(path, name)
+        table, meta = _read_parquet(path, name)
     elif suffix in _CSV_SUFFIXES or suffix == "":
-        df, meta = _read_csv(path, name, delimiter, encoding, list(na_values))
+        table, meta = _read_csv(path, name, delimiter, encoding, list(na_values))
+        na = _NA_VALUES | frozenset(na_values)
     else:
         raise FileFormatError(
             f"files ending in '{suffix}' are not supported",
@@ -125,16 +164,16 @@ def load_table(
             hint="Use a .csv, .tsv, .txt, .xlsx or .parquet file.",
         )
 
-    if df.shape[1] == 0:
+    if table.num_columns == 0:
         raise EmptyDataError("no columns found", path=name)
-    if len(df) == 0:
+    if table.num_rows == 0:
         raise EmptyDataError(
             "has a header but no data rows",
             path=name,
             hint="Add customer rows below the header.",
         )
-    df.columns = _clean_headers(df.columns, meta["repairs"])
-    _infer_types(df, meta)
+    meta.pop("na_values", None)
+    df = _frame_from_arrow(table, meta, na)
     df.attrs["custseg"] = meta
     return df
 
@@ -148,14 +187,24 @@ def _read_csv(
     delimiter: str | None,
     encoding: str | None,
     na_values: list[str],
-) -> tuple[pd.DataFrame, dict[str, Any]]:
+) -> tuple[pa.Table, dict[str, Any]]:
+    """Read every column as text with PyArrow's multi-threaded CSV reader.
+
+    Types are inferred afterwards by :func:`_frame_from_arrow`, column by
+    column, with vectorised checks (so ``0001`` can stay text).
+    """
     with path.open("rb") as fh:
         head = fh.read(_SNIFF_BYTES)
     if not head.strip():
         raise EmptyDataError("the file has no text, only blank space", path=name)
     encoding = encoding or _guess_encoding(head, path, name)
-    text = head.decode(encoding, errors="replace")
-    if encoding.lower().startswith("utf-8") and text.startswith("\ufeff"):
+    try:
+        text = head.decode(encoding, errors="replace")
+    except LookupError as exc:
+        raise EncodingError(
+            f"unknown encoding {encoding!r}", path=name, hint="Try --encoding utf-8."
+        ) from exc
+    if text.startswith("\ufeff"):
         text = text[1:]
     delimiter = delimiter or _sniff_delimiter(text)
     meta: dict[str, Any] = {
@@ -164,35 +213,80 @@ def _read_csv(
         "encoding": encoding,
         "delimiter": delimiter,
         "repairs": [],
+        "na_values": sorted(_NA_VALUES | set(na_values)),
     }
+    header = next(csv.reader(io.StringIO(text), delimiter=delimiter), [])
+    if not header:
+        raise EmptyDataError("the file has no header and no rows", path=name)
+    names = [f"column_{i + 1}" for i in range(len(header))]
+    bad_rows: list[tuple[int | None, str]] = []
+
+    def on_bad_row(row: pacsv.InvalidRow) -> str:
+        bad_rows.append((row.number, row.text))
+        return "error"
+
     try:
-        df = pd.read_csv(
+        table = pacsv.read_csv(
             path,
-            sep=delimiter,
-            encoding=encoding,
-            dtype=str,
-            na_values=na_values or None,
-            keep_default_na=True,
-            skipinitialspace=True,
-            on_bad_lines="error",
+            read_options=pacsv.ReadOptions(
+                encoding="utf8" if encoding in _UTF8 else encoding,
+                column_names=names,
+                skip_rows=1,
+                block_size=_BLOCK_BYTES,
+            ),
+            parse_options=pacsv.ParseOptions(
+                delimiter=delimiter,
+                newlines_in_values=True,
+                invalid_row_handler=on_bad_row,
+            ),
+            convert_options=pacsv.ConvertOptions(
+                # Missing-value markers are found after parsing, and only in
+                # columns that do not parse as numbers: asking the parser to
+                # look for them in every cell made reading twice as slow.
+                column_types=dict.fromkeys(names, pa.string()),
+                strings_can_be_null=False,
+                null_values=[],
+                quoted_strings_can_be_null=False,
+            ),
         )
-    except pd.errors.EmptyDataError as exc:
-        raise EmptyDataError("the file has no header and no rows", path=name) from exc
-    except pd.errors.ParserError as exc:
-        line = re.search(r"line (\d+)", str(exc))
-        where = f" at line {line.group(1)}" if line else ""
-        raise FileFormatError(
-            f"rows have different numbers of fields{where} (delimiter {delimiter!r})",
-            path=name,
-            hint="Check the quoting in that line, or pass --delimiter.",
-        ) from exc
-    except UnicodeDecodeError as exc:
+    except pa.ArrowInvalid as exc:
+        if bad_rows:
+            number, row = bad_rows[0]
+            if number is None or number < 0:
+                number = _line_of(path, encoding, row)
+            where = f" at line {number}" if number is not None else ""
+            raise FileFormatError(
+                f"rows have different numbers of fields{where} (delimiter "
+                f"{delimiter!r}, {len(header)} columns in the header): {row[:80]!r}",
+                path=name,
+                hint="Check the quoting in that line, or pass --delimiter.",
+            ) from exc
+        if "Empty CSV" in str(exc):
+            raise EmptyDataError(
+                "the file has no header and no rows", path=name
+            ) from exc
+        raise FileFormatError(f"cannot be read as CSV ({exc})", path=name) from exc
+    except (UnicodeDecodeError, ValueError) as exc:
         raise EncodingError(
             f"cannot be decoded as {encoding}",
             path=name,
             hint="Pass --encoding (e.g. --encoding latin-1).",
         ) from exc
-    return df, meta
+    table = table.rename_columns(header)
+    return table, meta
+
+
+def _line_of(path: Path, encoding: str, row: str) -> int | None:
+    """Line number (1-based) of the first line that reads ``row``: the parser
+    does not always know it, and the error path can afford one more pass."""
+    try:
+        with path.open(encoding=encoding, errors="replace", newline="") as fh:
+            for number, line in enumerate(fh, start=1):
+                if line.rstrip("\r\n") == row:
+                    return number
+    except (OSError, LookupError):
+        pass
+    return None
 
 
 def _guess_encoding(head: bytes, path: Path, name: str) -> str:
@@ -274,14 +368,14 @@ def _read_excel(
     return df, meta
 
 
-def _read_parquet(path: Path, name: str) -> tuple[pd.DataFrame, dict[str, Any]]:
+def _read_parquet(path: Path, name: str) -> tuple[pa.Table, dict[str, Any]]:
     try:
-        df = pd.read_parquet(path)
+        table = pq.read_table(path)
     except Exception as exc:  # pyarrow raises ArrowInvalid, OSError, ...
         raise FileFormatError(
             f"is not a readable Parquet file ({exc})", path=name
         ) from exc
-    return df, {"source": name, "format": "parquet", "repairs": []}
+    return table, {"source": name, "format": "parquet", "repairs": []}
 
 
 # -- shared clean-up ---------------------------------------------------------
@@ -312,45 +406,159 @@ def _clean_headers(columns: pd.Index, repairs: list[str]) -> list[str]:
     return result
 
 
-def _infer_types(df: pd.DataFrame, meta: dict[str, Any]) -> None:
-    """Turn text columns whose values are numbers into numeric columns.
+def _text_table(df: pd.DataFrame) -> pa.Table:
+    """An Excel sheet as a table of text, so that it is typed like a CSV file."""
+    arrays = [
+        pa.array(
+            [None if _is_missing(v) else str(v) for v in df.iloc[:, i].tolist()],
+            type=pa.string(),
+        )
+        for i in range(df.shape[1])
+    ]
+    return pa.table(arrays, names=[str(c) for c in df.columns])
+
+
+def _is_missing(value: object) -> bool:
+    return value is None or (isinstance(value, float) and np.isnan(value))
+
+
+def _frame_from_arrow(
+    table: pa.Table, meta: dict[str, Any], na_values: frozenset[str] | None
+) -> pd.DataFrame:
+    """Type and convert the columns, two at a time (PyArrow's compute functions
+    release the GIL, and a 10-million-row column takes about half a second)."""
+    names = _clean_headers(pd.Index(table.column_names), meta["repairs"])
+    columns = table.columns
+    del table
+    mistyped: dict[str, dict[str, Any]] = {}
+
+    def convert(i: int) -> pd.Series:
+        series = _to_pandas(columns[i], names[i], na_values, mistyped)
+        columns[i] = None  # type: ignore[call-overload]  # release the Arrow copy
+        return series
+
+    with ThreadPoolExecutor(max_workers=min(2, len(names))) as pool:
+        converted = list(pool.map(convert, range(len(names))))
+    meta["mistyped"] = {n: mistyped[n] for n in names if n in mistyped}
+    # copy=False keeps each column's array as it is instead of consolidating
+    # them into one 2-D block (a full extra copy of the table).
+    return pd.DataFrame(dict(zip(names, converted, strict=True)), copy=False)
+
+
+def _to_pandas(
+    column: pa.ChunkedArray,
+    name: str,
+    na_values: frozenset[str] | None,
+    mistyped: dict[str, dict[str, Any]],
+) -> pd.Series:
+    kind = column.type
+    if pa.types.is_string(kind) or pa.types.is_large_string(kind):
+        return _infer_text(column, name, na_values, mistyped)
+    if pa.types.is_dictionary(kind) and (
+        pa.types.is_string(kind.value_type) or pa.types.is_large_string(kind.value_type)
+    ):
+        return pd.Series(column.to_pandas(), name=name).astype("category")
+    if pa.types.is_integer(kind) and column.null_count == 0:
+        return pd.Series(_compact_ints(column.to_numpy()), name=name)
+    return pd.Series(column.to_pandas(), name=name)
+
+
+def _infer_text(
+    column: pa.ChunkedArray,
+    name: str,
+    na_values: frozenset[str] | None,
+    mistyped: dict[str, dict[str, Any]],
+) -> pd.Series:
+    """Turn a text column into numbers when every value is a number.
 
     Columns that are mostly numbers but hold a few other strings stay text and
-    are listed in ``meta["mistyped"]`` with the offending rows and values.
+    are listed in ``mistyped`` with the offending rows and values. Numbers with
+    a leading zero (``0001``) or in hexadecimal stay text: they are codes.
+    The common case, a clean numeric column, costs one vectorised cast; the
+    trimming and missing-marker passes run only when that cast fails.
     """
-    mistyped: dict[str, dict[str, Any]] = {}
-    for col in list(df.columns):
-        series = df[col]
-        if pd.api.types.is_numeric_dtype(series) or pd.api.types.is_bool_dtype(series):
+    n = len(column)
+    if column.null_count == n:
+        return pd.Series(np.full(n, np.nan), name=name)
+    text = column
+    numbers = _parse_numbers(text)
+    if numbers is None:
+        text = pc.utf8_trim_whitespace(column)
+        if na_values:
+            markers = pa.array(sorted(na_values), type=text.type)
+            text = pc.if_else(pc.is_in(text, value_set=markers), None, text)
+        if text.null_count == n:
+            return pd.Series(np.full(n, np.nan), name=name)
+        numbers = _parse_numbers(text)
+    n_present = n - text.null_count
+    if numbers is not None:
+        if _has_codes(text):
+            return _as_string(text, name)
+        if numbers.null_count == 0 and pa.types.is_floating(numbers.type):
+            ints = _exact_int64(numbers)
+            if ints is not None:
+                numbers = ints
+        values = numbers.to_numpy(zero_copy_only=False)
+        if values.dtype.kind == "i":
+            values = _compact_ints(values)
+        return pd.Series(values, name=name)
+    ok = pc.fill_null(pc.match_substring_regex(text, _NUMBER_PATTERN), True)
+    n_bad = n - int(pc.sum(ok).as_py() or 0)
+    if 0 < n_bad <= (1 - _NUMERIC_SHARE) * n_present:
+        idx = np.flatnonzero(~ok.to_numpy(zero_copy_only=False))
+        values = list(dict.fromkeys(text.take(pa.array(idx[:1000])).to_pylist()))
+        mistyped[name] = {
+            "rows": [int(i) + 1 for i in idx],
+            "values": [str(v) for v in values[:5]],
+            "count": n_bad,
+        }
+    return _as_string(text, name)
+
+
+def _has_codes(text: pa.ChunkedArray) -> bool:
+    """Any value like 0001 or 0x1F? (A cheap prefix test first: the regular
+    expression runs only on values that start with 0, +0 or -0.)"""
+    maybe = pc.or_(
+        pc.starts_with(text, "0"),
+        pc.or_(pc.starts_with(text, "+0"), pc.starts_with(text, "-0")),
+    )
+    if not pc.any(maybe).as_py():
+        return False
+    candidates = pc.filter(text, maybe)
+    return bool(pc.any(pc.match_substring_regex(candidates, _CODE_PATTERN)).as_py())
+
+
+def _parse_numbers(text: pa.ChunkedArray) -> pa.ChunkedArray | None:
+    for target in (pa.int64(), pa.float64()):
+        try:
+            return pc.cast(text, target)
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
             continue
-        if pd.api.types.is_datetime64_any_dtype(series):
-            continue
-        present = series.notna()
-        n_present = int(present.sum())
-        if n_present == 0:
-            df[col] = pd.Series(np.nan, index=df.index, dtype="float64")
-            continue
-        as_text = series.astype("string").str.strip()
-        numbers = pd.to_numeric(as_text, errors="coerce")
-        bad = present & numbers.isna()
-        n_bad = int(bad.sum())
-        if n_bad == 0:
-            if as_text[present].str.match(_LEADING_ZERO).any():
-                df[col] = as_text  # identifiers such as 0001 stay text
-                continue
-            if numbers.notna().all() and (numbers % 1 == 0).all():
-                df[col] = numbers.astype("int64")
-            else:
-                df[col] = numbers.astype("float64")
-        elif n_bad <= (1 - _NUMERIC_SHARE) * n_present:
-            idx = np.flatnonzero(bad.to_numpy())
-            values = list(dict.fromkeys(as_text.iloc[idx].tolist()))
-            mistyped[col] = {
-                "rows": [int(i) + 1 for i in idx],
-                "values": [str(v) for v in values[:5]],
-                "count": n_bad,
-            }
-            df[col] = as_text
-        else:
-            df[col] = as_text
-    meta["mistyped"] = mistyped
+    return None
+
+
+def _compact_ints(values: np.ndarray) -> np.ndarray:
+    """int32 when every value fits (ages, scores, counts, most ids): half the
+    memory of int64 on large tables, and the same values."""
+    info = np.iinfo(np.int32)
+    if len(values) and values.dtype.itemsize > 4:
+        if info.min <= values.min() and values.max() <= info.max:
+            return values.astype(np.int32)
+    return values
+
+
+def _exact_int64(numbers: pa.ChunkedArray) -> pa.ChunkedArray | None:
+    """Whole-number floats (``3.0``) as int64, as a spreadsheet would show them."""
+    values = numbers.to_numpy(zero_copy_only=False)
+    with np.errstate(invalid="ignore"):
+        if not (np.isfinite(values).all() and (values % 1 == 0).all()):
+            return None
+    if np.abs(values).max() >= 2.0**63:
+        return None
+    return pa.chunked_array([values.astype(np.int64)])
+
+
+def _as_string(text: pa.ChunkedArray, name: str) -> pd.Series:
+    return pd.Series(
+        text.to_pandas(types_mapper={text.type: pd.StringDtype()}.get), name=name
+    )
