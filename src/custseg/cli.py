@@ -62,9 +62,11 @@ class _Progress:
         if 0 < done < total:
             left = (now - first) / done * (total - done)
             eta = f", about {left:.0f} s left"
-        line = f"[{now - self.start:6.1f}s] {step} ({done}/{total}{eta})"
+        # total 0: a step with no known end (Lloyd iterations until convergence)
+        counts = f" ({done}/{total}{eta})" if total > 0 else ""
+        line = f"[{now - self.start:6.1f}s] {step}{counts}"
         if self.tty:
-            click.echo("\r\033[K" + line, err=True, nl=done >= total)
+            click.echo("\r\033[K" + line, err=True, nl=0 < total <= done)
         else:
             click.echo(line, err=True)
 
@@ -192,6 +194,21 @@ def cli(debug: bool) -> None:
 )
 @_load_options
 @click.option(
+    "--engine",
+    type=click.Choice(["local", "spark"]),
+    default="local",
+    show_default=True,
+    help="Where the work runs: this machine, or Apache Spark (needs "
+    "'pip install custseg[spark]' and Java).",
+)
+@click.option(
+    "--spark-master",
+    metavar="URL",
+    default=None,
+    help="Spark master for --engine spark, e.g. spark://host:7077 or yarn. "
+    "Default: local[*] on this machine, bound to 127.0.0.1.",
+)
+@click.option(
     "--no-report", is_flag=True, help="Skip report.html (faster on big data)."
 )
 @click.option("-q", "--quiet", is_flag=True, help="Print nothing but errors.")
@@ -210,6 +227,8 @@ def run(
     encoding: str | None,
     sheet: str | None,
     na_values: tuple[str, ...],
+    engine: str,
+    spark_master: str | None,
     no_report: bool,
     quiet: bool,
 ) -> None:
@@ -242,13 +261,15 @@ def run(
         encoding=encoding,
         sheet=sheet,
         na_values=list(na_values),
+        engine=engine,
+        spark_master=spark_master,
         progress=progress,
     )
     paths = pipeline.write_outputs(result, out, report=not no_report, progress=progress)
     if quiet:
         return
     ks = result.k_selection
-    click.echo(f"\n{len(result.data):,} customers from {result.source}")
+    click.echo(f"\n{result.n_rows:,} customers from {result.source}")
     click.echo(ks.reason)
     click.echo(ks.structure_reason)
     click.echo("")

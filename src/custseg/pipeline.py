@@ -20,6 +20,7 @@ import pandas as pd
 from custseg.cluster import KSelection, Segmenter
 from custseg.cluster._choose_k import Progress
 from custseg.datasets import mall_customers_path
+from custseg.errors import ParameterError
 from custseg.io import load_table, table_meta, write_table
 from custseg.profile import SegmentProfile, profiles_frame
 from custseg.quality import QualityReport, check_table
@@ -40,13 +41,22 @@ NAME_COLUMN = "segment_name"
 
 @dataclass(frozen=True)
 class SegmentationRun:
-    """The result of one segmentation run: data, quality, model and timings."""
+    """The result of one segmentation run: data, quality, model and timings.
+
+    The local engine holds every row in ``data``. An engine that keeps the rows
+    elsewhere (Spark) holds a fixed-seed sample in ``data`` (with its labels in
+    ``segmenter.labels_``), gives the full row count in ``total_rows``, and
+    writes the segments itself through ``segments_writer``.
+    """
 
     data: pd.DataFrame
     quality: QualityReport
     segmenter: Segmenter
     settings: dict[str, Any]
     timings: dict[str, float] = field(default_factory=dict)
+    total_rows: int | None = None
+    segments_writer: Callable[[Path], Path] | None = None
+    engine: str = "local"
 
     @classmethod
     def from_segmenter(
@@ -54,6 +64,11 @@ class SegmentationRun:
     ) -> SegmentationRun:
         """Wrap an already fitted Segmenter and its training data."""
         return cls(data, segmenter.quality_, segmenter, dict(segmenter.get_params()))
+
+    @property
+    def n_rows(self) -> int:
+        """Rows in the input (``len(data)`` unless ``data`` is a sample)."""
+        return len(self.data) if self.total_rows is None else self.total_rows
 
     @property
     def labels(self) -> np.ndarray:
@@ -87,13 +102,21 @@ class SegmentationRun:
 def attach_segments(
     df: pd.DataFrame, labels: np.ndarray, segmenter: Segmenter
 ) -> pd.DataFrame:
-    """A copy of ``df`` with ``segment`` and ``segment_name`` columns added
-    (``custseg_segment``/``custseg_segment_name`` if those names are taken)."""
-    out = df.copy()
+    """``df`` with ``segment`` and ``segment_name`` columns added
+    (``custseg_segment``/``custseg_segment_name`` if those names are taken).
+
+    ``df`` itself is not changed, and its columns are not copied (pandas'
+    copy-on-write shares them): at ten million rows a deep copy would cost
+    as much memory as the table. Names are a categorical column, one small
+    code per row rather than a string.
+    """
+    out = df.copy(deep=False)
     taken = SEGMENT_COLUMN in out.columns or NAME_COLUMN in out.columns
     prefix = "custseg_" if taken else ""
     out[prefix + SEGMENT_COLUMN] = labels
-    out[prefix + NAME_COLUMN] = segmenter.segment_names(labels)
+    out[prefix + NAME_COLUMN] = pd.Categorical.from_codes(
+        np.asarray(labels), categories=list(segmenter.segment_names_)
+    )
     return out
 
 
@@ -148,6 +171,8 @@ def run(
     encoding: str | None = None,
     sheet: str | int | None = None,
     na_values: Sequence[str] = (),
+    engine: str = "local",
+    spark_master: str | None = None,
     progress: Progress | None = None,
 ) -> SegmentationRun:
     """Segment a customer table from start to finish.
@@ -160,6 +185,11 @@ def run(
         As for :class:`custseg.Segmenter`.
     delimiter, encoding, sheet, na_values
         As for :func:`custseg.load_table`.
+    engine : {"local", "spark"}, default "local"
+        ``"spark"`` runs the same pipeline on Apache Spark
+        (:func:`custseg.spark.run_spark`; needs ``pip install custseg[spark]``).
+    spark_master : str, optional
+        Spark master URL for ``engine="spark"`` (default: local, loopback only).
 
     Examples
     --------
@@ -167,6 +197,30 @@ def run(
     >>> result.k_selection.k, len(result.segments_frame())
     (5, 200)
     """
+    if engine == "spark":
+        from custseg.spark import run_spark
+
+        if isinstance(data, pd.DataFrame):
+            raise ParameterError(
+                "engine='spark' reads files; pass a path, not a DataFrame"
+            )
+        return run_spark(
+            data,
+            features=features,
+            n_clusters=n_clusters,
+            k_range=k_range,
+            scaler=scaler,
+            categorical_weight=categorical_weight,
+            random_state=random_state,
+            id_columns=id_columns,
+            delimiter=delimiter,
+            encoding=encoding,
+            na_values=na_values,
+            master=spark_master,
+            progress=progress,
+        )
+    if engine != "local":
+        raise ParameterError(f"engine must be 'local' or 'spark'; got {engine!r}")
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
     source = mall_customers_path() if data is None else data
@@ -194,6 +248,7 @@ def run(
         random_state=random_state,
     ).fit(df, quality=quality, progress=progress)
     timings["segment"] = time.perf_counter() - t0
+    timings.update({f"segment.{k}": v for k, v in segmenter.timings_.items()})
     settings = {
         "data": str(source),
         "features": list(features) if features else None,
@@ -203,6 +258,7 @@ def run(
         "categorical_weight": categorical_weight,
         "random_state": random_state,
         "id_columns": list(id_columns) if id_columns else None,
+        "engine": "local",
     }
     return SegmentationRun(df, segmenter.quality_, segmenter, settings, timings)
 
@@ -229,8 +285,13 @@ def write_outputs(
     fmt = table_meta(result.data).get("format")
     seg_name = "segments.parquet" if fmt == "parquet" else "segments.csv"
 
+    def write_segments() -> Path:
+        if result.segments_writer is not None:
+            return result.segments_writer(out)
+        return write_table(result.segments_frame(), out / seg_name)
+
     steps: list[tuple[str, Callable[[], Path]]] = [
-        ("segments", lambda: write_table(result.segments_frame(), out / seg_name)),
+        ("segments", write_segments),
         (
             "profiles",
             lambda: write_table(result.profiles_frame(), out / "profiles.csv"),

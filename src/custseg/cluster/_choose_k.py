@@ -33,13 +33,10 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from sklearn.cluster import KMeans
-from sklearn.metrics import (
-    calinski_harabasz_score,
-    davies_bouldin_score,
-    silhouette_score,
-)
+from sklearn.metrics import calinski_harabasz_score, davies_bouldin_score
 
+from custseg.cluster._lloyd import kmeans
+from custseg.cluster._silhouette import silhouette
 from custseg.errors import InputError, ParameterError
 
 __all__ = [
@@ -48,6 +45,7 @@ __all__ = [
     "KSelection",
     "choose_k",
     "default_n_init",
+    "score_k",
     "structure_check",
 ]
 
@@ -165,6 +163,34 @@ def choose_k(
     >>> sel.k, sel.structure
     (4, 'clear')
     """
+    return score_k(
+        X,
+        k_range,
+        n_clusters=n_clusters,
+        random_state=random_state,
+        n_init=n_init,
+        sample_size=sample_size,
+        silhouette_sample_size=silhouette_sample_size,
+        n_references=n_references,
+        progress=progress,
+    )[0]
+
+
+def score_k(
+    X: np.ndarray,
+    k_range: Sequence[int] = (2, 10),
+    *,
+    n_clusters: int | None = None,
+    random_state: int = 0,
+    n_init: int | None = None,
+    sample_size: int = 100_000,
+    silhouette_sample_size: int = 10_000,
+    n_references: int = 5,
+    progress: Progress | None = None,
+) -> tuple[KSelection, dict[int, np.ndarray], bool]:
+    """:func:`choose_k`, plus the centroids found for each k on the sample and
+    whether that sample was every row. The Segmenter starts its final fit on all
+    rows from these centroids, so that fit needs only a few Lloyd iterations."""
     X = np.asarray(X)
     n = len(X)
     kmin, kmax = _check_range(k_range, n, n_clusters)
@@ -196,12 +222,14 @@ def choose_k(
     sil: list[float] = []
     ch: list[float] = []
     db: list[float] = []
+    centers: dict[int, np.ndarray] = {}
     for i, k in enumerate(ks):
         if progress:
-            progress(f"scoring k={k}", i, len(ks))
-        km = KMeans(k, n_init=n_init, random_state=random_state).fit(Xs)
-        labels = km.labels_
-        inertia.append(float(km.inertia_))
+            progress(f"scoring k={k} on {len(Xs):,} rows", i, len(ks))
+        fit = kmeans(Xs, k, n_init=n_init, random_state=random_state)
+        labels = fit.labels
+        centers[k] = fit.centers
+        inertia.append(float(fit.inertia))
         n_labels = len(np.unique(labels))
         if 2 <= n_labels <= len(Xs) - 1:
             sub = labels if sil_idx is None else labels[sil_idx]
@@ -246,7 +274,7 @@ def choose_k(
     if math.isnan(sil_at_k):
         sil_at_k = _silhouette_for_k(Xsil, k, random_state)
     structure, structure_reason = structure_check(sil_at_k, ref_mean, ref_sd, k)
-    return KSelection(
+    selection = KSelection(
         k_values=tuple(ks),
         inertia=tuple(inertia),
         silhouette=tuple(sil),
@@ -268,6 +296,7 @@ def choose_k(
         silhouette_sample_size=len(Xsil),
         random_state=random_state,
     )
+    return selection, centers, sample is None
 
 
 def structure_check(
@@ -424,23 +453,16 @@ def _reference_data(X: np.ndarray, rng: np.random.Generator) -> np.ndarray:
 def _silhouette_for_k(X: np.ndarray, k: int, random_state: int) -> float:
     if k < 2 or k > len(X) - 1 or k > len(np.unique(X, axis=0)):
         return math.nan
-    labels = KMeans(k, n_init=3, random_state=random_state).fit_predict(X)
+    labels = kmeans(X, k, n_init=3, random_state=random_state).labels
     if not 2 <= len(np.unique(labels)) <= len(X) - 1:
         return math.nan
     return _silhouette(X, labels)
 
 
 def _silhouette(X: np.ndarray, labels: np.ndarray) -> float:
-    """Silhouette with distance blocks of at most 64 MiB.
-
-    scikit-learn's default working memory (1 GiB) made the silhouette of a
-    10,000-row sample the peak of a whole run (1.0 GiB vs 0.3 GiB with 64 MiB,
-    measured with benchmarks/bench_run.py); smaller blocks are also faster here.
-    """
-    from sklearn import config_context
-
-    with config_context(working_memory=64):
-        return float(silhouette_score(X, labels))
+    """Mean silhouette (scikit-learn's value, computed by a compiled kernel
+    about fifteen times faster: see :mod:`custseg.cluster._silhouette`)."""
+    return silhouette(X, labels)
 
 
 def _reference_silhouette(

@@ -13,16 +13,19 @@ import math
 import os
 from typing import Any
 
+import numpy as np
+
 from custseg.errors import ModelFileError
 
 __all__ = ["MODEL_FORMAT", "TRUSTED_TYPES", "load_model", "save_model"]
 
 MODEL_FORMAT = "custseg-model"
-MODEL_FORMAT_VERSION = 1
+# Version 2 stores the centroids as an array (version 1 stored a scikit-learn
+# KMeans object, with a copy of every training label in it).
+MODEL_FORMAT_VERSION = 2
 # Every non-builtin type a custseg model file may contain.
 TRUSTED_TYPES = frozenset(
     {
-        "sklearn.cluster._kmeans.KMeans",
         "sklearn.compose._column_transformer.ColumnTransformer",
         "sklearn.impute._base.SimpleImputer",
         "sklearn.pipeline.Pipeline",
@@ -59,7 +62,8 @@ def save_model(segmenter: Any, path: str | os.PathLike[str]) -> None:
         "excluded": dict(segmenter.selection_.excluded),
         "feature_names_in": [str(c) for c in segmenter.feature_names_in_],
         "preprocessor": segmenter.preprocessor_,
-        "kmeans": segmenter.kmeans_,
+        "centers": segmenter.cluster_centers_,
+        "inertia": segmenter.inertia_,
         "profiles": [_plain(p.to_dict()) for p in segmenter.profiles_],
         "k_selection": _plain(segmenter.k_selection_.to_dict()),
         "source": segmenter.quality_.source,
@@ -121,9 +125,9 @@ def load_model(path: str | os.PathLike[str]) -> Any:
         tuple(state["numeric"]), tuple(state["categorical"]), dict(state["excluded"])
     )
     seg.preprocessor_ = state["preprocessor"]
-    seg.kmeans_ = state["kmeans"]
-    seg.cluster_centers_ = seg.kmeans_.cluster_centers_
-    seg.n_clusters_ = int(seg.kmeans_.n_clusters)
+    seg.cluster_centers_ = np.ascontiguousarray(state["centers"], dtype=np.float64)
+    seg.n_clusters_ = len(seg.cluster_centers_)
+    seg.inertia_ = float(state["inertia"])
     seg.profiles_ = tuple(
         SegmentProfile(**{**p, "traits": tuple(p["traits"])}) for p in state["profiles"]
     )

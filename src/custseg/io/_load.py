@@ -148,6 +148,7 @@ def load_table(
 
     suffix = path.suffix.lower()
     na: frozenset[str] | None = None
+    table: pa.Table | pq.ParquetFile
     if suffix in _EXCEL_SUFFIXES:
         frame, meta = _read_excel(path, name, sheet)
         table = _text_table(frame)
@@ -164,9 +165,14 @@ def load_table(
             hint="Use a .csv, .tsv, .txt, .xlsx or .parquet file.",
         )
 
-    if table.num_columns == 0:
+    n_columns, n_rows = (
+        (len(table.schema_arrow.names), table.metadata.num_rows)
+        if isinstance(table, pq.ParquetFile)
+        else (table.num_columns, table.num_rows)
+    )
+    if n_columns == 0:
         raise EmptyDataError("no columns found", path=name)
-    if table.num_rows == 0:
+    if n_rows == 0:
         raise EmptyDataError(
             "has a header but no data rows",
             path=name,
@@ -368,14 +374,15 @@ def _read_excel(
     return df, meta
 
 
-def _read_parquet(path: Path, name: str) -> tuple[pa.Table, dict[str, Any]]:
+def _read_parquet(path: Path, name: str) -> tuple[pq.ParquetFile, dict[str, Any]]:
     try:
-        table = pq.read_table(path)
+        parquet = pq.ParquetFile(path)
+        parquet.schema_arrow  # noqa: B018 - fails early on a bad footer
     except Exception as exc:  # pyarrow raises ArrowInvalid, OSError, ...
         raise FileFormatError(
             f"is not a readable Parquet file ({exc})", path=name
         ) from exc
-    return table, {"source": name, "format": "parquet", "repairs": []}
+    return parquet, {"source": name, "format": "parquet", "repairs": []}
 
 
 # -- shared clean-up ---------------------------------------------------------
@@ -423,23 +430,50 @@ def _is_missing(value: object) -> bool:
 
 
 def _frame_from_arrow(
-    table: pa.Table, meta: dict[str, Any], na_values: frozenset[str] | None
+    table: pa.Table | pq.ParquetFile,
+    meta: dict[str, Any],
+    na_values: frozenset[str] | None,
 ) -> pd.DataFrame:
     """Type and convert the columns, two at a time (PyArrow's compute functions
-    release the GIL, and a 10-million-row column takes about half a second)."""
-    names = _clean_headers(pd.Index(table.column_names), meta["repairs"])
-    columns = table.columns
-    del table
+    release the GIL, and a 10-million-row column takes about half a second).
+
+    A Parquet file is read column by column, so that its Arrow copy of a column
+    is freed as soon as that column is converted: memory peaks at the frame
+    plus two columns, not at the frame plus the whole Arrow table.
+    """
+    raw_names = (
+        table.schema_arrow.names
+        if isinstance(table, pq.ParquetFile)
+        else table.column_names
+    )
+    names = _clean_headers(pd.Index(raw_names), meta["repairs"])
+    if isinstance(table, pq.ParquetFile):
+        parquet = table
+
+        def column(i: int) -> pa.ChunkedArray:
+            return parquet.read(columns=[raw_names[i]], use_threads=False).column(0)
+
+    else:
+        columns: list[pa.ChunkedArray | None] = list(table.columns)
+        del table
+
+        def column(i: int) -> pa.ChunkedArray:
+            arr = columns[i]
+            columns[i] = None  # the converted column replaces the Arrow one
+            assert arr is not None
+            return arr
+
     mistyped: dict[str, dict[str, Any]] = {}
 
     def convert(i: int) -> pd.Series:
-        series = _to_pandas(columns[i], names[i], na_values, mistyped)
-        columns[i] = None  # type: ignore[call-overload]  # release the Arrow copy
-        return series
+        return _to_pandas(column(i), names[i], na_values, mistyped)
 
     with ThreadPoolExecutor(max_workers=min(2, len(names))) as pool:
         converted = list(pool.map(convert, range(len(names))))
     meta["mistyped"] = {n: mistyped[n] for n in names if n in mistyped}
+    # PyArrow's allocator keeps freed blocks for reuse; hand them back now that
+    # the Arrow copies are gone.
+    pa.default_memory_pool().release_unused()
     # copy=False keeps each column's array as it is instead of consolidating
     # them into one 2-D block (a full extra copy of the table).
     return pd.DataFrame(dict(zip(names, converted, strict=True)), copy=False)
@@ -541,9 +575,9 @@ def _compact_ints(values: np.ndarray) -> np.ndarray:
     """int32 when every value fits (ages, scores, counts, most ids): half the
     memory of int64 on large tables, and the same values."""
     info = np.iinfo(np.int32)
-    if len(values) and values.dtype.itemsize > 4:
-        if info.min <= values.min() and values.max() <= info.max:
-            return values.astype(np.int32)
+    fits = len(values) and info.min <= values.min() and values.max() <= info.max
+    if values.dtype.itemsize > 4 and fits:
+        return values.astype(np.int32)
     return values
 
 

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -16,7 +17,15 @@ from custseg.errors import (
 )
 from custseg.quality import QualityReport
 
-__all__ = ["FeatureSelection", "model_frame", "select_features"]
+__all__ = [
+    "CHUNK_ROWS",
+    "FeatureSelection",
+    "finite_values",
+    "model_frame",
+    "model_matrix",
+    "model_rows",
+    "select_features",
+]
 
 # Values beyond this are treated as missing: their squares overflow float64
 # sums, so no scaler or distance can use them (they are placeholders or errors).
@@ -24,6 +33,9 @@ _LARGEST = 1e100
 # An explicitly named text feature with more categories than this would explode
 # the one-hot encoding into a column per customer, which is never what is meant.
 _MAX_EXPLICIT_CATEGORIES = 200
+# Rows per chunk when building the prepared matrix of a large table: big enough
+# that per-call overheads vanish, small enough that temporaries stay ~100 MB.
+CHUNK_ROWS = 500_000
 
 
 @dataclass(frozen=True)
@@ -148,6 +160,23 @@ def select_features(
     return FeatureSelection(tuple(numeric), tuple(categorical), excluded)
 
 
+def finite_values(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Float64 copy of ``values`` with infinite and absurdly large values (beyond
+    ±1e100) set to NaN, and the mask of the values so set.
+
+    Examples
+    --------
+    >>> finite_values(np.array([1.0, np.inf, -1e300]))[1]
+    array([False,  True,  True])
+    """
+    arr = np.array(values, dtype="float64")
+    with np.errstate(invalid="ignore"):
+        huge = ~np.isnan(arr) & ~(np.abs(arr) <= _LARGEST)
+    if huge.any():
+        arr[huge] = np.nan
+    return arr, huge
+
+
 def model_frame(
     df: pd.DataFrame,
     selection: FeatureSelection,
@@ -167,10 +196,95 @@ def model_frame(
     MissingColumnError, ColumnTypeError
         A feature is absent, or a numeric feature holds text.
     """
+    return model_rows(df, selection, source=source)
+
+
+def model_rows(
+    df: pd.DataFrame,
+    selection: FeatureSelection,
+    *,
+    source: str | None = None,
+    positions: np.ndarray | None = None,
+) -> tuple[pd.DataFrame, list[str]]:
+    """:func:`model_frame` of some rows of a table; ``positions`` are their
+    0-based positions in the whole table, so errors and repairs name the right
+    rows (default: the rows are the whole table)."""
+    if positions is None:
+        positions = np.arange(len(df))
+    frame, huge = _model_frame(df, selection, source, positions)
+    return frame, _repair_messages(huge)
+
+
+def model_matrix(
+    df: pd.DataFrame,
+    selection: FeatureSelection,
+    transform: Callable[[pd.DataFrame], np.ndarray],
+    *,
+    source: str | None = None,
+    dtype: type[np.floating[Any]] = np.float32,
+    chunk_rows: int = CHUNK_ROWS,
+    progress: Callable[[str, int, int], None] | None = None,
+) -> tuple[np.ndarray, list[str]]:
+    """The prepared feature matrix of every row, built ``chunk_rows`` at a time.
+
+    Each chunk goes through :func:`model_frame` and ``transform`` (a fitted
+    preprocessor's ``transform``) and is written into one preallocated C-ordered
+    array of ``dtype``, so memory holds the result plus one chunk's worth of
+    temporaries however large the table, never a float64 copy of all of it.
+
+    Returns the matrix and the repairs, worded as :func:`model_frame` words them.
+    """
+    n = len(df)
+    huge: dict[str, list[int]] = {}
+    out: np.ndarray | None = None
+    n_chunks = max(1, -(-n // chunk_rows))
+    for i, start in enumerate(range(0, max(n, 1), chunk_rows)):
+        if progress and n_chunks > 1:
+            progress(f"preparing features of {n:,} rows", i, n_chunks)
+        chunk = df.iloc[start : start + chunk_rows]
+        positions = np.arange(start, start + len(chunk))
+        frame, rows = _model_frame(chunk, selection, source, positions)
+        part = transform(frame)
+        if out is None:
+            out = np.empty((n, part.shape[1]), dtype=dtype)
+        out[start : start + len(part)] = part
+        for name, found in rows.items():
+            huge.setdefault(name, []).extend(found)
+    assert out is not None
+    return out, _repair_messages(huge)
+
+
+def _category_strings(column: pd.Series) -> np.ndarray:
+    """Object array of ``str`` values with ``np.nan`` for missing, built from
+    category codes: a handful of distinct strings are formatted once and
+    gathered, instead of one string object made per row (ten times slower on
+    a million rows)."""
+    cat = column if isinstance(column.dtype, pd.CategoricalDtype) else None
+    if cat is None:
+        cat = column.astype("category")
+    names = np.array([str(v) for v in cat.cat.categories] + [np.nan], dtype=object)
+    codes = cat.cat.codes.to_numpy()
+    return names[np.where(codes >= 0, codes, len(names) - 1)]
+
+
+def _repair_messages(huge: dict[str, list[int]]) -> list[str]:
+    return [
+        f"treated {len(rows)} infinite or absurdly large values (beyond "
+        f"±{_LARGEST:g}) in '{name}' as missing, rows {format_rows(rows)}"
+        for name, rows in huge.items()
+    ]
+
+
+def _model_frame(
+    df: pd.DataFrame,
+    selection: FeatureSelection,
+    source: str | None,
+    positions: np.ndarray,
+) -> tuple[pd.DataFrame, dict[str, list[int]]]:
     missing = [c for c in selection.columns if c not in df.columns]
     if missing:
         raise MissingColumnError(missing, [str(c) for c in df.columns], path=source)
-    repairs: list[str] = []
+    huge_rows: dict[str, list[int]] = {}
     out: dict[str, np.ndarray] = {}
     for name in selection.numeric:
         col: pd.Series = df[name]
@@ -186,25 +300,17 @@ def model_frame(
                     f"{len(bad)} values are not numbers ({examples})",
                     path=source,
                     column=name,
-                    rows=[int(i) + 1 for i in bad],
+                    rows=[int(i) + 1 for i in positions[bad]],
                     hint="The model expects numbers in this column.",
                 )
             col = pd.Series(values, index=df.index)
-        arr = col.to_numpy(dtype="float64", na_value=np.nan)
-        with np.errstate(invalid="ignore"):
-            huge = ~np.isnan(arr) & ~(np.abs(arr) <= _LARGEST)
+        arr, huge = finite_values(col.to_numpy(dtype="float64", na_value=np.nan))
         if huge.any():
-            arr = arr.copy()
-            arr[huge] = np.nan
-            rows = [int(i) + 1 for i in np.flatnonzero(huge)]
-            repairs.append(
-                f"treated {len(rows)} infinite or absurdly large values (beyond "
-                f"±{_LARGEST:g}) in '{name}' as missing, rows {format_rows(rows)}"
-            )
+            huge_rows[name] = [int(i) + 1 for i in positions[huge]]
         out[name] = arr
     for name in selection.categorical:
-        out[name] = df[name].astype("string").to_numpy(dtype=object, na_value=np.nan)
+        out[name] = _category_strings(df[name])
     frame = pd.DataFrame(out, index=df.index)
     for name in selection.categorical:
         frame[name] = frame[name].astype(object)
-    return frame, repairs
+    return frame, huge_rows

@@ -40,6 +40,7 @@ def build_preprocessor(
     selection: FeatureSelection,
     scaler: str = "standard",
     categorical_weight: float = CATEGORICAL_WEIGHT,
+    categories: dict[str, list[str]] | None = None,
 ) -> ColumnTransformer:
     """Build the ColumnTransformer for the selected features.
 
@@ -54,6 +55,10 @@ def build_preprocessor(
     one segment per gender. At 0.5 categories shape the segments without
     splitting the customers by category alone; the category mix of each segment
     is reported either way.
+
+    ``categories`` fixes the one-hot categories of each categorical feature
+    (by default, those seen when fitting). The Segmenter passes the values found
+    in every row when it fits the preprocessor on a sample of a large table.
 
     Examples
     --------
@@ -86,7 +91,15 @@ def build_preprocessor(
                         ("impute", SimpleImputer(strategy="most_frequent")),
                         (
                             "onehot",
-                            OneHotEncoder(handle_unknown="ignore", sparse_output=False),
+                            OneHotEncoder(
+                                categories=[
+                                    categories[c] for c in selection.categorical
+                                ]
+                                if categories
+                                else "auto",
+                                handle_unknown="ignore",
+                                sparse_output=False,
+                            ),
                         ),
                     ]
                 ),

@@ -13,7 +13,14 @@ import pandas as pd
 from custseg.profile._actions import suggest_action
 from custseg.profile._naming import segment_traits, unique_names
 
-__all__ = ["SegmentProfile", "profile_segments", "profiles_frame"]
+__all__ = [
+    "CategoryShares",
+    "NumericStats",
+    "SegmentProfile",
+    "profile_segments",
+    "profiles_frame",
+    "profiles_from_stats",
+]
 
 
 @dataclass(frozen=True)
@@ -67,52 +74,55 @@ def profile_segments(
     labels = np.asarray(labels)
     valid = labels >= 0
     k = int(labels[valid].max()) + 1 if valid.any() else 0
-    num = (
-        frame[list(numeric)].astype("float64")
-        if numeric
-        else pd.DataFrame(index=frame.index)
+    # One column at a time: a copy of all feature columns at once would double
+    # memory on large tables. Rows are put in segment order once (a stable
+    # integer sort), so each segment's median is one partition of a slice.
+    order = np.argsort(np.where(valid, labels, k), kind="stable")
+    sizes = np.bincount(labels[valid], minlength=k)
+    return profiles_from_stats(
+        sizes,
+        {c: _numeric_stats(frame[c], labels, order, sizes) for c in numeric},
+        {c: _category_shares(frame[c], labels, valid, k) for c in categorical},
     )
-    overall_mean = num.mean()
-    overall_std = num.std(ddof=0).replace(0, np.nan)
-    overall_cat = {
-        c: frame[c].value_counts(normalize=True, dropna=True).to_dict()
-        for c in categorical
-    }
-    groups = pd.Series(labels, index=frame.index)
-    means = num.groupby(groups).mean() if numeric else None
-    medians = num.groupby(groups).median() if numeric else None
-    n_total = int(valid.sum())
 
+
+NumericStats = tuple[float, float, np.ndarray, np.ndarray]
+CategoryShares = tuple[list[dict[str, float]], dict[str, float]]
+
+
+def profiles_from_stats(
+    sizes: np.ndarray,
+    numeric: dict[str, NumericStats],
+    categorical: dict[str, CategoryShares],
+) -> tuple[SegmentProfile, ...]:
+    """Name, profile and suggest an action for each segment from its statistics.
+
+    This is the engine-neutral half of :func:`profile_segments`: an engine that
+    aggregates elsewhere (Spark) computes the same statistics and calls it.
+
+    Parameters
+    ----------
+    sizes : array of int, one per segment
+    numeric : dict
+        Per numeric feature: (overall mean, overall population standard
+        deviation, per-segment means, per-segment medians).
+    categorical : dict
+        Per categorical feature: (per segment, the share of each value, largest
+        first; overall shares).
+    """
+    k = len(sizes)
+    n_total = int(np.sum(sizes))
     raw = []
     for seg in range(k):
-        mask = labels == seg
-        size = int(mask.sum())
-        mean = {
-            c: _num(means.loc[seg, c])
-            if means is not None and seg in means.index
-            else math.nan
-            for c in numeric
+        mean = {c: _num(st[2][seg]) for c, st in numeric.items()}
+        median = {c: _num(st[3][seg]) for c, st in numeric.items()}
+        z = {
+            c: _num((mean[c] - st[0]) / st[1]) if st[1] > 0 else math.nan
+            for c, st in numeric.items()
         }
-        median = {
-            c: _num(medians.loc[seg, c])
-            if medians is not None and seg in medians.index
-            else math.nan
-            for c in numeric
-        }
-        z = {c: _num((mean[c] - overall_mean[c]) / overall_std[c]) for c in numeric}
-        cats = {
-            c: {
-                str(v): float(s)
-                for v, s in frame.loc[mask, c].value_counts(normalize=True).items()
-            }
-            for c in categorical
-        }
-        traits = segment_traits(
-            z,
-            cats,
-            {c: {str(k2): v for k2, v in d.items()} for c, d in overall_cat.items()},
-        )
-        raw.append((seg, size, mean, median, z, cats, traits))
+        cats = {c: sh[0][seg] for c, sh in categorical.items()}
+        traits = segment_traits(z, cats, {c: sh[1] for c, sh in categorical.items()})
+        raw.append((seg, int(sizes[seg]), mean, median, z, cats, traits))
 
     # Fallback names ("Average income and spending") use the features that vary
     # most between segments.
@@ -172,6 +182,59 @@ def profiles_frame(profiles: Sequence[SegmentProfile]) -> pd.DataFrame:
                 row[f"share {col}={value}"] = round(share, 6)
         rows.append(row)
     return pd.DataFrame(rows)
+
+
+def _numeric_stats(
+    column: pd.Series, labels: np.ndarray, order: np.ndarray, sizes: np.ndarray
+) -> NumericStats:
+    """Overall mean and standard deviation, and per-segment means and medians,
+    of a numeric column (infinite and absurd values count as missing).
+    ``order`` sorts the rows by segment; ``sizes`` counts each segment."""
+    from custseg.prep import finite_values
+
+    k = len(sizes)
+    if not pd.api.types.is_numeric_dtype(column) or pd.api.types.is_bool_dtype(column):
+        column = pd.to_numeric(column.astype("string").str.strip(), errors="coerce")
+    values, _ = finite_values(column.to_numpy(dtype="float64", na_value=np.nan))
+    present = ~np.isnan(values)
+    if not present.any():
+        nothing = np.full(k, np.nan)
+        return math.nan, math.nan, nothing, nothing
+    with np.errstate(invalid="ignore", over="ignore"):
+        overall_mean = float(np.nanmean(values))
+        overall_std = float(np.nanstd(values))
+    by_segment = values[order]
+    del values
+    means = np.full(k, np.nan)
+    medians = np.full(k, np.nan)
+    start = 0
+    for seg, size in enumerate(sizes):
+        part = by_segment[start : start + size]
+        start += size
+        part = part[~np.isnan(part)] if np.isnan(part).any() else part
+        if len(part):
+            means[seg] = part.mean()
+            medians[seg] = np.median(part, overwrite_input=True)
+    return overall_mean, overall_std, means, medians
+
+
+def _category_shares(
+    column: pd.Series, labels: np.ndarray, valid: np.ndarray, k: int
+) -> CategoryShares:
+    """Share of each value within each segment (largest first) and overall."""
+    codes, uniques = pd.factorize(column, sort=False)
+    m = len(uniques)
+    names = [str(v) for v in uniques]
+    keep = valid & (codes >= 0)
+    table = np.bincount(labels[keep] * m + codes[keep], minlength=k * m).reshape(k, m)
+    overall_counts = np.bincount(codes[codes >= 0], minlength=m)
+
+    def shares(counts: np.ndarray) -> dict[str, float]:
+        total = counts.sum()
+        order = sorted(range(m), key=lambda j: -counts[j])
+        return {names[j]: float(counts[j] / total) for j in order if counts[j]}
+
+    return [shares(table[s]) for s in range(k)], shares(overall_counts)
 
 
 def _spread(z: list[float]) -> float:

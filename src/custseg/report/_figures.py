@@ -13,6 +13,8 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import matplotlib
+import numpy as np
+import pandas as pd
 
 matplotlib.use("Agg", force=False)
 import matplotlib.pyplot as plt  # noqa: E402
@@ -25,7 +27,10 @@ from custseg.quality import QualityReport  # noqa: E402
 if TYPE_CHECKING:
     from custseg.pipeline import SegmentationRun
 
-__all__ = ["Figure", "build_figures"]
+__all__ = ["FIGURE_SAMPLE", "Figure", "build_figures", "figure_sample"]
+
+# Rows drawn in the report's figures (a fixed-seed sample above this size).
+FIGURE_SAMPLE = 50_000
 
 _RC: dict[str, Any] = {
     "figure.dpi": 100,
@@ -51,20 +56,24 @@ def _draw(make: Callable[[], Figure]) -> str:
 def build_figures(result: SegmentationRun) -> dict[str, list[dict[str, str]]]:
     """Figures by report section: ``{"explore": [{"title", "caption", "src"}], ...}``."""
     seg = result.segmenter
-    df = result.data
     sel = seg.selection_
     names = list(seg.segment_names_)
-    labels = result.labels
     rs = seg.random_state
     quality = result.quality
     numeric_cols = [c.name for c in quality.columns if c.kind == "numeric"]
     cat_cols = [c.name for c in quality.columns if c.kind == "categorical"]
+    # Every figure that shows customers is drawn from one fixed-seed sample, so
+    # the report costs the same and weighs the same at 10 million rows as at
+    # 100,000. Sizes and profiles come from every row.
+    df, labels, note = figure_sample(result.data, result.labels, rs)
     frame, _ = model_frame(df, sel, source=result.source)
     Z = seg.prepare_frame(frame)
 
     out: dict[str, list[dict[str, str]]] = {"explore": [], "k": [], "segments": []}
 
     def add(section: str, title: str, caption: str, make: Callable[[], Figure]) -> None:
+        if note and section != "k" and "sample" not in caption:
+            caption = f"{caption} {note}"
         out[section].append({"title": title, "caption": caption, "src": _draw(make)})
 
     if numeric_cols:
@@ -173,6 +182,20 @@ def build_figures(result: SegmentationRun) -> dict[str, list[dict[str, str]]]:
             ),
         )
     return out
+
+
+def figure_sample(
+    df: pd.DataFrame, labels: np.ndarray, random_state: int
+) -> tuple[pd.DataFrame, np.ndarray, str]:
+    """At most ``FIGURE_SAMPLE`` rows (fixed seed, input order kept), their
+    labels, and a sentence saying so when it is a sample."""
+    n = len(df)
+    if n <= FIGURE_SAMPLE:
+        return df, labels, ""
+    rng = np.random.default_rng(random_state)
+    rows = np.sort(rng.choice(n, FIGURE_SAMPLE, replace=False))
+    note = f"Drawn from a random sample of {FIGURE_SAMPLE:,} of the {n:,} customers."
+    return df.iloc[rows], labels[rows], note
 
 
 def _pair_hue(quality: QualityReport) -> str | None:

@@ -40,6 +40,8 @@ def summarize(result: SegmentationRun) -> dict[str, Any]:
     import sklearn
 
     from custseg import __version__
+    from custseg.cluster._segmenter import PREP_SAMPLE_SIZE
+    from custseg.report._figures import FIGURE_SAMPLE
 
     seg = result.segmenter
     ks = result.k_selection
@@ -56,14 +58,16 @@ def summarize(result: SegmentationRun) -> dict[str, Any]:
         "source": quality.source,
         "random_state": seg.random_state,
         "settings": result.settings,
-        "n_rows": int(len(result.data)),
-        "n_segmented": int(len(result.data) - len(excluded)),
+        "engine": result.engine,
+        "n_rows": int(result.n_rows),
+        "n_segmented": int(result.n_rows - len(excluded)),
         "excluded_rows": excluded.to_dict("records"),
         "features": {
             "numeric": list(seg.selection_.numeric),
             "categorical": list(seg.selection_.categorical),
             "excluded": dict(seg.selection_.excluded),
             "scaler": seg.scaler,
+            "prepared_columns": getattr(seg, "n_prepared_features_", None),
         },
         "k": ks.k,
         "k_rule": ks.rule,
@@ -81,6 +85,14 @@ def summarize(result: SegmentationRun) -> dict[str, Any]:
         "k_candidates": list(ks.candidates),
         "k_sample_size": ks.sample_size,
         "silhouette_sample_size": ks.silhouette_sample_size,
+        "samples": {
+            "k_selection_rows": ks.sample_size,
+            "silhouette_rows": ks.silhouette_sample_size,
+            "preparation_rows": min(int(result.n_rows), PREP_SAMPLE_SIZE),
+            "figure_rows": min(len(result.data), FIGURE_SAMPLE),
+            "final_fit_rows": int(result.n_rows - len(excluded)),
+            "seed": seg.random_state,
+        },
         "segments": [p.to_dict() for p in result.profiles],
         "quality": {
             "n_rows": quality.n_rows,
