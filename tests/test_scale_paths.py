@@ -108,3 +108,27 @@ def test_duplicate_rows_with_and_without_a_unique_column():
     assert check_table(rows).duplicate_rows == 2
     with_id = rows.assign(CustomerID=[10, 11, 12, 13])
     assert check_table(with_id).duplicate_rows == 0
+
+
+@pytest.mark.parametrize("scaler", ["standard", "robust", "minmax", "none"])
+def test_direct_preparation_equals_the_column_transformer(mall_df, scaler):
+    from custseg.prep import direct_prep
+
+    df = mall_df.copy()
+    df["Age"] = df["Age"].astype("float64")
+    df.loc[[3, 70], "Age"] = [np.nan, np.inf]
+    df.loc[[5, 6], "Gender"] = [None, "Other"]  # missing, and unseen at fit time
+    selection = select_features(check_table(df), None)
+    fit_rows = df.drop(index=[5, 6])
+    frame, _ = model_frame(fit_rows, selection)
+    pre = build_preprocessor(selection, scaler).fit(frame)
+    direct = direct_prep(pre)
+    assert direct is not None
+    expected, repairs = model_matrix(
+        df, selection, pre.transform, dtype=np.float64, chunk_rows=64
+    )
+    got, direct_repairs = model_matrix(
+        df, selection, pre.transform, dtype=np.float64, chunk_rows=64, direct=direct
+    )
+    np.testing.assert_array_equal(got, expected)
+    assert direct_repairs == repairs and "rows 71" in repairs[0]

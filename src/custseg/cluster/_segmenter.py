@@ -25,6 +25,7 @@ from custseg.prep import (
     SCALERS,
     FeatureSelection,
     build_preprocessor,
+    direct_prep,
     model_matrix,
     model_rows,
     select_features,
@@ -235,6 +236,7 @@ class Segmenter(ClusterMixin, TransformerMixin, BaseEstimator):  # type: ignore[
             source=report.source,
             dtype=self._dtype(),
             progress=progress,
+            direct=direct_prep(preprocessor),
         )
         _announce(repairs)
         timings["prepare"], clock = _lap(clock)
@@ -366,6 +368,7 @@ class Segmenter(ClusterMixin, TransformerMixin, BaseEstimator):  # type: ignore[
             self.preprocessor_.transform,
             source=source,
             dtype=self._dtype(),
+            direct=direct_prep(self.preprocessor_),
         )
         _announce(repairs)
         return Z

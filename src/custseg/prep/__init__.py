@@ -9,14 +9,22 @@ from custseg.prep._features import (
     model_rows,
     select_features,
 )
-from custseg.prep._preprocess import CATEGORICAL_WEIGHT, SCALERS, build_preprocessor
+from custseg.prep._preprocess import (
+    CATEGORICAL_WEIGHT,
+    SCALERS,
+    DirectPrep,
+    build_preprocessor,
+    direct_prep,
+)
 
 __all__ = [
     "CATEGORICAL_WEIGHT",
     "CHUNK_ROWS",
     "SCALERS",
+    "DirectPrep",
     "FeatureSelection",
     "build_preprocessor",
+    "direct_prep",
     "finite_values",
     "model_frame",
     "model_matrix",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -16,6 +16,9 @@ from custseg.errors import (
     format_rows,
 )
 from custseg.quality import QualityReport
+
+if TYPE_CHECKING:
+    from custseg.prep._preprocess import DirectPrep
 
 __all__ = [
     "CHUNK_ROWS",
@@ -224,6 +227,7 @@ def model_matrix(
     dtype: type[np.floating[Any]] = np.float32,
     chunk_rows: int = CHUNK_ROWS,
     progress: Callable[[str, int, int], None] | None = None,
+    direct: DirectPrep | None = None,
 ) -> tuple[np.ndarray, list[str]]:
     """The prepared feature matrix of every row, built ``chunk_rows`` at a time.
 
@@ -232,26 +236,78 @@ def model_matrix(
     array of ``dtype``, so memory holds the result plus one chunk's worth of
     temporaries however large the table, never a float64 copy of all of it.
 
+    With ``direct`` (from :func:`custseg.prep.direct_prep` on the same fitted
+    preprocessor) the matrix is filled column by column without going through
+    ``transform``: the same numbers, several times faster.
+
     Returns the matrix and the repairs, worded as :func:`model_frame` words them.
     """
     n = len(df)
     huge: dict[str, list[int]] = {}
     out: np.ndarray | None = None
+    if direct is not None:
+        out = np.empty((n, direct.n_columns), dtype=dtype)
     n_chunks = max(1, -(-n // chunk_rows))
     for i, start in enumerate(range(0, max(n, 1), chunk_rows)):
         if progress and n_chunks > 1:
             progress(f"preparing features of {n:,} rows", i, n_chunks)
         chunk = df.iloc[start : start + chunk_rows]
         positions = np.arange(start, start + len(chunk))
-        frame, rows = _model_frame(chunk, selection, source, positions)
-        part = transform(frame)
-        if out is None:
-            out = np.empty((n, part.shape[1]), dtype=dtype)
-        out[start : start + len(part)] = part
+        if direct is not None and out is not None:
+            missing = [c for c in selection.columns if c not in df.columns]
+            if missing:
+                raise MissingColumnError(
+                    missing, [str(c) for c in df.columns], path=source
+                )
+            part = out[start : start + len(chunk)]
+            rows: dict[str, list[int]] = {}
+            for j, name in enumerate(direct.numeric):
+                values, found = _numeric_values(chunk[name], name, source, positions)
+                if found:
+                    rows[name] = found
+                direct.fill_numeric(j, values, part[:, j])
+            offset = len(direct.numeric)
+            for j, name in enumerate(direct.categorical):
+                width = len(direct.categories[j])
+                direct.fill_categorical(
+                    j, chunk[name], part[:, offset : offset + width]
+                )
+                offset += width
+        else:
+            frame, rows = _model_frame(chunk, selection, source, positions)
+            block = transform(frame)
+            if out is None:
+                out = np.empty((n, block.shape[1]), dtype=dtype)
+            out[start : start + len(block)] = block
         for name, found in rows.items():
             huge.setdefault(name, []).extend(found)
     assert out is not None
     return out, _repair_messages(huge)
+
+
+def _numeric_values(
+    col: pd.Series, name: str, source: str | None, positions: np.ndarray
+) -> tuple[np.ndarray, list[int]]:
+    """A numeric feature as float64, infinite and absurd values as NaN, and the
+    row numbers (1-based, whole table) of the values so treated."""
+    if not pd.api.types.is_numeric_dtype(col) or pd.api.types.is_bool_dtype(col):
+        text = col.astype("string").str.strip()
+        values = pd.to_numeric(text, errors="coerce")
+        bad = np.flatnonzero((text.notna() & values.isna()).to_numpy())
+        if len(bad):
+            examples = ", ".join(
+                repr(v) for v in dict.fromkeys(text.iloc[bad[:20]].tolist())
+            )
+            raise ColumnTypeError(
+                f"{len(bad)} values are not numbers ({examples})",
+                path=source,
+                column=name,
+                rows=[int(i) + 1 for i in positions[bad]],
+                hint="The model expects numbers in this column.",
+            )
+        col = pd.Series(values, index=col.index)
+    arr, huge = finite_values(col.to_numpy(dtype="float64", na_value=np.nan))
+    return arr, [int(i) + 1 for i in positions[huge]] if huge.any() else []
 
 
 def _category_strings(column: pd.Series) -> np.ndarray:
@@ -287,26 +343,9 @@ def _model_frame(
     huge_rows: dict[str, list[int]] = {}
     out: dict[str, np.ndarray] = {}
     for name in selection.numeric:
-        col: pd.Series = df[name]
-        if not pd.api.types.is_numeric_dtype(col) or pd.api.types.is_bool_dtype(col):
-            text = col.astype("string").str.strip()
-            values = pd.to_numeric(text, errors="coerce")
-            bad = np.flatnonzero((text.notna() & values.isna()).to_numpy())
-            if len(bad):
-                examples = ", ".join(
-                    repr(v) for v in dict.fromkeys(text.iloc[bad[:20]].tolist())
-                )
-                raise ColumnTypeError(
-                    f"{len(bad)} values are not numbers ({examples})",
-                    path=source,
-                    column=name,
-                    rows=[int(i) + 1 for i in positions[bad]],
-                    hint="The model expects numbers in this column.",
-                )
-            col = pd.Series(values, index=df.index)
-        arr, huge = finite_values(col.to_numpy(dtype="float64", na_value=np.nan))
-        if huge.any():
-            huge_rows[name] = [int(i) + 1 for i in positions[huge]]
+        arr, rows = _numeric_values(df[name], name, source, positions)
+        if rows:
+            huge_rows[name] = rows
         out[name] = arr
     for name in selection.categorical:
         out[name] = _category_strings(df[name])
