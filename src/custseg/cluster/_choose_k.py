@@ -44,6 +44,7 @@ __all__ = [
     "STRUCTURE_MARGIN",
     "KSelection",
     "choose_k",
+    "decide_k",
     "default_n_init",
     "score_k",
     "structure_check",
@@ -249,6 +250,46 @@ def score_k(
     if progress:
         progress("scored", len(ks), len(ks))
 
+    Xsil = Xs if sil_idx is None else Xs[sil_idx]
+    selection = decide_k(
+        ks,
+        inertia,
+        sil,
+        ch,
+        db,
+        Xsil,
+        n_clusters=n_clusters,
+        n_rows=n,
+        sample_size=len(Xs),
+        random_state=random_state,
+        n_references=n_references,
+        progress=progress,
+    )
+    return selection, centers, sample is None
+
+
+def decide_k(
+    ks: list[int],
+    inertia: list[float],
+    sil: list[float],
+    ch: list[float],
+    db: list[float],
+    X_sil: np.ndarray,
+    *,
+    n_clusters: int | None,
+    n_rows: int,
+    sample_size: int,
+    random_state: int,
+    n_references: int = 5,
+    progress: Progress | None = None,
+) -> KSelection:
+    """Apply the rule to the scores of each k and run the structure check.
+
+    This is the engine-neutral half of :func:`choose_k`: the Spark engine
+    scores k with Spark and decides here. ``X_sil`` is the prepared sample the
+    silhouettes were computed on (the structure check draws its random
+    reference data from its bounding box).
+    """
     knee = _knee(ks, inertia)
     votes = {
         "silhouette": _arg(ks, sil, max),
@@ -263,18 +304,16 @@ def score_k(
     else:
         k, candidates, reason = _reconcile(ks, sil, votes)
         rule = "auto"
-
     if progress:
         progress(f"comparing k={k} with random data", 0, 1)
     sil_at_k = sil[ks.index(k)] if k in ks else math.nan
-    Xsil = Xs if sil_idx is None else Xs[sil_idx]
     ref_mean, ref_sd = _reference_silhouette(
-        Xsil, k, random_state=random_state, n_references=n_references
+        X_sil, k, random_state=random_state, n_references=n_references
     )
     if math.isnan(sil_at_k):
-        sil_at_k = _silhouette_for_k(Xsil, k, random_state)
+        sil_at_k = _silhouette_for_k(X_sil, k, random_state)
     structure, structure_reason = structure_check(sil_at_k, ref_mean, ref_sd, k)
-    selection = KSelection(
+    return KSelection(
         k_values=tuple(ks),
         inertia=tuple(inertia),
         silhouette=tuple(sil),
@@ -291,12 +330,11 @@ def score_k(
         silhouette_at_k=sil_at_k,
         reference_silhouette=ref_mean,
         reference_silhouette_sd=ref_sd,
-        n_rows=n,
-        sample_size=len(Xs),
-        silhouette_sample_size=len(Xsil),
+        n_rows=n_rows,
+        sample_size=sample_size,
+        silhouette_sample_size=len(X_sil),
         random_state=random_state,
     )
-    return selection, centers, sample is None
 
 
 def structure_check(
