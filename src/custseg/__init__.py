@@ -6,6 +6,7 @@ The public API lives here; everything else is private. See README.md.
 from custseg.cluster import KSelection, Segmenter, choose_k, load_model, save_model
 from custseg.datasets import load_mall_customers
 from custseg.errors import (
+    BackendUnavailableError,
     ColumnTypeError,
     CustsegError,
     CustsegWarning,
@@ -26,6 +27,7 @@ from custseg.quality import QualityReport, check_table
 __version__ = "0.1.0"
 
 __all__ = [
+    "BackendUnavailableError",
     "ColumnTypeError",
     "CustsegError",
     "CustsegWarning",

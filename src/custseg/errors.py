@@ -13,6 +13,7 @@ it into ``Error: <message>`` on stderr and exit code 1, without a traceback::
     +-- ParameterError(ValueError, TypeError)
     +-- NotFittedError(ValueError, AttributeError)
     +-- ModelFileError                  a model file that cannot be trusted or read
+    +-- BackendUnavailableError(ImportError)  an optional engine's package or Java is missing
 
     CustsegWarning(UserWarning)
     +-- DataRepairWarning               a repair was applied to the data
@@ -24,6 +25,7 @@ import difflib
 from collections.abc import Sequence
 
 __all__ = [
+    "BackendUnavailableError",
     "ColumnTypeError",
     "CustsegError",
     "CustsegWarning",
@@ -161,3 +163,10 @@ class CustsegWarning(UserWarning):
 class DataRepairWarning(CustsegWarning):
     """custseg changed the data to make it usable; the repair is also listed in the
     quality report."""
+
+
+class BackendUnavailableError(CustsegError, ImportError):
+    """An optional engine cannot run: its Python package or Java is missing.
+
+    The message names what is missing and how to install it.
+    """

@@ -65,7 +65,9 @@ def build_figures(result: SegmentationRun) -> dict[str, list[dict[str, str]]]:
     # Every figure that shows customers is drawn from one fixed-seed sample, so
     # the report costs the same and weighs the same at 10 million rows as at
     # 100,000. Sizes and profiles come from every row.
-    df, labels, note = figure_sample(result.data, result.labels, rs)
+    df, labels, note = figure_sample(
+        result.data, result.labels, rs, total=result.n_rows
+    )
     frame, _ = model_frame(df, sel, source=result.source)
     Z = seg.prepare_frame(frame)
 
@@ -185,17 +187,25 @@ def build_figures(result: SegmentationRun) -> dict[str, list[dict[str, str]]]:
 
 
 def figure_sample(
-    df: pd.DataFrame, labels: np.ndarray, random_state: int
+    df: pd.DataFrame,
+    labels: np.ndarray,
+    random_state: int,
+    *,
+    total: int | None = None,
 ) -> tuple[pd.DataFrame, np.ndarray, str]:
     """At most ``FIGURE_SAMPLE`` rows (fixed seed, input order kept), their
-    labels, and a sentence saying so when it is a sample."""
+    labels, and a sentence saying so when it is a sample. ``total`` is the row
+    count of the whole table when ``df`` is already a sample of it (Spark)."""
     n = len(df)
-    if n <= FIGURE_SAMPLE:
+    total = n if total is None else total
+    if n > FIGURE_SAMPLE:
+        rng = np.random.default_rng(random_state)
+        rows = np.sort(rng.choice(n, FIGURE_SAMPLE, replace=False))
+        df, labels = df.iloc[rows], labels[rows]
+    if len(df) == total:
         return df, labels, ""
-    rng = np.random.default_rng(random_state)
-    rows = np.sort(rng.choice(n, FIGURE_SAMPLE, replace=False))
-    note = f"Drawn from a random sample of {FIGURE_SAMPLE:,} of the {n:,} customers."
-    return df.iloc[rows], labels[rows], note
+    note = f"Drawn from a random sample of {len(df):,} of the {total:,} customers."
+    return df, labels, note
 
 
 def _pair_hue(quality: QualityReport) -> str | None:

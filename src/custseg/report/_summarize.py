@@ -88,7 +88,10 @@ def summarize(result: SegmentationRun) -> dict[str, Any]:
         "samples": {
             "k_selection_rows": ks.sample_size,
             "silhouette_rows": ks.silhouette_sample_size,
-            "preparation_rows": min(int(result.n_rows), PREP_SAMPLE_SIZE),
+            # Spark learns its preparation statistics on every row.
+            "preparation_rows": int(result.n_rows)
+            if result.engine == "spark"
+            else min(int(result.n_rows), PREP_SAMPLE_SIZE),
             "figure_rows": min(len(result.data), FIGURE_SAMPLE),
             "final_fit_rows": int(result.n_rows - len(excluded)),
             "seed": seg.random_state,
