@@ -124,7 +124,9 @@ def main() -> None:
 
     small = write_tables(10_000, WORK)[args.format]
     overhead = run_custseg(small)["rss"]
-    print(f"fixed overhead (peak RSS of the same run on 10,000 rows): {overhead:.0f} MiB")
+    print(
+        f"fixed overhead (peak RSS of the same run on 10,000 rows): {overhead:.0f} MiB"
+    )
 
     notebook: dict[int, dict[str, float]] = {}
     for n in args.notebook_sizes:

@@ -337,10 +337,10 @@ def _findings(
             "out of the automatic features. Fix the file or pass --na-values."
         )
     for col, count in duplicate_ids.items():
-        out.append(f"ID column '{col}' has {count} duplicate values.")
+        out.append(f"ID column '{col}' has {count:,} duplicate values.")
     if n_dup:
         out.append(
-            f"{n_dup} rows duplicate an earlier row exactly (rows "
+            f"{n_dup:,} rows duplicate an earlier row exactly (rows "
             f"{format_rows(list(dup_rows))}); they are kept and segmented like "
             "any other row."
         )
@@ -349,12 +349,12 @@ def _findings(
             out.append(f"Column '{c.name}' is empty (every value is missing).")
         elif c.missing:
             out.append(
-                f"Column '{c.name}' has {c.missing} missing values "
+                f"Column '{c.name}' has {c.missing:,} missing values "
                 f"({c.missing / n:.1%})."
             )
         if c.infinite:
             out.append(
-                f"Column '{c.name}' has {c.infinite} infinite values; they are "
+                f"Column '{c.name}' has {c.infinite:,} infinite values; they are "
                 "treated as missing."
             )
     for name in constants:
@@ -362,7 +362,7 @@ def _findings(
     for c in columns:
         if c.outliers:
             out.append(
-                f"Column '{c.name}' has {c.outliers} outliers by the IQR rule "
+                f"Column '{c.name}' has {c.outliers:,} outliers by the IQR rule "
                 f"(range {c.min:g} to {c.max:g})."
             )
         if c.kind == "text":
