@@ -115,7 +115,7 @@ def attach_segments(
     prefix = "custseg_" if taken else ""
     out[prefix + SEGMENT_COLUMN] = labels
     out[prefix + NAME_COLUMN] = pd.Categorical.from_codes(
-        np.asarray(labels), categories=list(segmenter.segment_names_)
+        np.asarray(labels), categories=pd.Index(list(segmenter.segment_names_))
     )
     return out
 
