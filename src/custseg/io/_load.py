@@ -11,6 +11,7 @@ import codecs
 import csv
 import io
 import os
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -449,9 +450,13 @@ def _frame_from_arrow(
     names = _clean_headers(pd.Index(raw_names), meta["repairs"])
     if isinstance(table, pq.ParquetFile):
         parquet = table
+        # One ParquetFile must not be read from two threads at once (it
+        # deadlocked at a million rows): reads take turns, conversions overlap.
+        lock = threading.Lock()
 
         def column(i: int) -> pa.ChunkedArray:
-            return parquet.read(columns=[raw_names[i]], use_threads=False).column(0)
+            with lock:
+                return parquet.read(columns=[raw_names[i]]).column(0)
 
     else:
         columns: list[pa.ChunkedArray | None] = list(table.columns)
