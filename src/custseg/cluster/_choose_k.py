@@ -200,23 +200,12 @@ def score_k(
         np.sort(rng.choice(n, sample_size, replace=False)) if n > sample_size else None
     )
     Xs = X if sample is None else X[sample]
-    # K-Means cannot find more segments than there are distinct customers.
-    distinct = len(np.unique(Xs, axis=0))
-    if distinct < 2:
-        raise InputError(
-            "every customer has the same feature values; there is nothing to segment"
-        )
-    if n_clusters is not None and n_clusters > distinct and n <= sample_size:
-        raise ParameterError(
-            f"cannot make {n_clusters} segments: the data have only {distinct} "
-            "distinct customers"
-        )
-    kmax = min(kmax, distinct)
-    kmin = min(kmin, kmax)
+    kmin, kmax = cap_k_range(Xs, kmin, kmax, n_clusters, every_row=n <= sample_size)
     sil_idx = None
     if len(Xs) > silhouette_sample_size:
         sil_idx = np.sort(rng.choice(len(Xs), silhouette_sample_size, replace=False))
     n_init = n_init or default_n_init(len(Xs))
+    Xsil = Xs if sil_idx is None else Xs[sil_idx]
 
     ks = list(range(kmin, kmax + 1))
     inertia: list[float] = []
@@ -231,26 +220,13 @@ def score_k(
         labels = fit.labels
         centers[k] = fit.centers
         inertia.append(float(fit.inertia))
-        n_labels = len(np.unique(labels))
-        if 2 <= n_labels <= len(Xs) - 1:
-            sub = labels if sil_idx is None else labels[sil_idx]
-            Xsub = Xs if sil_idx is None else Xs[sil_idx]
-            s = (
-                _silhouette(Xsub, sub)
-                if 2 <= len(np.unique(sub)) <= len(Xsub) - 1
-                else math.nan
-            )
-            sil.append(s)
-            ch.append(float(calinski_harabasz_score(Xs, labels)))
-            db.append(float(davies_bouldin_score(Xs, labels)))
-        else:
-            sil.append(math.nan)
-            ch.append(math.nan)
-            db.append(math.nan)
+        for scores, value in zip(
+            (sil, ch, db), index_scores(Xs, labels, Xsil, sil_idx), strict=True
+        ):
+            scores.append(value)
     if progress:
         progress("scored", len(ks), len(ks))
 
-    Xsil = Xs if sil_idx is None else Xs[sil_idx]
     selection = decide_k(
         ks,
         inertia,
@@ -266,6 +242,47 @@ def score_k(
         progress=progress,
     )
     return selection, centers, sample is None
+
+
+def cap_k_range(
+    Xs: np.ndarray, kmin: int, kmax: int, n_clusters: int | None, *, every_row: bool
+) -> tuple[int, int]:
+    """Cap k at the number of distinct customers in the sample ``Xs``: K-Means
+    cannot find more segments than that. ``every_row``: the sample is the data,
+    so a larger user k is an error rather than a sampling accident."""
+    distinct = len(np.unique(Xs, axis=0))
+    if distinct < 2:
+        raise InputError(
+            "every customer has the same feature values; there is nothing to segment"
+        )
+    if n_clusters is not None and n_clusters > distinct and every_row:
+        raise ParameterError(
+            f"cannot make {n_clusters} segments: the data have only {distinct} "
+            "distinct customers"
+        )
+    kmax = min(kmax, distinct)
+    return min(kmin, kmax), kmax
+
+
+def index_scores(
+    X: np.ndarray, labels: np.ndarray, X_sil: np.ndarray, sil_idx: np.ndarray | None
+) -> tuple[float, float, float]:
+    """Silhouette (on ``X_sil``, the rows ``sil_idx`` of ``X``),
+    Calinski-Harabasz and Davies-Bouldin of one clustering; NaN where an index
+    is undefined (a single segment, or one segment per row)."""
+    if not 2 <= len(np.unique(labels)) <= len(X) - 1:
+        return math.nan, math.nan, math.nan
+    sub = labels if sil_idx is None else labels[sil_idx]
+    sil = (
+        _silhouette(X_sil, sub)
+        if 2 <= len(np.unique(sub)) <= len(X_sil) - 1
+        else math.nan
+    )
+    return (
+        sil,
+        float(calinski_harabasz_score(X, labels)),
+        float(davies_bouldin_score(X, labels)),
+    )
 
 
 def decide_k(

@@ -43,8 +43,6 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from sklearn.cluster import kmeans_plusplus
 from sklearn.metrics import (
-    calinski_harabasz_score,
-    davies_bouldin_score,
     pairwise_distances_argmin,
 )
 from sklearn.metrics.pairwise import euclidean_distances
@@ -53,11 +51,11 @@ from custseg.cluster import KSelection
 from custseg.cluster._choose_k import (
     Progress,
     _check_range,
-    _silhouette,
+    cap_k_range,
     decide_k,
     default_n_init,
+    index_scores,
 )
-from custseg.errors import InputError, ParameterError
 from custseg.spark._prepare import FEATURES
 from custseg.spark._session import quiet_pyspark
 
@@ -102,18 +100,7 @@ def scan_k(
     """
     n_sample = len(X)
     kmin, kmax = _check_range(k_range, n_rows, n_clusters)
-    distinct = len(np.unique(X, axis=0))
-    if distinct < 2:
-        raise InputError(
-            "every customer has the same feature values; there is nothing to segment"
-        )
-    if n_clusters is not None and n_clusters > distinct and n_rows <= n_sample:
-        raise ParameterError(
-            f"cannot make {n_clusters} segments: the data have only {distinct} "
-            "distinct customers"
-        )
-    kmax = min(kmax, distinct)
-    kmin = min(kmin, kmax)
+    kmin, kmax = cap_k_range(X, kmin, kmax, n_clusters, every_row=n_rows <= n_sample)
     rng = np.random.default_rng(random_state)
     sil_idx = None
     if n_sample > silhouette_sample_size:
@@ -148,19 +135,12 @@ def scan_k(
                 centers[k] = found
                 inertia.append(cost)
                 labels = pairwise_distances_argmin(X, found)
-                if 2 <= len(np.unique(labels)) <= n_sample - 1:
-                    sub = labels if sil_idx is None else labels[sil_idx]
-                    sil.append(
-                        _silhouette(X_sil, sub)
-                        if 2 <= len(np.unique(sub)) <= len(X_sil) - 1
-                        else math.nan
-                    )
-                    ch.append(float(calinski_harabasz_score(X, labels)))
-                    db.append(float(davies_bouldin_score(X, labels)))
-                else:
-                    sil.append(math.nan)
-                    ch.append(math.nan)
-                    db.append(math.nan)
+                for scores, value in zip(
+                    (sil, ch, db),
+                    index_scores(X, labels, X_sil, sil_idx),
+                    strict=True,
+                ):
+                    scores.append(value)
     finally:
         lloyd.close()
     if progress:
