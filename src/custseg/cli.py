@@ -285,6 +285,279 @@ def run(
 
 
 @cli.command()
+@click.argument("transactions", type=click.Path(dir_okay=False))
+@click.option(
+    "--customer-column",
+    metavar="COLUMN",
+    help="Customer id column. Default: found by name (CustomerID, customer_id, ...).",
+)
+@click.option(
+    "--invoice-column",
+    metavar="COLUMN",
+    help="Order/invoice number column. Default: found by name (InvoiceNo, order_id, ...); without one, each purchase day is an order.",
+)
+@click.option(
+    "--date-column",
+    metavar="COLUMN",
+    help="Transaction date column. Default: found by name (InvoiceDate, order_date, ...).",
+)
+@click.option(
+    "--quantity-column",
+    metavar="COLUMN",
+    help="Quantity column (with --price-column). Default: found by name.",
+)
+@click.option(
+    "--price-column",
+    metavar="COLUMN",
+    help="Unit price column (with --quantity-column). Default: found by name.",
+)
+@click.option(
+    "--amount-column",
+    metavar="COLUMN",
+    help="Line total column, instead of quantity x price.",
+)
+@click.option(
+    "--as-of",
+    metavar="DATE",
+    help="Snapshot date (YYYY-MM-DD) recency is counted from; later lines are dropped. Default: the day after the last transaction.",
+)
+@click.option(
+    "--cancellations",
+    type=click.Choice(["net", "exclude"]),
+    default="net",
+    show_default=True,
+    help="Cancellations and returns: net them against the customer's spend, or drop them.",
+)
+@click.option(
+    "--keep-duplicates",
+    is_flag=True,
+    help="Do not look for duplicate lines (faster, for logs known to have none).",
+)
+@click.option(
+    "--date-format",
+    metavar="FORMAT",
+    help="strptime format of text dates, e.g. '%d/%m/%Y %H:%M'. Default: detected.",
+)
+@click.option(
+    "--r-breaks",
+    metavar="DAYS",
+    help="Four recency thresholds in days for scores 5..2 instead of quantiles, e.g. 30,90,180,365.",
+)
+@click.option(
+    "--f-breaks",
+    metavar="ORDERS",
+    help="Four frequency thresholds for scores 1..4 instead of quantiles, e.g. 1,2,5,10.",
+)
+@click.option(
+    "--m-breaks",
+    metavar="AMOUNTS",
+    help="Four monetary thresholds for scores 1..4 instead of quantiles.",
+)
+@click.option(
+    "--segment-map",
+    type=click.Path(dir_okay=False),
+    help="CSV mapping every (recency_score, fm_score) cell to a segment (and optionally an action), replacing the default map.",
+)
+@click.option(
+    "--attributes",
+    type=click.Path(dir_okay=False),
+    help="A customer table (CSV, Excel, Parquet) joined on the customer id; its columns join the clustering features.",
+)
+@click.option(
+    "--attributes-key",
+    metavar="COLUMN",
+    help="Customer id column of --attributes, if named differently.",
+)
+@click.option(
+    "-k",
+    "--k",
+    "n_clusters",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Number of behavioural clusters. Default: chosen automatically.",
+)
+@click.option(
+    "--k-min",
+    type=click.IntRange(min=2),
+    default=3,
+    show_default=True,
+    help="Smallest k to consider.",
+)
+@click.option(
+    "--k-max",
+    type=click.IntRange(min=2),
+    default=10,
+    show_default=True,
+    help="Largest k to consider.",
+)
+@click.option(
+    "--scaler",
+    type=click.Choice(["standard", "robust", "minmax", "none"]),
+    default="standard",
+    show_default=True,
+    help="How the (log-transformed) RFM features are scaled.",
+)
+@click.option(
+    "--random-state",
+    type=click.IntRange(min=0),
+    default=0,
+    show_default=True,
+    help="Seed: the same data and seed give the same clusters and numbering.",
+)
+@click.option(
+    "-o",
+    "--out",
+    type=click.Path(file_okay=False),
+    default="custseg-output",
+    show_default=True,
+    help="Folder for segments, rfm_segments, profiles, summary, report and model.",
+)
+@_load_options
+@click.option(
+    "--engine",
+    type=click.Choice(["local", "spark"]),
+    default="local",
+    show_default=True,
+    help="Where the aggregation runs: DuckDB on this machine, or Apache Spark.",
+)
+@click.option(
+    "--spark-master",
+    metavar="URL",
+    default=None,
+    help="Spark master for --engine spark. Default: local[*], bound to 127.0.0.1.",
+)
+@click.option("--no-report", is_flag=True, help="Skip report.html.")
+@click.option("-q", "--quiet", is_flag=True, help="Print nothing but errors.")
+def rfm(
+    transactions: str,
+    customer_column: str | None,
+    invoice_column: str | None,
+    date_column: str | None,
+    quantity_column: str | None,
+    price_column: str | None,
+    amount_column: str | None,
+    as_of: str | None,
+    cancellations: str,
+    keep_duplicates: bool,
+    date_format: str | None,
+    r_breaks: str | None,
+    f_breaks: str | None,
+    m_breaks: str | None,
+    segment_map: str | None,
+    attributes: str | None,
+    attributes_key: str | None,
+    n_clusters: int | None,
+    k_min: int,
+    k_max: int,
+    scaler: str,
+    random_state: int,
+    out: str,
+    delimiter: str | None,
+    encoding: str | None,
+    sheet: str | None,
+    na_values: tuple[str, ...],
+    engine: str,
+    spark_master: str | None,
+    no_report: bool,
+    quiet: bool,
+) -> None:
+    """RFM analysis of the TRANSACTIONS log (CSV, .csv.gz, Excel or Parquet).
+
+    Cleans the lines (every dropped line is counted by reason), computes each
+    customer's Recency, Frequency and Monetary value, scores them 1-5 (5 is
+    best), names the standard RFM segments (Champions, Loyal, ... Lost), and
+    clusters the customers on their behaviour. Writes segments.csv (one row per
+    customer), rfm_segments.csv, profiles.csv, summary.json, report.html and
+    model.skops to --out.
+
+    Example:
+
+        custseg rfm online_retail.csv --as-of 2011-12-10 -o rfm-output/
+    """
+    from custseg import pipeline
+    from custseg.rfm import rfm as run_rfm
+
+    if k_max < k_min:
+        raise click.BadParameter(f"--k-max ({k_max}) is smaller than --k-min ({k_min})")
+    progress = _Progress(quiet)
+    progress.stage(f"reading transactions from {transactions}")
+    result = run_rfm(
+        transactions,
+        columns={
+            "customer": customer_column,
+            "invoice": invoice_column,
+            "date": date_column,
+            "quantity": quantity_column,
+            "price": price_column,
+            "amount": amount_column,
+        },
+        as_of=as_of,
+        cancellations=cancellations,
+        drop_duplicates=not keep_duplicates,
+        date_format=date_format,
+        breaks={
+            "recency": r_breaks or "",
+            "frequency": f_breaks or "",
+            "monetary": m_breaks or "",
+        },
+        segment_map=segment_map,
+        attributes=attributes,
+        attributes_key=attributes_key,
+        n_clusters=n_clusters,
+        k_range=(k_min, k_max),
+        scaler=scaler,
+        random_state=random_state,
+        delimiter=delimiter,
+        encoding=encoding,
+        sheet=sheet,
+        na_values=list(na_values),
+        engine=engine,
+        spark_master=spark_master,
+        progress=progress,
+    )
+    paths = pipeline.write_outputs(result, out, report=not no_report, progress=progress)
+    if quiet:
+        return
+    c = result.rfm.cleaning
+    click.echo(f"\n{c.lines:,} transaction lines from {c.source}")
+    for key, n in c.dropped.items():
+        click.echo(f"  dropped {n:>10,}  {pipeline_reason(key)}")
+    if c.netted:
+        click.echo(
+            f"  netted  {c.netted:>10,}  cancellation or return lines counted against spend"
+        )
+    click.echo(f"  used    {c.used:>10,}")
+    click.echo(
+        f"{c.customers:,} customers, {c.orders:,} orders, net revenue "
+        f"{c.net_revenue:,.2f}, snapshot {c.snapshot.isoformat()}"
+    )
+    click.echo("\nRFM segments (scores 1-5, 5 = best):")
+    for row in result.rfm.segments.itertuples(index=False):
+        click.echo(
+            f"  {row.rfm_segment:<19} {row.customers:>9,} ({row.share:6.1%})  "
+            f"revenue {row.revenue_share:6.1%}"
+        )
+    ks = result.k_selection
+    click.echo(f"\nBehavioural clusters: {ks.reason}")
+    width = max(len(p.name) for p in result.profiles)
+    for p in result.profiles:
+        click.echo(
+            f"  {p.segment:>2}  {p.name:<{width}}  {p.size:>9,} ({p.share:6.1%})  "
+            f"{p.action_title}"
+        )
+    click.echo("")
+    for name, path in paths.items():
+        click.echo(f"  {name:<12} {path}")
+
+
+def pipeline_reason(key: str) -> str:
+    """The plain words for a drop reason."""
+    from custseg.rfm import DROP_REASONS
+
+    return DROP_REASONS[key]
+
+
+@cli.command()
 @click.argument("model", type=click.Path(dir_okay=False))
 @click.argument("data", type=click.Path(dir_okay=False))
 @click.option(

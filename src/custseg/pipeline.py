@@ -57,6 +57,7 @@ class SegmentationRun:
     total_rows: int | None = None
     segments_writer: Callable[[Path], Path] | None = None
     engine: str = "local"
+    rfm: Any = None  # custseg.rfm.RFMAnalysis for runs made by custseg.rfm.rfm
 
     @classmethod
     def from_segmenter(
@@ -271,7 +272,8 @@ def write_outputs(
     model: bool = True,
     progress: Progress | None = None,
 ) -> dict[str, Path]:
-    """Write segments, profiles, summary.json, report.html and the model.
+    """Write segments, profiles, summary.json, report.html and the model
+    (and rfm_segments.csv for an RFM run).
 
     Segments are written as Parquet when the input was Parquet, else CSV. Each
     file is written under a temporary name and renamed when complete.
@@ -297,6 +299,13 @@ def write_outputs(
             lambda: write_table(result.profiles_frame(), out / "profiles.csv"),
         ),
     ]
+    if result.rfm is not None:
+        steps.append(
+            (
+                "rfm_segments",
+                lambda: write_table(result.rfm.segments, out / "rfm_segments.csv"),
+            )
+        )
     if model:
         steps.append(("model", lambda: _save_model(result, out / "model.skops")))
     if report:

@@ -40,6 +40,7 @@ TRUSTED_TYPES = frozenset(
         "numpy.ndarray",
         "numpy.float64",
         "numpy.int64",
+        "numpy.arcsinh",
     }
 )
 

@@ -76,6 +76,10 @@ class Segmenter(ClusterMixin, TransformerMixin, BaseEstimator):  # type: ignore[
     categorical_weight : float, default 0.5
         Weight of one-hot encoded categories relative to a standardised numeric
         feature (see :func:`custseg.prep.build_preprocessor` for why not 1).
+    log_features : list of str, optional
+        Numeric features log-transformed (``asinh``) before scaling, for heavy
+        right tails such as spend or order counts. Profiles stay in the
+        original units.
     n_init : int, optional
         K-Means restarts; default 10 on up to 10,000 rows, 3 above.
     max_iter : int, default 300
@@ -130,6 +134,7 @@ class Segmenter(ClusterMixin, TransformerMixin, BaseEstimator):  # type: ignore[
         "id_columns": "None or a list of column names",
         "scaler": f"one of {', '.join(SCALERS)}",
         "categorical_weight": "a number >= 0",
+        "log_features": "None or a list of numeric feature names",
         "n_init": "None or an integer >= 1",
         "max_iter": "an integer >= 1",
         "random_state": "an integer >= 0",
@@ -146,6 +151,7 @@ class Segmenter(ClusterMixin, TransformerMixin, BaseEstimator):  # type: ignore[
         id_columns: Sequence[str] | None = None,
         scaler: str = "standard",
         categorical_weight: float = 0.5,
+        log_features: Sequence[str] | None = None,
         n_init: int | None = None,
         max_iter: int = 300,
         random_state: int = 0,
@@ -158,6 +164,7 @@ class Segmenter(ClusterMixin, TransformerMixin, BaseEstimator):  # type: ignore[
         self.id_columns = id_columns
         self.scaler = scaler
         self.categorical_weight = categorical_weight
+        self.log_features = log_features
         self.n_init = n_init
         self.max_iter = max_iter
         self.random_state = random_state
@@ -184,6 +191,8 @@ class Segmenter(ClusterMixin, TransformerMixin, BaseEstimator):  # type: ignore[
             "categorical_weight": isinstance(self.categorical_weight, Real)
             and not isinstance(self.categorical_weight, bool)
             and float(self.categorical_weight) >= 0,
+            "log_features": self.log_features is None
+            or not isinstance(self.log_features, str),
             "n_init": self.n_init is None or is_int(self.n_init, 1),
             "max_iter": is_int(self.max_iter, 1),
             "random_state": is_int(self.random_state, 0),
@@ -299,7 +308,11 @@ class Segmenter(ClusterMixin, TransformerMixin, BaseEstimator):  # type: ignore[
         if progress:
             progress("profiling segments", 0, 1)
         self.profiles_: tuple[SegmentProfile, ...] = profile_segments(
-            df, self.labels_, selection.numeric, selection.categorical
+            df,
+            self.labels_,
+            selection.numeric,
+            selection.categorical,
+            log_columns=list(self.log_features or ()),
         )
         self.segment_names_ = tuple(p.name for p in self.profiles_)
         timings["profile"], clock = _lap(clock)
@@ -344,11 +357,20 @@ class Segmenter(ClusterMixin, TransformerMixin, BaseEstimator):  # type: ignore[
             }
         frame, _ = model_rows(sample, selection, source=source, positions=positions)
         selection, frame = _drop_unusable(selection, frame, source, self.features)
+        logged = list(self.log_features or ())
+        not_numeric = [c for c in logged if c not in selection.numeric]
+        if not_numeric:
+            raise ParameterError(
+                f"log_features must be numeric features in use; "
+                f"{', '.join(repr(c) for c in not_numeric)} is not "
+                f"(numeric features: {', '.join(selection.numeric) or 'none'})"
+            )
         preprocessor = build_preprocessor(
             selection,
             self.scaler,
             float(self.categorical_weight),
             {c: categories[c] for c in selection.categorical} if categories else None,
+            log_columns=logged,
         )
         return preprocessor.fit(frame), selection
 

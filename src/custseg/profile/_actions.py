@@ -12,7 +12,12 @@ overall mean, in overall standard deviations):
 
 Each axis is ``low`` (z <= -0.5), ``mid`` or ``high`` (z >= 0.5), and every one of
 the nine cells of the grid has exactly one action, so the result never depends
-on the order of rules. Age, when present and distinctive, adds a channel hint.
+on the order of rules. Frequency-like features (order counts) count towards
+value with spending. Age, when present and distinctive, adds a channel hint.
+
+A segment whose recency (days since the last purchase) is high (z >= 0.5) has
+lapsed, and gets a win-back action instead, whatever its cell:
+``LAPSED_ACTIONS[value == "high"]``.
 """
 
 from __future__ import annotations
@@ -23,7 +28,7 @@ from dataclasses import dataclass
 
 from custseg.profile._roles import role_of
 
-__all__ = ["ACTION_GRID", "Action", "suggest_action"]
+__all__ = ["ACTION_GRID", "LAPSED_ACTIONS", "Action", "suggest_action"]
 
 LEVEL_Z = 0.5
 
@@ -87,6 +92,21 @@ ACTION_GRID: dict[tuple[str, str], tuple[str, str]] = {
 }
 
 
+# Lapsed segments: (title, text) for valuable ones (True) and the others.
+LAPSED_ACTIONS: dict[bool, tuple[str, str]] = {
+    True: (
+        "Win back",
+        "Valuable customers who have stopped buying: contact them personally "
+        "with a strong, personalised offer before they are lost.",
+    ),
+    False: (
+        "Reactivate or let go",
+        "Lapsed customers of modest value: try one low-cost reactivation "
+        "campaign, then leave them out of paid campaigns.",
+    ),
+}
+
+
 def _level(z: float | None) -> str:
     if z is None or math.isnan(z):
         return "mid"
@@ -114,12 +134,15 @@ def suggest_action(z: Mapping[str, float]) -> Action:
     True
     """
     roles = {col: role_of(col) for col in z}
-    spend = [z[c] for c, r in roles.items() if r == "spending"]
+    spend = [z[c] for c, r in roles.items() if r in ("spending", "frequency")]
     if not spend:
         spend = [z[c] for c, r in roles.items() if r == "generic"]
     income = [z[c] for c, r in roles.items() if r == "income"]
     value, means = _level(_mean(spend)), _level(_mean(income))
     title, text = ACTION_GRID[(value, means)]
+    recency = _level(_mean([z[c] for c, r in roles.items() if r == "recency"]))
+    if recency == "high":
+        title, text = LAPSED_ACTIONS[value == "high"]
     ages = [z[c] for c, r in roles.items() if r == "age"]
     age = _level(_mean(ages))
     if age == "low":

@@ -26,6 +26,10 @@ def _numeric_phrase(column: str, z: float) -> str:
     role = role_of(column)
     if role == "age":
         return "older" if z > 0 else "young"
+    if role == "recency":  # more days since the last purchase
+        return "lapsed" if z > 0 else "recent"
+    if role == "frequency":
+        return "frequent" if z > 0 else "infrequent"
     return f"{'high' if z > 0 else 'low'} {short_label(column)}"
 
 
@@ -66,14 +70,18 @@ def _compose(traits: Sequence[Trait], n: int, fallback_columns: Sequence[str]) -
 
 
 def _phrase_rank(phrase: str) -> int:
-    """Age, then income, then spending, then other features, then categories."""
+    """Age, recency, frequency, income, spending, other features, categories."""
     if phrase in {"young", "older"}:
         return 0
-    if phrase.endswith(" income"):
+    if phrase in {"recent", "lapsed"}:
         return 1
-    if phrase.endswith(" spending"):
+    if phrase in {"frequent", "infrequent"}:
         return 2
-    return 4 if phrase.startswith("mostly ") else 3
+    if phrase.endswith(" income"):
+        return 3
+    if phrase.endswith(" spending"):
+        return 4
+    return 6 if phrase.startswith("mostly ") else 5
 
 
 def unique_names(

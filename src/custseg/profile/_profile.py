@@ -54,8 +54,14 @@ def profile_segments(
     labels: np.ndarray,
     numeric: Sequence[str],
     categorical: Sequence[str],
+    log_columns: Sequence[str] = (),
 ) -> tuple[SegmentProfile, ...]:
     """Profile each segment of ``frame`` (features in original units).
+
+    Means and medians are in original units. The z-score of a feature in
+    ``log_columns`` is measured on the ``asinh`` scale the clustering used: on a
+    heavy-tailed feature such as spend, a raw z says nothing about most
+    segments (a few huge spenders set the standard deviation).
 
     Parameters
     ----------
@@ -79,10 +85,19 @@ def profile_segments(
     # integer sort), so each segment's median is one partition of a slice.
     order = np.argsort(np.where(valid, labels, k), kind="stable")
     sizes = np.bincount(labels[valid], minlength=k)
+    z_stats = {}
+    for c in log_columns:
+        logged = pd.Series(
+            np.arcsinh(
+                pd.to_numeric(frame[c], errors="coerce").to_numpy(dtype="float64")
+            )
+        )
+        z_stats[c] = _numeric_stats(logged, labels, order, sizes)
     return profiles_from_stats(
         sizes,
         {c: _numeric_stats(frame[c], labels, order, sizes) for c in numeric},
         {c: _category_shares(frame[c], labels, valid, k) for c in categorical},
+        z_stats=z_stats,
     )
 
 
@@ -94,6 +109,7 @@ def profiles_from_stats(
     sizes: np.ndarray,
     numeric: dict[str, NumericStats],
     categorical: dict[str, CategoryShares],
+    z_stats: dict[str, NumericStats] | None = None,
 ) -> tuple[SegmentProfile, ...]:
     """Name, profile and suggest an action for each segment from its statistics.
 
@@ -109,7 +125,11 @@ def profiles_from_stats(
     categorical : dict
         Per categorical feature: (per segment, the share of each value, largest
         first; overall shares).
+    z_stats : dict, optional
+        Statistics of the same kind, for the features whose z-scores come from
+        another scale (the log scale of log-transformed features).
     """
+    z_source = {**numeric, **(z_stats or {})}
     k = len(sizes)
     n_total = int(np.sum(sizes))
     raw = []
@@ -117,8 +137,8 @@ def profiles_from_stats(
         mean = {c: _num(st[2][seg]) for c, st in numeric.items()}
         median = {c: _num(st[3][seg]) for c, st in numeric.items()}
         z = {
-            c: _num((mean[c] - st[0]) / st[1]) if st[1] > 0 else math.nan
-            for c, st in numeric.items()
+            c: _num((st[2][seg] - st[0]) / st[1]) if st[1] > 0 else math.nan
+            for c, st in ((c, z_source[c]) for c in numeric)
         }
         cats = {c: sh[0][seg] for c, sh in categorical.items()}
         traits = segment_traits(z, cats, {c: sh[1] for c, sh in categorical.items()})

@@ -112,4 +112,6 @@ def summarize(result: SegmentationRun) -> dict[str, Any]:
         },
         "timings_seconds": {k: round(v, 4) for k, v in result.timings.items()},
     }
+    if result.rfm is not None:
+        summary["rfm"] = result.rfm.to_dict()
     return json_safe(summary)  # type: ignore[no-any-return]

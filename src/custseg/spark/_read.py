@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import codecs
 import csv
+import gzip
 import io
 import os
 from collections.abc import Sequence
@@ -128,7 +129,10 @@ def _format_of(name: str, path: Path | None) -> tuple[str, Path | None]:
             path=name,
             hint="Point at a CSV or Parquet file, or at a folder of them.",
         )
-    suffix = PurePosixPath(name.rstrip("/")).suffix.lower()
+    pure = PurePosixPath(name.rstrip("/"))
+    suffix = pure.suffix.lower()
+    if suffix == ".gz" and PurePosixPath(pure.stem).suffix.lower() in _CSV_SUFFIXES:
+        return "csv", path  # Spark reads gzip CSV as it is (one task per file)
     if suffix in _PARQUET_SUFFIXES:
         return "parquet", path
     if suffix in _CSV_SUFFIXES or suffix == "":
@@ -188,10 +192,17 @@ def _read_csv(
     from pyspark.sql.types import StringType, StructField, StructType
 
     if sniff_file is not None:
-        with sniff_file.open("rb") as fh:
+        gzipped = sniff_file.suffix.lower() == ".gz"
+        with (gzip.open if gzipped else open)(sniff_file, "rb") as fh:
             head = fh.read(_SNIFF_BYTES)
         if not head.strip():
             raise EmptyDataError("the file has no text, only blank space", path=name)
+        if gzipped and encoding is None:  # the head only: no pass over the file
+            try:
+                codecs.getincrementaldecoder("utf-8")().decode(head)
+                encoding = "utf-8"
+            except UnicodeDecodeError:
+                encoding = "latin-1"
         encoding = encoding or _guess_encoding(head, sniff_file, name)
         try:
             text = head.decode(encoding, errors="replace")

@@ -1,0 +1,193 @@
+"""Which column of a transaction log is the customer, the order, the date...
+
+Columns are found by name: the usual names (UCI Online Retail's ``CustomerID``,
+``InvoiceNo``, ``InvoiceDate``, ``Quantity``, ``UnitPrice``; Online Retail II's
+``Customer ID``, ``Invoice``, ``Price``; ``order_id``, ``amount`` and the like)
+are matched after lower-casing and dropping everything but letters and digits.
+Any role can be named explicitly instead.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, fields
+
+from custseg.errors import InputError, MissingColumnError, ParameterError
+
+__all__ = ["ROLES", "TransactionColumns", "find_columns"]
+
+# Candidate names per role, most specific first (normalised: a-z and 0-9 only).
+_CANDIDATES: dict[str, tuple[str, ...]] = {
+    "customer": (
+        "customerid",
+        "customer",
+        "customerno",
+        "customernumber",
+        "customercode",
+        "custid",
+        "clientid",
+        "client",
+        "userid",
+        "memberid",
+        "accountid",
+        "buyerid",
+    ),
+    "invoice": (
+        "invoiceno",
+        "invoice",
+        "invoiceid",
+        "invoicenumber",
+        "orderid",
+        "orderno",
+        "ordernumber",
+        "order",
+        "transactionid",
+        "receiptid",
+        "receiptno",
+        "basketid",
+    ),
+    "date": (
+        "invoicedate",
+        "orderdate",
+        "transactiondate",
+        "purchasedate",
+        "saledate",
+        "date",
+        "datetime",
+        "timestamp",
+        "orderedat",
+        "createdat",
+    ),
+    "quantity": ("quantity", "qty", "units", "unitssold", "quantityordered"),
+    "price": ("unitprice", "price", "priceeach", "itemprice", "unitcost"),
+    "amount": (
+        "amount",
+        "lineamount",
+        "linetotal",
+        "totalamount",
+        "totalprice",
+        "total",
+        "revenue",
+        "sales",
+        "netamount",
+        "value",
+        "spend",
+    ),
+}
+ROLES = tuple(_CANDIDATES)
+
+
+@dataclass(frozen=True)
+class TransactionColumns:
+    """The columns of a transaction log, by role.
+
+    Money comes either from ``quantity`` x ``price`` or from ``amount`` (a line
+    total); ``invoice`` is optional (without it, each purchase day is an order).
+    """
+
+    customer: str
+    date: str
+    invoice: str | None = None
+    quantity: str | None = None
+    price: str | None = None
+    amount: str | None = None
+
+    def to_dict(self) -> dict[str, str | None]:
+        return {f.name: getattr(self, f.name) for f in fields(self)}
+
+    @property
+    def value_columns(self) -> tuple[str, ...]:
+        """The columns money comes from."""
+        if self.amount is not None:
+            return (self.amount,)
+        return tuple(c for c in (self.quantity, self.price) if c is not None)
+
+
+def _norm(name: str) -> str:
+    return re.sub(r"[^a-z0-9]", "", name.lower())
+
+
+def find_columns(
+    columns: Sequence[str],
+    explicit: Mapping[str, str | None] | None = None,
+    *,
+    source: str | None = None,
+) -> TransactionColumns:
+    """Map roles to columns: ``explicit`` names first, then the usual names.
+
+    Raises :class:`custseg.MissingColumnError` when a named column is absent,
+    and :class:`custseg.InputError` when a required role (customer, date, and quantity with price or an amount) is
+    not found, naming the option that sets it.
+
+    Examples
+    --------
+    >>> cols = ["InvoiceNo", "StockCode", "Quantity", "InvoiceDate", "UnitPrice",
+    ...         "CustomerID", "Country"]
+    >>> find_columns(cols).to_dict()  # doctest: +NORMALIZE_WHITESPACE
+    {'customer': 'CustomerID', 'date': 'InvoiceDate', 'invoice': 'InvoiceNo',
+     'quantity': 'Quantity', 'price': 'UnitPrice', 'amount': None}
+    """
+    given: dict[str, str] = {k: v for k, v in (explicit or {}).items() if v}
+    unknown = set(given) - set(ROLES)
+    if unknown:
+        raise ParameterError(
+            f"unknown transaction column role(s) {sorted(unknown)}; "
+            f"the roles are {', '.join(ROLES)}"
+        )
+    names = [str(c) for c in columns]
+    for name in given.values():
+        if name not in names:
+            raise MissingColumnError([name], names, path=source)
+    taken = set(given.values())
+    by_norm: dict[str, str] = {}
+    for name in names:
+        by_norm.setdefault(_norm(name), name)
+    found: dict[str, str | None] = {}
+    for role in ROLES:
+        if role in given:
+            found[role] = given[role]
+            continue
+        found[role] = next(
+            (
+                by_norm[c]
+                for c in _CANDIDATES[role]
+                if c in by_norm and by_norm[c] not in taken
+            ),
+            None,
+        )
+        match = found[role]
+        if match is not None:
+            taken.add(match)
+    money = found["amount"] is not None or (
+        found["quantity"] is not None and found["price"] is not None
+    )
+    if "amount" not in given and found["quantity"] and found["price"]:
+        found["amount"] = None  # quantity x price wins over a guessed total
+    missing = [
+        (role, option)
+        for role, option in (
+            ("customer", "--customer-column"),
+            ("date", "--date-column"),
+        )
+        if found[role] is None
+    ]
+    if not money:
+        missing.append(("quantity and price, or amount", "--amount-column"))
+    if missing:
+        what = "; ".join(
+            f"no {role} column (name it with {opt})" for role, opt in missing
+        )
+        listing = ", ".join(f"'{n}'" for n in names)
+        raise InputError(
+            f"cannot find the transaction columns: {what}; the columns are {listing}",
+            path=source,
+        )
+    return TransactionColumns(
+        customer=str(found["customer"]),
+        date=str(found["date"]),
+        invoice=found["invoice"],
+        quantity=found["quantity"] if found["amount"] is None else None,
+        price=found["price"] if found["amount"] is None else None,
+        amount=found["amount"],
+    )
