@@ -251,3 +251,44 @@ def test_messy_csv_is_typed_and_checked_like_local(spark, tmp_path):
     assert mine.id_columns == local.id_columns
     assert mine.findings == local.findings
     assert mine.file_info["delimiter"] == ";"
+
+
+@needs_spark
+@pytest.mark.parametrize("cancellations", ["net", "exclude"])
+def test_rfm_aggregation_on_spark_matches_duckdb(spark, tmp_path, cancellations):
+    from tests.test_rfm import write_log
+
+    from custseg.rfm import aggregate_transactions
+    from custseg.spark import aggregate_transactions_spark
+
+    log = write_log(tmp_path / "log.csv")
+    local = aggregate_transactions(log, cancellations=cancellations, as_of="2024-03-08")
+    on_spark = aggregate_transactions_spark(
+        log, cancellations=cancellations, as_of="2024-03-08"
+    )
+    assert on_spark.cleaning.dropped == local.cleaning.dropped
+    assert on_spark.cleaning.used == local.cleaning.used
+    assert on_spark.cleaning.netted == local.cleaning.netted
+    pd.testing.assert_frame_equal(on_spark.customers, local.customers)
+
+
+@needs_spark
+def test_rfm_on_spark_online_retail_cli(spark, tmp_path):
+    from click.testing import CliRunner
+    from tests.test_rfm import ONLINE_RETAIL
+
+    from custseg.cli import cli
+    from custseg.rfm import aggregate_transactions
+
+    out = tmp_path / "out"
+    res = CliRunner().invoke(
+        cli,
+        ["rfm", str(ONLINE_RETAIL), "--engine", "spark", "-o", str(out), "--no-report"],
+    )
+    assert res.exit_code == 0, res.output
+    summary = json.loads((out / "summary.json").read_text())
+    local = aggregate_transactions(ONLINE_RETAIL).cleaning
+    assert summary["rfm"]["cleaning"]["dropped"] == local.dropped
+    assert summary["rfm"]["cleaning"]["customers"] == local.customers
+    assert summary["rfm"]["cleaning"]["net_revenue"] == round(local.net_revenue, 2)
+    assert summary["settings"]["engine"] == "spark"

@@ -1,4 +1,5 @@
-"""Plots: Display objects (compute in ``from_*``, draw in ``plot``) and exploration figures."""
+"""Plots: Display objects (compute in ``from_*``, draw in ``plot``), exploration
+figures and RFM figures."""
 
 from custseg.plots._displays import (
     ElbowDisplay,
@@ -16,6 +17,12 @@ from custseg.plots._explore import (
     plot_distributions,
     plot_pairs,
 )
+from custseg.plots._rfm import (
+    plot_rfm_distributions,
+    plot_rfm_grid,
+    plot_rfm_overlap,
+    plot_rfm_segment_sizes,
+)
 
 __all__ = [
     "ElbowDisplay",
@@ -29,5 +36,9 @@ __all__ = [
     "plot_correlation",
     "plot_distributions",
     "plot_pairs",
+    "plot_rfm_distributions",
+    "plot_rfm_grid",
+    "plot_rfm_overlap",
+    "plot_rfm_segment_sizes",
     "segment_colors",
 ]

@@ -96,7 +96,8 @@ class ElbowDisplay:
         ax.set_ylabel("inertia (within-segment sum of squares)")
         ax.set_title("Elbow method")
         ax.set_xticks(self.k_values)
-        ax.legend()
+        if ax.get_legend_handles_labels()[0]:  # nothing to label: a k outside the range
+            ax.legend()
         ax.grid(alpha=0.3)
         return self
 

@@ -71,9 +71,20 @@ def build_figures(result: SegmentationRun) -> dict[str, list[dict[str, str]]]:
     frame, _ = model_frame(df, sel, source=result.source)
     Z = seg.prepare_frame(frame)
 
-    out: dict[str, list[dict[str, str]]] = {"explore": [], "k": [], "segments": []}
+    out: dict[str, list[dict[str, str]]] = {
+        "explore": [],
+        "k": [],
+        "segments": [],
+        "rfm": [],
+    }
 
-    def add(section: str, title: str, caption: str, make: Callable[[], Figure]) -> None:
+    def add(
+        section: str,
+        title: str,
+        caption: str,
+        make: Callable[[], Figure],
+        note: str = note,
+    ) -> None:
         if note and section != "k" and "sample" not in caption:
             caption = f"{caption} {note}"
         out[section].append({"title": title, "caption": caption, "src": _draw(make)})
@@ -135,6 +146,9 @@ def build_figures(result: SegmentationRun) -> dict[str, list[dict[str, str]]]:
         ),
     )
 
+    if result.rfm is not None:
+        _add_rfm(result, df, note, add)
+
     add(
         "segments",
         "Segment sizes",
@@ -184,6 +198,53 @@ def build_figures(result: SegmentationRun) -> dict[str, list[dict[str, str]]]:
             ),
         )
     return out
+
+
+def _add_rfm(
+    result: SegmentationRun,
+    sample: pd.DataFrame,
+    note: str,
+    add: Callable[..., None],
+) -> None:
+    """The RFM section's figures. Counts and sums come from every customer;
+    only the histograms use the figure sample when the table is large."""
+    analysis = result.rfm
+    assert analysis is not None
+    customers = result.data
+    whole = "" if len(customers) >= result.n_rows else note
+    add(
+        "rfm",
+        "RFM segments against behavioural clusters",
+        "Customers in each named RFM segment (rows) and behavioural cluster "
+        "(columns); colour is the share of the row's customers, so small segments "
+        "show as clearly as large ones.",
+        lambda: plots.plot_rfm_overlap(analysis.overlap),
+        note="",
+    )
+    add(
+        "rfm",
+        "Customers and revenue by RFM segment",
+        "Share of all customers against share of all net revenue in each named "
+        "RFM segment, best segment at the top.",
+        lambda: plots.plot_rfm_segment_sizes(analysis.segments),
+        note="",
+    )
+    add(
+        "rfm",
+        "Recency score against frequency score",
+        "Customers (left) and net revenue (right) in each cell of the score grid; "
+        "the top-right cell holds the most recent, most frequent buyers.",
+        lambda: plots.plot_rfm_grid(customers),
+        note=whole,
+    )
+    add(
+        "rfm",
+        "Recency, frequency and monetary value",
+        "One histogram per RFM measure; skewed measures use a log axis and the "
+        "dashed line is the median.",
+        lambda: plots.plot_rfm_distributions(sample),
+        note=note,
+    )
 
 
 def figure_sample(

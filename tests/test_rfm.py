@@ -1,0 +1,398 @@
+"""RFM: cleaning counted line by line, R/F/M and scores checked by hand, the
+segment map, behavioural clusters, outputs, and the UCI Online Retail log."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from click.testing import CliRunner
+from tests.conftest import SHARED_DATA
+
+from custseg import InputError, ParameterError, load_model
+from custseg.cli import cli
+from custseg.pipeline import write_outputs
+from custseg.rfm import (
+    DEFAULT_SEGMENT_MAP,
+    aggregate_transactions,
+    find_columns,
+    load_segment_map,
+    rfm,
+    score_values,
+)
+
+ONLINE_RETAIL = SHARED_DATA / "online_retail.csv.gz"
+HEADER = [
+    "InvoiceNo",
+    "StockCode",
+    "Quantity",
+    "InvoiceDate",
+    "UnitPrice",
+    "CustomerID",
+]
+
+# A small log whose every number is worked out by hand below. The last
+# transaction is on 2024-03-10, so the default snapshot is 2024-03-11.
+LINES = [
+    # customer 1: three orders, 20 + 40 + 40 = 100
+    ("1001", "A", 2, "2024-03-10 09:00:00", 5.0, "1"),
+    ("1001", "B", 1, "2024-03-10 09:00:00", 10.0, "1"),
+    ("1002", "A", 4, "2024-02-10 12:00:00", 10.0, "1"),
+    ("1002", "A", 4, "2024-02-10 12:00:00", 10.0, "1"),  # duplicate line
+    ("1003", "C", 1, "2024-01-10 08:30:00", 40.0, "1"),
+    # customer 2: one order of 15 and a cancellation of 5: net 10
+    ("1004", "D", 1, "2024-03-05 10:00:00", 15.0, "2"),
+    ("C1005", "E", -1, "2024-03-06 10:00:00", 5.0, "2"),
+    # customer 3: 200 + 100 = 300, plus a free gift (price 0)
+    ("1006", "F", 10, "2024-01-01 10:00:00", 20.0, "3"),
+    ("1006", "G", 1, "2024-01-01 10:00:00", 0.0, "3"),  # zero price
+    ("1007", "F", 5, "2024-01-15 10:00:00", 20.0, "3"),
+    # customer 4: one order of 8, and a line whose date does not parse
+    ("1008", "H", 1, "2023-12-01 10:00:00", 8.0, "4"),
+    ("1015", "H", 1, "not a date", 8.0, "4"),
+    # customer 5: four orders, 150 + 50 + 100 + 50 = 350
+    ("1009", "I", 3, "2024-02-20 10:00:00", 50.0, "5"),
+    ("1010", "I", 1, "2024-02-25 10:00:00", 50.0, "5"),
+    ("1011", "J", 1, "2024-02-28 10:00:00", 100.0, "5"),
+    ("1012", "K", 2, "2024-03-01 10:00:00", 25.0, "5"),
+    # no customer id
+    ("1013", "L", 1, "2024-03-02 10:00:00", 9.0, ""),
+    # customer 6 only ever cancelled
+    ("C1014", "M", -2, "2024-02-02 10:00:00", 10.0, "6"),
+]
+
+# By hand. Recency = days from the last purchase to 2024-03-11 (2024 is a
+# leap year); frequency = distinct orders; monetary = net revenue.
+EXPECTED = pd.DataFrame(
+    {
+        "CustomerID": [1, 2, 3, 4, 5],
+        "recency_days": [1, 6, 56, 101, 10],
+        "frequency": [3, 1, 2, 1, 4],
+        "monetary": [100.0, 10.0, 300.0, 8.0, 350.0],
+        "tenure_days": [61, 6, 70, 101, 20],
+        # Recency: unique values, so each customer beats the ones with a
+        # longer recency: 1 day beats 4 of 5 -> 5; 6 -> 4; 10 -> 3; 56 -> 2; 101 -> 1.
+        "r_score": [5, 4, 2, 1, 3],
+        # Frequency 1, 1, 2, 3, 4: the two single-order customers beat nobody
+        # (1); two orders beat 2 of 5 (1 + floor(5 * 2/5) = 3); three beat 3
+        # (4); four beat 4 (5).
+        "f_score": [4, 1, 3, 1, 5],
+        # Monetary 8 < 10 < 100 < 300 < 350.
+        "m_score": [3, 2, 4, 1, 5],
+        # FM = floor((F + M + 1) / 2).
+        "fm_score": [4, 2, 4, 1, 5],
+        "rfm_segment": ["Champions", "Potential Loyalist", "At Risk", "Lost", "Loyal"],
+    }
+)
+
+
+def write_log(path: Path, lines: list[tuple] = LINES) -> Path:
+    frame = pd.DataFrame(lines, columns=HEADER)
+    frame.to_csv(path, index=False)
+    return path
+
+
+@pytest.fixture
+def log_csv(tmp_path: Path) -> Path:
+    return write_log(tmp_path / "log.csv")
+
+
+def test_cleaning_counts_every_line_by_reason(log_csv):
+    table = aggregate_transactions(log_csv)
+    c = table.cleaning
+    assert c.lines == len(LINES) == 18
+    assert c.dropped == {
+        "missing_date": 1,
+        "missing_customer": 1,
+        "missing_value": 0,
+        "zero_quantity": 0,
+        "bad_price": 1,
+        "duplicate": 1,
+        "no_purchase": 1,
+    }
+    assert c.used == 13 and c.used + sum(c.dropped.values()) == c.lines
+    assert c.netted == 1
+    assert c.customers == 5 and c.orders == 11
+    assert c.net_revenue == pytest.approx(768.0)
+    assert c.snapshot == dt.date(2024, 3, 11)
+
+
+def test_rfm_values_scores_and_segments_match_the_hand_computation(log_csv):
+    result = rfm(log_csv, n_clusters=2)
+    got = result.data.set_index("CustomerID").loc[EXPECTED["CustomerID"]]
+    expected = EXPECTED.set_index("CustomerID")
+    for col in ["recency_days", "frequency", "tenure_days", "r_score", "f_score"]:
+        assert got[col].tolist() == expected[col].tolist(), col
+    assert got["monetary"].tolist() == pytest.approx(expected["monetary"].tolist())
+    for col in ["m_score", "fm_score"]:
+        assert got[col].tolist() == expected[col].tolist(), col
+    assert got["rfm_segment"].astype(str).tolist() == expected["rfm_segment"].tolist()
+    assert got["rfm_score"].tolist() == ["543", "412", "234", "111", "355"]
+    # Customer 1 ordered on Jan 10 and Mar 10: 60 days over 2 gaps.
+    assert got.loc[1, "purchase_interval_days"] == 30.0
+    assert got.loc[1, "avg_order_value"] == pytest.approx(100 / 3, abs=0.01)
+    assert np.isnan(got.loc[2, "purchase_interval_days"])
+
+
+def test_excluding_cancellations_drops_them_instead(log_csv):
+    c = aggregate_transactions(log_csv, cancellations="exclude").cleaning
+    assert c.dropped["cancellation"] == 2  # C1005 and C1014
+    assert "no_purchase" in c.dropped and c.dropped["no_purchase"] == 0
+    assert c.netted == 0
+    assert c.net_revenue == pytest.approx(773.0)  # customer 2 keeps 15
+
+
+def test_as_of_moves_the_snapshot_and_drops_later_lines(log_csv):
+    table = aggregate_transactions(log_csv, as_of="2024-03-01")
+    c = table.cleaning
+    # On or after March 1: 1001 (2 lines), 1004, C1005, 1012, 1013.
+    assert c.dropped["after_as_of"] == 6
+    assert c.snapshot == dt.date(2024, 3, 1)
+    by_id = table.customers.set_index("CustomerID")
+    assert by_id.loc[1, "recency_days"] == 20  # Feb 10 -> Mar 1
+    assert by_id.loc[5, "frequency"] == 3
+    assert 2 not in by_id.index  # only purchase after the snapshot
+
+
+def test_parquet_excel_and_dataframe_give_the_same_customers(log_csv, tmp_path):
+    frame = pd.read_csv(log_csv, dtype={"InvoiceNo": str, "CustomerID": "Int64"})
+    frame.to_parquet(tmp_path / "log.parquet")
+    frame.to_excel(tmp_path / "log.xlsx", index=False)
+    want = aggregate_transactions(log_csv).customers
+    for source in (tmp_path / "log.parquet", tmp_path / "log.xlsx", frame):
+        got = aggregate_transactions(source).customers
+        pd.testing.assert_frame_equal(got, want, check_dtype=False)
+
+
+def test_amount_column_and_no_invoice_count_days_as_orders(tmp_path):
+    lines = pd.DataFrame(
+        {
+            "customer_id": ["a", "a", "a", "b"],
+            "order_date": ["05/01/2024", "05/01/2024", "20/01/2024", "13/01/2024"],
+            "amount": ["£10.50", "4.50", "20", "7"],
+        }
+    )
+    lines.to_csv(tmp_path / "t.csv", index=False, sep=";")
+    table = aggregate_transactions(tmp_path / "t.csv")
+    c = table.cleaning
+    assert c.columns.amount == "amount" and c.columns.invoice is None
+    assert c.date_format == "%d/%m/%Y"  # 20/01 and 13/01 settle day-first
+    by_id = table.customers.set_index("customer_id")
+    assert by_id.loc["a", "frequency"] == 2  # two purchase days
+    assert by_id.loc["a", "monetary"] == pytest.approx(35.0)
+    assert by_id.loc["a", "recency_days"] == 1
+    assert by_id.loc["b", "recency_days"] == 8
+
+
+def test_columns_are_found_by_usual_names_or_named():
+    retail2 = [
+        "Invoice",
+        "StockCode",
+        "Quantity",
+        "InvoiceDate",
+        "Price",
+        "Customer ID",
+    ]
+    cols = find_columns(retail2)
+    assert (cols.customer, cols.invoice, cols.price) == (
+        "Customer ID",
+        "Invoice",
+        "Price",
+    )
+    with pytest.raises(InputError, match="no customer column.*--customer-column"):
+        find_columns(["when", "qty", "price"])
+    assert (
+        find_columns(
+            ["who", "when", "total"], {"customer": "who", "date": "when"}
+        ).amount
+        == "total"
+    )
+
+
+def test_scores_handle_skewed_ties_and_custom_breaks():
+    # 60% bought once: they all score 1; two orders beat 60% -> 4.
+    f = [1] * 6 + [2, 2, 3, 9]
+    assert score_values(f, higher_is_better=True).tolist() == [1] * 6 + [4, 4, 5, 5]
+    # Unique values are exact quintiles, 5 for the most recent.
+    r = np.arange(10, 0, -1)
+    assert score_values(r, higher_is_better=False).tolist() == [
+        1,
+        1,
+        2,
+        2,
+        3,
+        3,
+        4,
+        4,
+        5,
+        5,
+    ]
+    breaks = [30, 90, 180, 365]
+    assert score_values(
+        [5, 30, 31, 200, 400], higher_is_better=False, breaks=breaks
+    ).tolist() == [5, 5, 4, 2, 1]
+    assert score_values(
+        [1, 2, 3, 11], higher_is_better=True, breaks=[1, 2, 5, 10]
+    ).tolist() == [1, 2, 3, 5]
+    with pytest.raises(ParameterError, match="4 increasing"):
+        score_values([1], higher_is_better=True, breaks=[3, 2, 1, 0])
+
+
+def test_custom_breaks_reach_the_scores(log_csv):
+    result = rfm(
+        log_csv,
+        n_clusters=2,
+        breaks={"recency": "7,30,60,90", "frequency": [1, 2, 3, 4]},
+    )
+    got = result.data.set_index("CustomerID")
+    # Recency 1, 6 -> 5; 10 -> 4; 56 -> 3; 101 -> 1.
+    assert got.loc[[1, 2, 5, 3, 4], "r_score"].tolist() == [5, 5, 4, 3, 1]
+    assert got.loc[[2, 3, 1, 5], "f_score"].tolist() == [1, 2, 3, 4]
+    assert result.rfm.to_dict()["score_rule"] == "breaks"
+
+
+def test_default_map_covers_every_cell_once_with_the_eleven_segments():
+    grid = DEFAULT_SEGMENT_MAP.grid()
+    assert grid.shape == (5, 5)
+    assert set(DEFAULT_SEGMENT_MAP.segments) == {
+        "Champions", "Loyal", "Potential Loyalist", "New Customers", "Promising",
+        "Need Attention", "About to Sleep", "At Risk", "Cannot Lose Them",
+        "Hibernating", "Lost",
+    }  # fmt: skip
+    assert all(DEFAULT_SEGMENT_MAP.actions[s] for s in DEFAULT_SEGMENT_MAP.segments)
+    assert grid.loc[5, 5] == "Champions" and grid.loc[1, 1] == "Lost"
+
+
+def test_a_user_map_replaces_the_default_and_is_checked(log_csv, tmp_path):
+    rows = [
+        (r, fm, "Best" if r + fm >= 8 else "Rest")
+        for r in range(1, 6)
+        for fm in range(1, 6)
+    ]
+    good = pd.DataFrame(rows, columns=["recency_score", "fm_score", "segment"])
+    good["action"] = ["Thank them" if s == "Best" else "" for s in good["segment"]]
+    good.to_csv(tmp_path / "map.csv", index=False)
+    result = rfm(log_csv, n_clusters=2, segment_map=tmp_path / "map.csv")
+    got = result.data.set_index("CustomerID")["rfm_segment"].astype(str)
+    # R + FM: 5 + 4, 4 + 2, 2 + 4, 1 + 1, 3 + 5.
+    assert got.to_dict() == {1: "Best", 2: "Rest", 3: "Rest", 4: "Rest", 5: "Best"}
+    assert load_segment_map(tmp_path / "map.csv").actions["Best"] == "Thank them"
+    good.iloc[:-1].to_csv(tmp_path / "short.csv", index=False)
+    with pytest.raises(InputError, match=r"short.csv.*missing \[\(5, 5\)\]"):
+        load_segment_map(tmp_path / "short.csv")
+    pd.concat([good, good.iloc[:1]]).to_csv(tmp_path / "twice.csv", index=False)
+    with pytest.raises(InputError, match="mapped twice"):
+        load_segment_map(tmp_path / "twice.csv")
+
+
+def test_attributes_join_the_features(log_csv, tmp_path):
+    attrs = pd.DataFrame({"CustomerID": [1, 2, 3, 5, 99], "Age": [30, 40, 50, 60, 70]})
+    attrs.to_csv(tmp_path / "attrs.csv", index=False)
+    result = rfm(log_csv, n_clusters=2, attributes=tmp_path / "attrs.csv")
+    assert "Age" in result.segmenter.selection_.numeric
+    info = result.rfm.attributes
+    assert (info["matched_customers"], info["unmatched_customers"]) == (4, 1)
+    assert result.data.set_index("CustomerID").loc[3, "Age"] == 50
+    attrs.iloc[[0, 0]].to_csv(tmp_path / "dup.csv", index=False)
+    with pytest.raises(
+        InputError, match="dup.csv: column 'CustomerID'.*more than once"
+    ):
+        rfm(log_csv, n_clusters=2, attributes=tmp_path / "dup.csv")
+
+
+def test_clusters_use_log_scaled_rfm_and_the_model_scores_customers(log_csv, tmp_path):
+    result = rfm(log_csv, n_clusters=2, random_state=3)
+    assert list(result.segmenter.selection_.numeric) == [
+        "recency_days",
+        "frequency",
+        "monetary",
+    ]
+    again = rfm(log_csv, n_clusters=2, random_state=3)
+    assert (again.labels == result.labels).all()
+    paths = write_outputs(result, tmp_path / "out")
+    assert set(paths) >= {
+        "segments",
+        "rfm_segments",
+        "profiles",
+        "model",
+        "report",
+        "summary",
+    }
+    segments = pd.read_csv(paths["segments"])
+    assert len(segments) == 5
+    assert {"r_score", "rfm_segment", "segment", "segment_name"} <= set(
+        segments.columns
+    )
+    model = load_model(paths["model"])
+    assert (model.predict(result.data) == result.labels).all()
+    summary = json.loads(paths["summary"].read_text())
+    assert summary["rfm"]["cleaning"]["dropped"]["duplicate"] == 1
+    assert "5 is always best" in summary["rfm"]["direction"]
+    overlap = np.asarray(summary["rfm"]["overlap"]["counts"])
+    assert overlap.sum() == 5
+
+
+def test_cli_rfm_prints_the_reasons_and_writes_outputs(log_csv, tmp_path):
+    out = tmp_path / "out"
+    res = CliRunner().invoke(
+        cli, ["rfm", str(log_csv), "-o", str(out), "-k", "2", "--no-report"]
+    )
+    assert res.exit_code == 0, res.output
+    assert "18 transaction lines" in res.output
+    assert "dropped          1  exact duplicate of another line" in res.output
+    assert "Champions" in res.output
+    assert (out / "rfm_segments.csv").exists()
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--customer-column", "Nobody"], "no column named 'Nobody'"),
+        (["--as-of", "yesterday"], "as_of must be a date"),
+        (["--r-breaks", "1,2"], "breaks must be 4 increasing numbers"),
+    ],
+)
+def test_cli_rfm_user_errors_exit_1_without_traceback(log_csv, tmp_path, args, message):
+    res = CliRunner().invoke(cli, ["rfm", str(log_csv), "-o", str(tmp_path), *args])
+    assert res.exit_code == 1
+    assert message in res.output
+    assert "Traceback" not in res.output
+
+
+def test_a_log_without_customer_columns_names_the_file(tmp_path):
+    path = tmp_path / "x.csv"
+    pd.DataFrame({"a": [1], "b": [2]}).to_csv(path, index=False)
+    res = CliRunner().invoke(cli, ["rfm", str(path), "-o", str(tmp_path)])
+    assert res.exit_code == 1
+    assert f"{path}: cannot find the transaction columns" in res.output
+
+
+@pytest.mark.slow
+def test_online_retail_end_to_end(tmp_path):
+    out = tmp_path / "out"
+    res = CliRunner().invoke(cli, ["rfm", str(ONLINE_RETAIL), "-o", str(out)])
+    assert res.exit_code == 0, res.output
+    # The cleaning, recomputed independently with pandas.
+    raw = pd.read_csv(ONLINE_RETAIL, dtype={"InvoiceNo": str, "StockCode": str})
+    lines = raw[raw["CustomerID"].notna()]
+    assert res.output.count("dropped") >= 4
+    assert f"dropped    {len(raw) - len(lines):,}  no customer id" in res.output
+    lines = lines[(lines["Quantity"] != 0) & (lines["UnitPrice"] > 0)].drop_duplicates()
+    cancel = lines["InvoiceNo"].str.match(r"^[Cc][0-9]") | (lines["Quantity"] < 0)
+    buyers = set(lines.loc[~cancel, "CustomerID"])
+    kept = lines[lines["CustomerID"].isin(buyers)]
+    revenue = (kept["Quantity"] * kept["UnitPrice"]).sum()
+    summary = json.loads((out / "summary.json").read_text())
+    cleaning = summary["rfm"]["cleaning"]
+    assert cleaning["customers"] == len(buyers) == kept["CustomerID"].nunique()
+    assert cleaning["used"] == len(kept)
+    assert round(cleaning["net_revenue"], 2) == round(revenue, 2)
+    segments = pd.read_csv(out / "segments.csv")
+    assert len(segments) == len(buyers)
+    assert round(segments["monetary"].sum(), 2) == round(revenue, 2)
+    assert sum(cleaning["dropped"].values()) + cleaning["used"] == len(raw)
+    assert (out / "report.html").stat().st_size > 100_000
