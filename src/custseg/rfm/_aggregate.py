@@ -81,7 +81,7 @@ DROP_REASONS: dict[str, str] = {
 CANCELLATION_RULES = ("net", "exclude")
 # DuckDB's memory limit: the aggregation spills to disk past it, so memory stays
 # bounded however long the log (see benchmarks/rfm.py).
-MEMORY_LIMIT = "1GB"
+MEMORY_LIMIT = "512MB"
 
 _CSV_SUFFIXES = {".csv", ".txt", ".tsv", ".tab", ".dat"}
 _PARQUET_SUFFIXES = {".parquet", ".pq"}
@@ -474,7 +474,7 @@ def aggregate_transactions(
         expensive step of the aggregation.
     threads : int, optional
         DuckDB threads (default: one per core).
-    memory_limit : str, default "1GB"
+    memory_limit : str, default "512MB"
         DuckDB's memory limit; past it, aggregation spills to a temporary folder.
 
     Returns
