@@ -78,26 +78,109 @@ class _Progress:
 def _load_options(command: Callable[..., Any]) -> Callable[..., Any]:
     """The options of :func:`custseg.load_table`, shared by every command that
     reads a customer table."""
-    options = [
-        click.option(
-            "--delimiter", default=None, help="CSV delimiter. Default: sniffed."
-        ),
-        click.option(
-            "--encoding", default=None, help="File encoding. Default: detected."
-        ),
-        click.option(
-            "--sheet", default=None, help="Excel sheet name. Default: the first sheet."
-        ),
-        click.option(
-            "--na-values",
-            multiple=True,
-            metavar="TEXT",
-            help="Extra text to read as missing (e.g. --na-values '?').",
-        ),
-    ]
-    for option in reversed(options):
-        command = option(command)
-    return command
+    return _apply(
+        [
+            click.option(
+                "--delimiter", default=None, help="CSV delimiter. Default: sniffed."
+            ),
+            click.option(
+                "--encoding", default=None, help="File encoding. Default: detected."
+            ),
+            click.option(
+                "--sheet",
+                default=None,
+                help="Excel sheet name. Default: the first sheet.",
+            ),
+            click.option(
+                "--na-values",
+                multiple=True,
+                metavar="TEXT",
+                help="Extra text to read as missing (e.g. --na-values '?').",
+            ),
+        ]
+    )(command)
+
+
+def _apply(options: list[Callable[..., Any]]) -> Callable[..., Any]:
+    """One decorator that applies ``options`` in order (first listed, first in
+    ``--help``)."""
+
+    def decorate(command: Callable[..., Any]) -> Callable[..., Any]:
+        for option in reversed(options):
+            command = option(command)
+        return command
+
+    return decorate
+
+
+def _segment_options(
+    *, k_min: int, k_help: str, scaler_help: str
+) -> Callable[..., Any]:
+    """-k, --k-min, --k-max, --scaler and --random-state, shared by the commands
+    that segment."""
+    return _apply(
+        [
+            click.option(
+                "-k",
+                "--k",
+                "n_clusters",
+                type=click.IntRange(min=1),
+                default=None,
+                help=k_help,
+            ),
+            click.option(
+                "--k-min",
+                type=click.IntRange(min=2),
+                default=k_min,
+                show_default=True,
+                help="Smallest k to consider.",
+            ),
+            click.option(
+                "--k-max",
+                type=click.IntRange(min=2),
+                default=10,
+                show_default=True,
+                help="Largest k to consider.",
+            ),
+            click.option(
+                "--scaler",
+                type=click.Choice(["standard", "robust", "minmax", "none"]),
+                default="standard",
+                show_default=True,
+                help=scaler_help,
+            ),
+            click.option(
+                "--random-state",
+                type=click.IntRange(min=0),
+                default=0,
+                show_default=True,
+                help="Seed: the same data and seed give the same segments and "
+                "numbering.",
+            ),
+        ]
+    )
+
+
+def _engine_options(engine_help: str) -> Callable[..., Any]:
+    """--engine and --spark-master."""
+    return _apply(
+        [
+            click.option(
+                "--engine",
+                type=click.Choice(["local", "spark"]),
+                default="local",
+                show_default=True,
+                help=engine_help,
+            ),
+            click.option(
+                "--spark-master",
+                metavar="URL",
+                default=None,
+                help="Spark master for --engine spark, e.g. spark://host:7077 or "
+                "yarn. Default: local[*] on this machine, bound to 127.0.0.1.",
+            ),
+        ]
+    )
 
 
 def _split(values: Sequence[str]) -> list[str] | None:
@@ -132,34 +215,10 @@ def cli(debug: bool) -> None:
     help="Columns to segment on (repeat, or separate with commas). "
     "Default: numeric and low-cardinality categorical columns, minus IDs.",
 )
-@click.option(
-    "-k",
-    "--k",
-    "n_clusters",
-    type=click.IntRange(min=1),
-    default=None,
-    help="Number of segments. Default: chosen automatically.",
-)
-@click.option(
-    "--k-min",
-    type=click.IntRange(min=2),
-    default=2,
-    show_default=True,
-    help="Smallest k to consider.",
-)
-@click.option(
-    "--k-max",
-    type=click.IntRange(min=2),
-    default=10,
-    show_default=True,
-    help="Largest k to consider.",
-)
-@click.option(
-    "--scaler",
-    type=click.Choice(["standard", "robust", "minmax", "none"]),
-    default="standard",
-    show_default=True,
-    help="How numeric features are scaled.",
+@_segment_options(
+    k_min=2,
+    k_help="Number of segments. Default: chosen automatically.",
+    scaler_help="How numeric features are scaled.",
 )
 @click.option(
     "--categorical-weight",
@@ -168,13 +227,6 @@ def cli(debug: bool) -> None:
     show_default=True,
     help="Weight of one-hot encoded categories against a standardised numeric "
     "feature (at 1, a 0/1 column can split the customers on its own).",
-)
-@click.option(
-    "--random-state",
-    type=click.IntRange(min=0),
-    default=0,
-    show_default=True,
-    help="Seed: the same data and seed give the same segments and numbering.",
 )
 @click.option(
     "--id-column",
@@ -193,20 +245,9 @@ def cli(debug: bool) -> None:
     help="Folder for segments, profiles, summary, report and model.",
 )
 @_load_options
-@click.option(
-    "--engine",
-    type=click.Choice(["local", "spark"]),
-    default="local",
-    show_default=True,
-    help="Where the work runs: this machine, or Apache Spark (needs "
-    "'pip install custseg[spark]' and Java).",
-)
-@click.option(
-    "--spark-master",
-    metavar="URL",
-    default=None,
-    help="Spark master for --engine spark, e.g. spark://host:7077 or yarn. "
-    "Default: local[*] on this machine, bound to 127.0.0.1.",
+@_engine_options(
+    "Where the work runs: this machine, or Apache Spark (needs "
+    "'pip install custseg[spark]' and Java)."
 )
 @click.option(
     "--no-report", is_flag=True, help="Skip report.html (faster on big data)."
@@ -273,15 +314,7 @@ def run(
     click.echo(ks.reason)
     click.echo(ks.structure_reason)
     click.echo("")
-    width = max(len(p.name) for p in result.profiles)
-    for p in result.profiles:
-        click.echo(
-            f"  {p.segment:>2}  {p.name:<{width}}  {p.size:>9,} ({p.share:6.1%})  "
-            f"{p.action_title}"
-        )
-    click.echo("")
-    for name, path in paths.items():
-        click.echo(f"  {name:<9} {path}")
+    _echo_segments(result, paths)
 
 
 @cli.command()
@@ -368,41 +401,10 @@ def run(
     metavar="COLUMN",
     help="Customer id column of --attributes, if named differently.",
 )
-@click.option(
-    "-k",
-    "--k",
-    "n_clusters",
-    type=click.IntRange(min=1),
-    default=None,
-    help="Number of behavioural clusters. Default: chosen automatically.",
-)
-@click.option(
-    "--k-min",
-    type=click.IntRange(min=2),
-    default=3,
-    show_default=True,
-    help="Smallest k to consider.",
-)
-@click.option(
-    "--k-max",
-    type=click.IntRange(min=2),
-    default=10,
-    show_default=True,
-    help="Largest k to consider.",
-)
-@click.option(
-    "--scaler",
-    type=click.Choice(["standard", "robust", "minmax", "none"]),
-    default="standard",
-    show_default=True,
-    help="How the (log-transformed) RFM features are scaled.",
-)
-@click.option(
-    "--random-state",
-    type=click.IntRange(min=0),
-    default=0,
-    show_default=True,
-    help="Seed: the same data and seed give the same clusters and numbering.",
+@_segment_options(
+    k_min=3,
+    k_help="Number of behavioural clusters. Default: chosen automatically.",
+    scaler_help="How the (log-transformed) RFM features are scaled.",
 )
 @click.option(
     "-o",
@@ -413,19 +415,7 @@ def run(
     help="Folder for segments, rfm_segments, profiles, summary, report and model.",
 )
 @_load_options
-@click.option(
-    "--engine",
-    type=click.Choice(["local", "spark"]),
-    default="local",
-    show_default=True,
-    help="Where the aggregation runs: DuckDB on this machine, or Apache Spark.",
-)
-@click.option(
-    "--spark-master",
-    metavar="URL",
-    default=None,
-    help="Spark master for --engine spark. Default: local[*], bound to 127.0.0.1.",
-)
+@_engine_options("Where the aggregation runs: DuckDB on this machine, or Apache Spark.")
 @click.option("--no-report", is_flag=True, help="Skip report.html.")
 @click.option("-q", "--quiet", is_flag=True, help="Print nothing but errors.")
 def rfm(
@@ -537,8 +527,12 @@ def rfm(
             f"  {row.rfm_segment:<19} {row.customers:>9,} ({row.share:6.1%})  "
             f"revenue {row.revenue_share:6.1%}"
         )
-    ks = result.k_selection
-    click.echo(f"\nBehavioural clusters: {ks.reason}")
+    click.echo(f"\nBehavioural clusters: {result.k_selection.reason}")
+    _echo_segments(result, paths)
+
+
+def _echo_segments(result: Any, paths: dict[str, Path]) -> None:
+    """One line per segment (number, name, size, share, action), then the files."""
     width = max(len(p.name) for p in result.profiles)
     for p in result.profiles:
         click.echo(
@@ -546,8 +540,9 @@ def rfm(
             f"{p.action_title}"
         )
     click.echo("")
+    label = max(len(name) for name in paths)
     for name, path in paths.items():
-        click.echo(f"  {name:<12} {path}")
+        click.echo(f"  {name:<{label}} {path}")
 
 
 def pipeline_reason(key: str) -> str:

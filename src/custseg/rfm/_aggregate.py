@@ -61,9 +61,11 @@ __all__ = [
     "Cleaning",
     "CustomerTable",
     "aggregate_transactions",
+    "check_rules",
     "cleaning_from_groups",
     "customer_frame",
     "detect_date_format",
+    "snapshot_date",
 ]
 
 # Why a line was not used, in the order the rules are applied.
@@ -437,6 +439,35 @@ def detect_date_format(sample: Sequence[str], name: str, column: str) -> str:
     return _DATE_FORMATS[best]
 
 
+def check_rules(cancellations: str, as_of: str | dt.date | None) -> dt.date | None:
+    """Validate the cleaning options; return the as-of date, if any."""
+    if cancellations not in CANCELLATION_RULES:
+        raise ParameterError(
+            f"cancellations must be 'net' or 'exclude'; got {cancellations!r}"
+        )
+    if as_of is None or isinstance(as_of, dt.date):
+        return as_of
+    try:
+        return dt.date.fromisoformat(str(as_of))
+    except ValueError as exc:
+        raise ParameterError(
+            f"as_of must be a date like 2011-12-10; got {as_of!r}"
+        ) from exc
+
+
+def snapshot_date(
+    lines: int, max_ts: dt.datetime | None, as_of: dt.date | None, name: str
+) -> dt.date:
+    """The as-of date, or the day after the last dated line."""
+    if lines == 0:
+        raise EmptyDataError("has a header but no transaction lines", path=name)
+    if as_of is not None:
+        return as_of
+    if max_ts is not None:
+        return max_ts.date() + dt.timedelta(days=1)
+    return dt.date.today()  # no line has a date: every line is dropped anyway
+
+
 def aggregate_transactions(
     data: str | os.PathLike[str] | pd.DataFrame,
     *,
@@ -487,22 +518,7 @@ def aggregate_transactions(
     """
     import duckdb
 
-    if cancellations not in CANCELLATION_RULES:
-        raise ParameterError(
-            f"cancellations must be 'net' or 'exclude'; got {cancellations!r}"
-        )
-    snapshot_given: dt.date | None = None
-    if as_of is not None:
-        try:
-            snapshot_given = (
-                as_of
-                if isinstance(as_of, dt.date)
-                else dt.date.fromisoformat(str(as_of))
-            )
-        except ValueError as exc:
-            raise ParameterError(
-                f"as_of must be a date like 2011-12-10; got {as_of!r}"
-            ) from exc
+    snapshot_given = check_rules(cancellations, as_of)
     con = _connect(threads, memory_limit)
     try:
         info = _register_source(
@@ -576,14 +592,7 @@ def _aggregate(
     line_hash = "hash(" + ", ".join(_quote(c) for c in types) + ")"
 
     lines, max_ts = con.execute(f"SELECT count(*), max({ts}) FROM tx").fetchall()[0]
-    if lines == 0:
-        raise EmptyDataError("has a header but no transaction lines", path=name)
-    if snapshot_given is not None:
-        snapshot = snapshot_given
-    elif max_ts is not None:
-        snapshot = max_ts.date() + dt.timedelta(days=1)
-    else:
-        snapshot = dt.date.today()
+    snapshot = snapshot_date(int(lines), max_ts, snapshot_given, name)
     snap = f"TIMESTAMP {_literal(snapshot.isoformat())}"
     exclude = cancellations == "exclude"
     code = {key: i for i, key in enumerate(DROP_REASONS, start=1)}

@@ -257,8 +257,11 @@ def rfm(
     ...         "2024-01-05", "2024-02-05", "2024-03-05", "2024-01-01", "2024-03-09"]),
     ...     "Quantity": [1, 2, 1, 3, 1, 1, 1, 5], "UnitPrice": [10.0] * 8})
     >>> result = rfm(lines, n_clusters=2)
-    >>> result.data[["CustomerID", "recency_days", "frequency", "monetary"]].iloc[0].tolist()
-    [1, 9, 2, 30.0]
+    >>> first = result.data.iloc[0]
+    >>> int(first.recency_days), int(first.frequency), float(first.monetary)
+    (9, 2, 30.0)
+    >>> str(first.rfm_segment)
+    'Loyal'
     """
     from custseg.pipeline import SegmentationRun
     from custseg.quality import check_table
@@ -280,6 +283,16 @@ def rfm(
     }
     if progress:
         progress("aggregating transactions", 0, 1)
+    common: dict[str, Any] = {
+        "columns": columns,
+        "as_of": as_of,
+        "cancellations": cancellations,
+        "drop_duplicates": drop_duplicates,
+        "date_format": date_format,
+        "delimiter": delimiter,
+        "encoding": encoding,
+        "na_values": na_values,
+    }
     if engine == "spark":
         from custseg.spark import aggregate_transactions_spark
 
@@ -287,31 +300,9 @@ def rfm(
             raise ParameterError(
                 "engine='spark' reads files; pass a path, not a DataFrame"
             )
-        table = aggregate_transactions_spark(
-            data,
-            columns=columns,
-            as_of=as_of,
-            cancellations=cancellations,
-            drop_duplicates=drop_duplicates,
-            date_format=date_format,
-            delimiter=delimiter,
-            encoding=encoding,
-            na_values=na_values,
-            master=spark_master,
-        )
+        table = aggregate_transactions_spark(data, master=spark_master, **common)
     elif engine == "local":
-        table = aggregate_transactions(
-            data,
-            columns=columns,
-            as_of=as_of,
-            cancellations=cancellations,
-            drop_duplicates=drop_duplicates,
-            date_format=date_format,
-            delimiter=delimiter,
-            encoding=encoding,
-            sheet=sheet,
-            na_values=na_values,
-        )
+        table = aggregate_transactions(data, sheet=sheet, **common)
     else:
         raise ParameterError(f"engine must be 'local' or 'spark'; got {engine!r}")
     timings["aggregate"], clock = _lap(clock)

@@ -16,12 +16,13 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
-from custseg.errors import ColumnTypeError, EmptyDataError, ParameterError
+from custseg.errors import ColumnTypeError, ParameterError
 from custseg.rfm._aggregate import (
-    CANCELLATION_RULES,
     DROP_REASONS,
     CustomerTable,
+    check_rules,
     detect_date_format,
+    snapshot_date,
 )
 from custseg.rfm._columns import find_columns
 from custseg.spark._read import read_source
@@ -76,22 +77,7 @@ def aggregate_transactions_spark(
     master: str | None = None,
 ) -> CustomerTable:
     """:func:`custseg.rfm.aggregate_transactions` on Spark (CSV or Parquet)."""
-    if cancellations not in CANCELLATION_RULES:
-        raise ParameterError(
-            f"cancellations must be 'net' or 'exclude'; got {cancellations!r}"
-        )
-    try:
-        snapshot_given = (
-            None
-            if as_of is None
-            else as_of
-            if isinstance(as_of, dt.date)
-            else dt.date.fromisoformat(str(as_of))
-        )
-    except ValueError as exc:
-        raise ParameterError(
-            f"as_of must be a date like 2011-12-10; got {as_of!r}"
-        ) from exc
+    snapshot_given = check_rules(cancellations, as_of)
     spark = spark_session(master)
     with quiet_pyspark():
         source = read_source(
@@ -193,14 +179,7 @@ def _aggregate(
 
     count_row = lines.agg(F.count(F.lit(1)), F.max("_ts")).collect()[0]
     n_lines, max_ts = int(count_row[0]), count_row[1]
-    if n_lines == 0:
-        raise EmptyDataError("has a header but no transaction lines", path=name)
-    if snapshot_given is not None:
-        snapshot = snapshot_given
-    elif max_ts is not None:
-        snapshot = max_ts.date() + dt.timedelta(days=1)
-    else:
-        snapshot = dt.date.today()
+    snapshot = snapshot_date(n_lines, max_ts, snapshot_given, name)
     code = {key: i for i, key in enumerate(DROP_REASONS, start=1)}
     snap = F.lit(dt.datetime.combine(snapshot, dt.time()))
     exclude = cancellations == "exclude"
