@@ -140,12 +140,7 @@ def load_table(
 
     path = Path(source)
     name = str(source)
-    if not path.exists():
-        raise InputError("no such file", path=name)
-    if path.is_dir():
-        raise InputError("is a folder, not a file", path=name)
-    if path.stat().st_size == 0:
-        raise EmptyDataError("the file is empty", path=name)
+    check_file(path, name)
 
     suffix = path.suffix.lower()
     na: frozenset[str] | None = None
@@ -183,6 +178,16 @@ def load_table(
     df = _frame_from_arrow(table, meta, na)
     df.attrs["custseg"] = meta
     return df
+
+
+def check_file(path: Path, name: str) -> None:
+    """Refuse a path that is missing, a folder, or an empty file."""
+    if not path.exists():
+        raise InputError("no such file", path=name)
+    if path.is_dir():
+        raise InputError("is a folder, not a file", path=name)
+    if path.stat().st_size == 0:
+        raise EmptyDataError("the file is empty", path=name)
 
 
 # -- CSV ---------------------------------------------------------------------

@@ -279,7 +279,7 @@ def _register_source(
     import duckdb
 
     from custseg.io import load_table
-    from custseg.io._load import _NA_VALUES
+    from custseg.io._load import _NA_VALUES, check_file
 
     if isinstance(data, pd.DataFrame):
         con.register("tx_frame", data)
@@ -287,12 +287,7 @@ def _register_source(
         return {"source": "<DataFrame>", "format": "dataframe"}
     path = Path(data)
     name = str(data)
-    if not path.exists():
-        raise InputError("no such file", path=name)
-    if path.is_dir():
-        raise InputError("is a folder, not a file", path=name)
-    if path.stat().st_size == 0:
-        raise EmptyDataError("the file is empty", path=name)
+    check_file(path, name)
     suffixes = [s.lower() for s in path.suffixes[-2:]]
     base = suffixes[-2] if suffixes[-1:] == [".gz"] and len(suffixes) == 2 else None
     suffix = path.suffix.lower()
@@ -591,15 +586,21 @@ def _aggregate(
         cancel_invoice = "false"
     line_hash = "hash(" + ", ".join(_quote(c) for c in types) + ")"
 
-    lines, max_ts = con.execute(f"SELECT count(*), max({ts}) FROM tx").fetchall()[0]
-    snapshot = snapshot_date(int(lines), max_ts, snapshot_given, name)
-    snap = f"TIMESTAMP {_literal(snapshot.isoformat())}"
+    # Without an as-of date no line can be after the snapshot (the day after
+    # the last date), so the rule needs the snapshot only when it is given; the
+    # default snapshot and the line count come out of the same single scan.
     exclude = cancellations == "exclude"
     code = {key: i for i, key in enumerate(DROP_REASONS, start=1)}
+    after = (
+        f"WHEN ts >= TIMESTAMP {_literal(snapshot_given.isoformat())} "
+        f"THEN {code['after_as_of']}"
+        if snapshot_given is not None
+        else ""
+    )
     # Reasons travel as small integer codes: grouping on them is cheaper.
     reason = f"""CASE
         WHEN ts IS NULL THEN {code["missing_date"]}
-        WHEN ts >= {snap} THEN {code["after_as_of"]}
+        {after}
         WHEN c IS NULL THEN {code["missing_customer"]}
         WHEN q IS NULL OR p IS NULL OR v IS NULL THEN {code["missing_value"]}
         WHEN q = 0 THEN {code["zero_quantity"]}
@@ -661,15 +662,14 @@ def _aggregate(
            (sum(n - dups) FILTER (WHERE cx))::BIGINT AS netted,
            min(first_ts) FILTER (WHERE NOT cx) AS first_ts,
            max(last_ts) FILTER (WHERE NOT cx) AS last_ts,
+           max(last_ts) AS any_ts,
            sum(amount) AS monetary
     FROM orders GROUP BY ALL
     """
     result = con.execute(sql).df()
     return cleaning_from_groups(
         result,
-        lines=int(lines),
-        snapshot=snapshot,
-        snapshot_given=snapshot_given is not None,
+        snapshot_given=snapshot_given,
         cancellations=cancellations,
         drop_duplicates=drop_duplicates,
         columns=cols,
@@ -682,9 +682,7 @@ def _aggregate(
 def cleaning_from_groups(
     result: pd.DataFrame,
     *,
-    lines: int,
-    snapshot: dt.date,
-    snapshot_given: bool,
+    snapshot_given: dt.date | None,
     cancellations: str,
     drop_duplicates: bool,
     columns: TransactionColumns,
@@ -695,7 +693,13 @@ def cleaning_from_groups(
     """The customer table and cleaning record from the final aggregation, which
     has one row per used customer (``reason`` null) and one per drop reason
     code: columns customer, reason, lines, dups, frequency, netted, first_ts,
-    last_ts, monetary. Shared by the DuckDB and Spark engines."""
+    last_ts, any_ts (the last date of any line) and monetary. Shared by the
+    DuckDB and Spark engines."""
+    lines = int(result["lines"].sum())
+    any_ts = result["any_ts"].max()
+    snapshot = snapshot_date(
+        lines, None if pd.isna(any_ts) else pd.Timestamp(any_ts), snapshot_given, name
+    )
     exclude = cancellations == "exclude"
     dropped_rows = result[result["reason"].notna()]
     dropped = dict.fromkeys(DROP_REASONS, 0)
@@ -714,7 +718,7 @@ def cleaning_from_groups(
         dropped.pop("cancellation")
     if not drop_duplicates:
         dropped.pop("duplicate")
-    if not snapshot_given:
+    if snapshot_given is None:
         dropped.pop("after_as_of")
     kept = per_customer[~no_purchase]
     netted = int(kept["netted"].fillna(0).sum())

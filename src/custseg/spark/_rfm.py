@@ -14,15 +14,13 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-import pandas as pd
-
 from custseg.errors import ColumnTypeError, ParameterError
 from custseg.rfm._aggregate import (
     DROP_REASONS,
     CustomerTable,
     check_rules,
+    cleaning_from_groups,
     detect_date_format,
-    snapshot_date,
 )
 from custseg.rfm._columns import find_columns
 from custseg.spark._read import read_source
@@ -177,16 +175,16 @@ def _aggregate(
         "_cx", invoice_cancel | F.coalesce(F.col("_v") < 0, F.lit(False))
     )
 
-    count_row = lines.agg(F.count(F.lit(1)), F.max("_ts")).collect()[0]
-    n_lines, max_ts = int(count_row[0]), count_row[1]
-    snapshot = snapshot_date(n_lines, max_ts, snapshot_given, name)
+    # As in the DuckDB engine, one pass: the after-as-of rule only exists when
+    # an as-of date is given, and the default snapshot comes from the result.
     code = {key: i for i, key in enumerate(DROP_REASONS, start=1)}
-    snap = F.lit(dt.datetime.combine(snapshot, dt.time()))
     exclude = cancellations == "exclude"
+    reason = F.when(F.col("_ts").isNull(), code["missing_date"])
+    if snapshot_given is not None:
+        snap = F.lit(dt.datetime.combine(snapshot_given, dt.time()))
+        reason = reason.when(F.col("_ts") >= snap, code["after_as_of"])
     reason = (
-        F.when(F.col("_ts").isNull(), code["missing_date"])
-        .when(F.col("_ts") >= snap, code["after_as_of"])
-        .when(F.col("_c").isNull(), code["missing_customer"])
+        reason.when(F.col("_c").isNull(), code["missing_customer"])
         .when(
             F.col("_q").isNull() | F.col("_p").isNull() | F.col("_v").isNull(),
             code["missing_value"],
@@ -237,43 +235,14 @@ def _aggregate(
             .alias("netted"),
             F.min(F.when(~F.col("_cx"), F.col("first_ts"))).alias("first_ts"),
             F.max(F.when(~F.col("_cx"), F.col("last_ts"))).alias("last_ts"),
+            F.max("last_ts").alias("any_ts"),
             F.sum("amount").cast("double").alias("monetary"),
         )
         .toPandas()
     )
-    return _finish(
-        result,
-        n_lines,
-        snapshot,
-        snapshot_given,
-        cancellations,
-        drop_duplicates,
-        cols,
-        fmt,
-        meta,
-        name,
-    )
-
-
-def _finish(
-    result: pd.DataFrame,
-    n_lines: int,
-    snapshot: dt.date,
-    snapshot_given: dt.date | None,
-    cancellations: str,
-    drop_duplicates: bool,
-    cols: Any,
-    fmt: str | None,
-    meta: dict[str, Any],
-    name: str,
-) -> CustomerTable:
-    from custseg.rfm._aggregate import cleaning_from_groups
-
     return cleaning_from_groups(
         result,
-        lines=n_lines,
-        snapshot=snapshot,
-        snapshot_given=snapshot_given is not None,
+        snapshot_given=snapshot_given,
         cancellations=cancellations,
         drop_duplicates=drop_duplicates,
         columns=cols,
