@@ -163,11 +163,11 @@ def _join_attributes(
     if key not in table.columns:
         raise MissingColumnError([key], [str(c) for c in table.columns], path=source)
     keys = table[key].astype("string").str.strip()
-    repeated = keys[keys.duplicated(keep=False) & keys.notna()]
-    if len(repeated):
-        rows = (np.flatnonzero(keys.duplicated(keep=False).fillna(False)) + 1).tolist()
+    repeated = (keys.duplicated(keep=False) & keys.notna()).to_numpy(dtype=bool)
+    if repeated.any():
+        rows = (np.flatnonzero(repeated) + 1).tolist()
         raise InputError(
-            f"customer id {repeated.iloc[0]!r} appears more than once; each "
+            f"customer id {keys[repeated].iloc[0]!r} appears more than once; each "
             "customer needs at most one row of attributes",
             path=source,
             column=key,
