@@ -161,6 +161,57 @@ def _segment_options(
     )
 
 
+def _algorithm_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    """--algorithm and the settings only some algorithms use."""
+    from custseg.cluster._algorithms import ALGORITHMS
+
+    return _apply(
+        [
+            click.option(
+                "-a",
+                "--algorithm",
+                type=click.Choice(list(ALGORITHMS)),
+                default="kmeans",
+                show_default=True,
+                help="Clustering algorithm. gmm: Gaussian mixture; agglomerative: "
+                "hierarchical (with a dendrogram); hdbscan: density-based, finds k "
+                "itself and leaves noise unassigned; kprototypes: mixed numeric "
+                "and categorical data without one-hot distances.",
+            ),
+            click.option(
+                "--linkage",
+                type=click.Choice(["ward", "complete", "average", "single"]),
+                default="ward",
+                show_default=True,
+                help="Linkage for --algorithm agglomerative.",
+            ),
+            click.option(
+                "--covariance",
+                "covariance_type",
+                type=click.Choice(["full", "tied", "diag", "spherical"]),
+                default="full",
+                show_default=True,
+                help="Covariance of each component for --algorithm gmm.",
+            ),
+            click.option(
+                "--min-cluster-size",
+                type=click.IntRange(min=2),
+                default=None,
+                help="Smallest segment for --algorithm hdbscan. Default: 2% of the "
+                "rows, at least 5.",
+            ),
+            click.option(
+                "--stability-resamples",
+                type=click.IntRange(min=0),
+                default=20,
+                show_default=True,
+                help="Bootstrap resamples for segment stability (0: skip). "
+                "Stability also breaks ties between equally supported k.",
+            ),
+        ]
+    )(command)
+
+
 def _engine_options(engine_help: str) -> Callable[..., Any]:
     """--engine and --spark-master."""
     return _apply(
@@ -236,6 +287,15 @@ def cli(debug: bool) -> None:
     help="Identifier column(s), kept in the output but not used as "
     "features. Default: detected automatically.",
 )
+@_algorithm_options
+@click.option(
+    "--previous",
+    type=click.Path(dir_okay=False),
+    default=None,
+    metavar="MODEL",
+    help="A previous model.skops: segments that persist keep its numbers and "
+    "names, and the report shows how customers moved between segments.",
+)
 @click.option(
     "-o",
     "--out",
@@ -263,6 +323,12 @@ def run(
     categorical_weight: float,
     random_state: int,
     id_columns: tuple[str, ...],
+    algorithm: str,
+    linkage: str,
+    covariance_type: str,
+    min_cluster_size: int | None,
+    stability_resamples: int,
+    previous: str | None,
     out: str,
     delimiter: str | None,
     encoding: str | None,
@@ -282,6 +348,8 @@ def run(
     Example:
 
         custseg run customers.csv -f "Annual Income (k$)" -f "Spending Score (1-100)"
+
+        custseg run customers.csv --algorithm gmm --previous last-month/model.skops
     """
     from custseg import pipeline
 
@@ -298,6 +366,12 @@ def run(
         categorical_weight=categorical_weight,
         random_state=random_state,
         id_columns=list(id_columns) or None,
+        algorithm=algorithm,
+        linkage=linkage,
+        covariance_type=covariance_type,
+        min_cluster_size=min_cluster_size,
+        stability_resamples=stability_resamples,
+        previous=previous,
         delimiter=delimiter,
         encoding=encoding,
         sheet=sheet,
@@ -313,6 +387,7 @@ def run(
     click.echo(f"\n{result.n_rows:,} customers from {result.source}")
     click.echo(ks.reason)
     click.echo(ks.structure_reason)
+    _echo_trust(result)
     click.echo("")
     _echo_segments(result, paths)
 
@@ -531,14 +606,55 @@ def rfm(
     _echo_segments(result, paths)
 
 
+def _echo_trust(result: Any) -> None:
+    """Unassigned rows, how predict works, stability warnings and migration."""
+    seg = result.segmenter
+    unassigned = len(seg.excluded_rows_)
+    if unassigned:
+        click.echo(
+            f"{unassigned:,} customers are in no segment (noise); they are kept in "
+            "the output as 'unassigned'."
+        )
+    if seg.algorithm_ != "kmeans" and seg.predict_agreement_ < 1:
+        click.echo(
+            f"The saved model assigns new customers by "
+            f"{_METHOD_WORDS.get(seg.predictor_['method'], seg.predictor_['method'])}; "
+            f"it reproduces {seg.predict_agreement_:.1%} of the training segments."
+        )
+    if seg.stability_ is not None:
+        click.echo(
+            f"Stability (bootstrap, {seg.stability_.n_resamples} resamples): "
+            f"{seg.stability_.overall:.2f}."
+        )
+        for line in seg.stability_.warnings(seg.segment_names_, seg.segment_ids_):
+            click.echo(f"  Warning: {line}")
+    if result.migration is not None:
+        click.echo(result.migration.sentence())
+
+
+_METHOD_WORDS = {
+    "centroid": "the nearest segment centre",
+    "neighbours": "a vote of the nearest training customers",
+    "gmm": "the most probable mixture component",
+    "prototypes": "the nearest prototype",
+}
+
+
 def _echo_segments(result: Any, paths: dict[str, Path]) -> None:
-    """One line per segment (number, name, size, share, action), then the files."""
+    """One line per segment (number, name, size, share, action, rule), then the files."""
     width = max(len(p.name) for p in result.profiles)
+    rules = {r.segment: r for r in getattr(result.segmenter, "rules_", ())}
     for p in result.profiles:
         click.echo(
             f"  {p.segment:>2}  {p.name:<{width}}  {p.size:>9,} ({p.share:6.1%})  "
             f"{p.action_title}"
         )
+        rule = rules.get(p.segment)
+        if rule is not None:
+            click.echo(
+                f"      {'':<{width}}  rule: {rule.text} (precision "
+                f"{rule.precision:.0%}, coverage {rule.coverage:.0%})"
+            )
     click.echo("")
     label = max(len(name) for name in paths)
     for name, path in paths.items():

@@ -58,6 +58,7 @@ class SegmentationRun:
     segments_writer: Callable[[Path], Path] | None = None
     engine: str = "local"
     rfm: Any = None  # custseg.rfm.RFMAnalysis for runs made by custseg.rfm.rfm
+    migration: Any = None  # custseg.cluster.Migration for runs with previous=
 
     @classmethod
     def from_segmenter(
@@ -106,17 +107,44 @@ def attach_segments(
     """``df`` with ``segment`` and ``segment_name`` columns added
     (``custseg_segment``/``custseg_segment_name`` if those names are taken).
 
+    ``labels`` are segment indices (``segmenter.labels_`` or ``predict``);
+    the output shows segment numbers. A row in no segment (HDBSCAN's noise)
+    keeps its place with an empty segment number, the name ``unassigned`` and
+    the reason in an ``unassigned_reason`` column (present only then).
+
     ``df`` itself is not changed, and its columns are not copied (pandas'
     copy-on-write shares them): at ten million rows a deep copy would cost
     as much memory as the table. Names are a categorical column, one small
     code per row rather than a string.
     """
+    from custseg.cluster._segmenter import NOISE_REASON, UNASSIGNED
+
     out = df.copy(deep=False)
     taken = SEGMENT_COLUMN in out.columns or NAME_COLUMN in out.columns
     prefix = "custseg_" if taken else ""
-    out[prefix + SEGMENT_COLUMN] = labels
+    labels = np.asarray(labels)
+    numbers = np.asarray(
+        getattr(segmenter, "segment_ids_", np.arange(len(segmenter.segment_names_)))
+    )
+    none = labels < 0
+    safe = np.where(none, 0, labels)
+    names = list(segmenter.segment_names_)
+    if none.any():
+        out[prefix + SEGMENT_COLUMN] = pd.array(
+            np.where(none, 0, numbers[safe]), dtype="Int64"
+        )
+        out.loc[none, prefix + SEGMENT_COLUMN] = pd.NA
+        out[prefix + NAME_COLUMN] = pd.Categorical.from_codes(
+            np.where(none, len(names), safe),
+            categories=pd.Index([*names, UNASSIGNED]),
+        )
+        out[prefix + "unassigned_reason"] = pd.Categorical.from_codes(
+            np.where(none, 0, -1), categories=pd.Index([NOISE_REASON])
+        )
+        return out
+    out[prefix + SEGMENT_COLUMN] = numbers[labels] if len(labels) else labels
     out[prefix + NAME_COLUMN] = pd.Categorical.from_codes(
-        np.asarray(labels), categories=pd.Index(list(segmenter.segment_names_))
+        labels, categories=pd.Index(names)
     )
     return out
 
@@ -168,6 +196,12 @@ def run(
     categorical_weight: float = 0.5,
     random_state: int = 0,
     id_columns: Sequence[str] | None = None,
+    algorithm: str = "kmeans",
+    linkage: str = "ward",
+    covariance_type: str = "full",
+    min_cluster_size: int | None = None,
+    stability_resamples: int = 20,
+    previous: str | os.PathLike[str] | Segmenter | None = None,
     delimiter: str | None = None,
     encoding: str | None = None,
     sheet: str | int | None = None,
@@ -184,6 +218,11 @@ def run(
         The table; ``None`` uses the bundled mall customers demo.
     features, n_clusters, k_range, scaler, random_state, id_columns
         As for :class:`custseg.Segmenter`.
+    algorithm, linkage, covariance_type, min_cluster_size, stability_resamples
+        As for :class:`custseg.Segmenter`.
+    previous : path or Segmenter, optional
+        A previous model: segments that persist keep its numbers and names,
+        and the run reports how customers moved (``result.migration``).
     delimiter, encoding, sheet, na_values
         As for :func:`custseg.load_table`.
     engine : {"local", "spark"}, default "local"
@@ -201,6 +240,11 @@ def run(
     if engine == "spark":
         from custseg.spark import run_spark
 
+        if algorithm != "kmeans" or previous is not None:
+            raise ParameterError(
+                "the Spark engine runs K-Means only, without --previous; use the "
+                "local engine for other algorithms and for label continuity"
+            )
         if isinstance(data, pd.DataFrame):
             raise ParameterError(
                 "engine='spark' reads files; pass a path, not a DataFrame"
@@ -247,9 +291,17 @@ def run(
         scaler=scaler,
         categorical_weight=categorical_weight,
         random_state=random_state,
+        algorithm=algorithm,
+        linkage=linkage,
+        covariance_type=covariance_type,
+        min_cluster_size=min_cluster_size,
+        stability_resamples=stability_resamples,
     ).fit(df, quality=quality, progress=progress)
     timings["segment"] = time.perf_counter() - t0
     timings.update({f"segment.{k}": v for k, v in segmenter.timings_.items()})
+    migration = None
+    if previous is not None:
+        migration = continue_with(segmenter, previous, df)
     settings = {
         "data": str(source),
         "features": list(features) if features else None,
@@ -259,9 +311,33 @@ def run(
         "categorical_weight": categorical_weight,
         "random_state": random_state,
         "id_columns": list(id_columns) if id_columns else None,
+        "algorithm": segmenter.algorithm_,
+        "linkage": linkage if segmenter.algorithm_ == "agglomerative" else None,
+        "covariance_type": covariance_type if segmenter.algorithm_ == "gmm" else None,
+        "min_cluster_size": min_cluster_size,
+        "stability_resamples": stability_resamples,
+        "previous": None if migration is None else migration.previous,
         "engine": "local",
     }
-    return SegmentationRun(df, segmenter.quality_, segmenter, settings, timings)
+    return SegmentationRun(
+        df, segmenter.quality_, segmenter, settings, timings, migration=migration
+    )
+
+
+def continue_with(
+    segmenter: Segmenter,
+    previous: str | os.PathLike[str] | Segmenter,
+    data: pd.DataFrame,
+) -> Any:
+    """Keep ``previous``'s numbers and names where its segments persist in
+    ``segmenter`` (see :mod:`custseg.cluster._continuity`); the migration."""
+    from custseg.cluster import load_model
+    from custseg.cluster._continuity import continue_from
+
+    if isinstance(previous, Segmenter):
+        return continue_from(segmenter, previous, data, source="the previous model")
+    model = load_model(previous)
+    return continue_from(segmenter, model, data, source=os.fspath(previous))
 
 
 def write_outputs(

@@ -28,14 +28,14 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import numpy as np
 import pandas as pd
 from sklearn.metrics import calinski_harabasz_score, davies_bouldin_score
 
-from custseg.cluster._lloyd import kmeans
+from custseg.cluster._lloyd import assign, kmeans
 from custseg.cluster._silhouette import silhouette
 from custseg.errors import InputError, ParameterError
 
@@ -58,13 +58,18 @@ _INDEX_NAMES = {
     "elbow": "the elbow",
     "calinski_harabasz": "Calinski-Harabasz",
     "davies_bouldin": "Davies-Bouldin",
+    "bic": "BIC",
 }
 _INDEX_WORDS = {
     "silhouette": "the silhouette peaks",
     "elbow": "the elbow of inertia is",
     "calinski_harabasz": "Calinski-Harabasz peaks",
     "davies_bouldin": "Davies-Bouldin is lowest",
+    "bic": "BIC is lowest",
 }
+# Two tied k whose stabilities differ by less than this count as equally
+# stable, and the smaller k wins.
+STABILITY_TIE = 0.02
 
 
 def default_n_init(n_rows: int) -> int:
@@ -101,6 +106,11 @@ class KSelection:
     sample_size: int
     silhouette_sample_size: int
     random_state: int
+    algorithm: str = "kmeans"
+    # Scores only some algorithms have, one per k (a Gaussian mixture's BIC
+    # and AIC), and the bootstrap stability of the k that tied on votes.
+    extra_scores: dict[str, tuple[float, ...]] = field(default_factory=dict)
+    tie_stability: dict[int, float] = field(default_factory=dict)
 
     @property
     def has_structure(self) -> bool:
@@ -112,11 +122,16 @@ class KSelection:
         out = asdict(self)
         for key in ("inertia", "silhouette", "calinski_harabasz", "davies_bouldin"):
             out[key] = [None if math.isnan(v) else v for v in out[key]]
+        out["extra_scores"] = {
+            key: [None if math.isnan(v) else v for v in values]
+            for key, values in self.extra_scores.items()
+        }
+        out["tie_stability"] = {str(k): v for k, v in self.tie_stability.items()}
         out["has_structure"] = self.has_structure
         return out
 
     def to_frame(self) -> pd.DataFrame:
-        """One row per k with the four indices."""
+        """One row per k with the four indices (and BIC/AIC for a mixture)."""
         return pd.DataFrame(
             {
                 "k": self.k_values,
@@ -124,6 +139,7 @@ class KSelection:
                 "silhouette": self.silhouette,
                 "calinski_harabasz": self.calinski_harabasz,
                 "davies_bouldin": self.davies_bouldin,
+                **{key: list(v) for key, v in self.extra_scores.items()},
             }
         ).set_index("k")
 
@@ -187,11 +203,15 @@ def score_k(
     sample_size: int = 100_000,
     silhouette_sample_size: int = 10_000,
     n_references: int = 5,
+    tie_breaker: Callable[[np.ndarray, np.ndarray, int], float] | None = None,
     progress: Progress | None = None,
 ) -> tuple[KSelection, dict[int, np.ndarray], bool]:
     """:func:`choose_k`, plus the centroids found for each k on the sample and
     whether that sample was every row. The Segmenter starts its final fit on all
-    rows from these centroids, so that fit needs only a few Lloyd iterations."""
+    rows from these centroids, so that fit needs only a few Lloyd iterations.
+
+    ``tie_breaker(X, labels, k)`` scores a k that tied with another on votes
+    (the Segmenter passes the bootstrap stability); the higher score wins."""
     X = np.asarray(X)
     n = len(X)
     kmin, kmax = _check_range(k_range, n, n_clusters)
@@ -227,6 +247,11 @@ def score_k(
     if progress:
         progress("scored", len(ks), len(ks))
 
+    def breaker(k: int) -> float:
+        assert tie_breaker is not None
+        labels = assign(Xs, centers[k])[0].astype(np.int64)
+        return tie_breaker(Xs, labels, k)
+
     selection = decide_k(
         ks,
         inertia,
@@ -240,6 +265,7 @@ def score_k(
         random_state=random_state,
         n_references=n_references,
         progress=progress,
+        tie_breaker=breaker if tie_breaker is not None else None,
     )
     return selection, centers, sample is None
 
@@ -299,6 +325,10 @@ def decide_k(
     random_state: int,
     n_references: int = 5,
     progress: Progress | None = None,
+    algorithm: str = "kmeans",
+    extra_votes: dict[str, int | None] | None = None,
+    extra_scores: dict[str, tuple[float, ...]] | None = None,
+    tie_breaker: Callable[[int], float] | None = None,
 ) -> KSelection:
     """Apply the rule to the scores of each k and run the structure check.
 
@@ -306,6 +336,9 @@ def decide_k(
     scores k with Spark and decides here. ``X_sil`` is the prepared sample the
     silhouettes were computed on (the structure check draws its random
     reference data from its bounding box).
+
+    ``extra_votes`` are further indices' votes (a Gaussian mixture's BIC);
+    ``tie_breaker(k)`` scores k that tie on votes (higher is better).
     """
     knee = _knee(ks, inertia)
     votes = {
@@ -313,13 +346,15 @@ def decide_k(
         "elbow": knee,
         "calinski_harabasz": _arg(ks, ch, max),
         "davies_bouldin": _arg(ks, db, min),
+        **(extra_votes or {}),
     }
+    tie_stability: dict[int, float] = {}
     if n_clusters is not None:
         k, rule = n_clusters, "user"
         candidates: tuple[int, ...] = (n_clusters,)
         reason = f"k = {n_clusters} was set by the user."
     else:
-        k, candidates, reason = _reconcile(ks, sil, votes)
+        k, candidates, reason = _reconcile(ks, sil, votes, tie_breaker, tie_stability)
         rule = "auto"
     if progress:
         progress(f"comparing k={k} with random data", 0, 1)
@@ -351,6 +386,9 @@ def decide_k(
         sample_size=sample_size,
         silhouette_sample_size=len(X_sil),
         random_state=random_state,
+        algorithm=algorithm,
+        extra_scores=dict(extra_scores or {}),
+        tie_stability=tie_stability,
     )
 
 
@@ -435,7 +473,11 @@ def _knee(ks: list[int], inertia: list[float]) -> int | None:
 
 
 def _reconcile(
-    ks: list[int], sil: list[float], votes: dict[str, int | None]
+    ks: list[int],
+    sil: list[float],
+    votes: dict[str, int | None],
+    tie_breaker: Callable[[int], float] | None = None,
+    tie_stability: dict[int, float] | None = None,
 ) -> tuple[int, tuple[int, ...], str]:
     valid = [s for s in sil if not math.isnan(s)]
     if not valid:
@@ -453,7 +495,27 @@ def _reconcile(
     )
     tally = {k: sum(1 for v in votes.values() if v == k) for k in candidates}
     top = max(tally.values())
-    k = min(c for c in candidates if tally[c] == top)
+    tied = [c for c in candidates if tally[c] == top]
+    k = min(tied)
+    stable_note = ""
+    if tie_breaker is not None and len(tied) > 1:
+        scores = {c: float(tie_breaker(c)) for c in tied}
+        if tie_stability is not None:
+            tie_stability.update(scores)
+        best_score = max(scores.values())
+        near = [c for c in tied if scores[c] >= best_score - STABILITY_TIE]
+        k = min(near)
+        others = ", ".join(f"{scores[c]:.2f} for k = {c}" for c in tied if c != k)
+        stable_note = (
+            f" Of the tied k, {k} is the most stable under bootstrap resampling "
+            f"({scores[k]:.2f}, against {others}"
+            + (
+                f"; stabilities within {STABILITY_TIE} go to fewer segments"
+                if len(near) > 1
+                else ""
+            )
+            + ")."
+        )
 
     agree = [name for name, v in votes.items() if v == k]
     disagree = [
@@ -478,11 +540,11 @@ def _reconcile(
                 "support"
                 + (
                     ", and the fewest segments on a tie."
-                    if list(tally.values()).count(top) > 1
+                    if list(tally.values()).count(top) > 1 and not stable_note
                     else "."
                 )
             )
-    return k, candidates, text
+    return k, candidates, text + stable_note
 
 
 def _join(items: list[str]) -> str:

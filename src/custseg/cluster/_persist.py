@@ -21,8 +21,11 @@ __all__ = ["MODEL_FORMAT", "TRUSTED_TYPES", "load_model", "save_model"]
 
 MODEL_FORMAT = "custseg-model"
 # Version 2 stores the centroids as an array (version 1 stored a scikit-learn
-# KMeans object, with a copy of every training label in it).
-MODEL_FORMAT_VERSION = 2
+# KMeans object, with a copy of every training label in it). Version 3 adds the
+# algorithm and its predictor (plain arrays), segment numbers, stability and
+# rules; version 2 files (K-Means) still load.
+MODEL_FORMAT_VERSION = 3
+READABLE_VERSIONS = (2, 3)
 # Every non-builtin type a custseg model file may contain.
 TRUSTED_TYPES = frozenset(
     {
@@ -68,6 +71,15 @@ def save_model(segmenter: Any, path: str | os.PathLike[str]) -> None:
         "profiles": [_plain(p.to_dict()) for p in segmenter.profiles_],
         "k_selection": _plain(segmenter.k_selection_.to_dict()),
         "source": segmenter.quality_.source,
+        "algorithm": segmenter.algorithm_,
+        "predictor": {k: _plain_array(v) for k, v in segmenter.predictor_.items()},
+        "label_map": np.asarray(segmenter.label_map_, dtype=np.int64),
+        "segment_ids": np.asarray(segmenter.segment_ids_, dtype=np.int64),
+        "predict_agreement": segmenter.predict_agreement_,
+        "stability": _plain(segmenter.stability_.to_dict())
+        if segmenter.stability_ is not None
+        else None,
+        "rules": [_plain(r.to_dict()) for r in segmenter.rules_],
     }
     atomic_write(path, lambda tmp: sio.dump(state, tmp))
 
@@ -112,10 +124,11 @@ def load_model(path: str | os.PathLike[str]) -> Any:
         ) from exc
     if not isinstance(state, dict) or state.get("format") != MODEL_FORMAT:
         raise ModelFileError(f"{name}: not a custseg model file")
-    if state.get("format_version") != MODEL_FORMAT_VERSION:
+    version = state.get("format_version")
+    if version not in READABLE_VERSIONS:
         raise ModelFileError(
-            f"{name}: model format version {state.get('format_version')} is not "
-            f"supported (this custseg reads version {MODEL_FORMAT_VERSION})"
+            f"{name}: model format version {version} is not supported (this "
+            f"custseg reads versions {', '.join(map(str, READABLE_VERSIONS))})"
         )
 
     params = dict(state["params"])
@@ -148,7 +161,68 @@ def load_model(path: str | os.PathLike[str]) -> Any:
     seg.feature_names_in_ = state["feature_names_in"]
     seg.n_features_in_ = len(state["feature_names_in"])
     seg.source_ = state["source"]
+    k = seg.n_clusters_
+    seg.algorithm_ = state.get("algorithm", "kmeans")
+    seg.predictor_ = dict(
+        state.get("predictor")
+        or {"method": "centroid", "centers": seg.cluster_centers_}
+    )
+    seg.label_map_ = np.asarray(state.get("label_map", np.arange(k)), dtype=np.int64)
+    seg.segment_ids_ = np.asarray(
+        state.get("segment_ids", np.arange(k)), dtype=np.int64
+    )
+    seg.predict_agreement_ = float(state.get("predict_agreement", 1.0))
+    seg.stability_ = _stability(state.get("stability"))
+    seg.rules_ = tuple(_rule(r) for r in state.get("rules", []))
     return seg
+
+
+def _stability(state: dict[str, Any] | None) -> Any:
+    from custseg.cluster._stability import Stability
+
+    if not state:
+        return None
+
+    def num(v: Any) -> float:
+        return math.nan if v is None else float(v)
+
+    return Stability(
+        num(state["overall"]),
+        tuple(num(v) for v in state["per_segment"]),
+        tuple(num(v) for v in state["ari"]),
+        int(state["n_resamples"]),
+        int(state["sample_size"]),
+        int(state["random_state"]),
+    )
+
+
+def _rule(state: dict[str, Any]) -> Any:
+    from custseg.profile._rules import Condition, SegmentRule
+
+    conditions = tuple(
+        Condition(
+            c["feature"],
+            c["op"],
+            tuple(c["value"]) if isinstance(c["value"], list) else c["value"],
+            c.get("missing_as"),
+        )
+        for c in state["conditions"]
+    )
+    return SegmentRule(
+        int(state["segment"]),
+        conditions,
+        state["text"],
+        float(state["precision"]),
+        float(state["coverage"]),
+        int(state["matches"]),
+    )
+
+
+def _plain_array(value: Any) -> Any:
+    """Predictor entries: arrays stay arrays, numbers and text become builtins."""
+    if isinstance(value, np.ndarray):
+        return value
+    return _plain(value)
 
 
 def _plain(value: Any) -> Any:

@@ -9,7 +9,9 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from custseg.pipeline import SegmentationRun
 
-__all__ = ["json_safe", "summarize"]
+__all__ = ["EXCLUDED_LISTED", "json_safe", "summarize"]
+
+EXCLUDED_LISTED = 1_000
 
 
 def json_safe(value: Any) -> Any:
@@ -40,6 +42,7 @@ def summarize(result: SegmentationRun) -> dict[str, Any]:
     import sklearn
 
     from custseg import __version__
+    from custseg.cluster._algorithms import ALGORITHMS
     from custseg.cluster._segmenter import PREP_SAMPLE_SIZE
     from custseg.report._figures import FIGURE_SAMPLE
 
@@ -47,6 +50,8 @@ def summarize(result: SegmentationRun) -> dict[str, Any]:
     ks = result.k_selection
     quality = result.quality
     excluded = seg.excluded_rows_
+    stability = getattr(seg, "stability_", None)
+    numbers = list(getattr(seg, "segment_ids_", range(len(seg.segment_names_))))
     summary: dict[str, Any] = {
         "custseg_version": __version__,
         "versions": {
@@ -61,7 +66,27 @@ def summarize(result: SegmentationRun) -> dict[str, Any]:
         "engine": result.engine,
         "n_rows": int(result.n_rows),
         "n_segmented": int(result.n_rows - len(excluded)),
-        "excluded_rows": excluded.to_dict("records"),
+        "n_unassigned": len(excluded),
+        # Every unassigned row is in the segments file with its reason; the
+        # summary lists the first EXCLUDED_LISTED of them.
+        "excluded_rows": excluded.head(EXCLUDED_LISTED).to_dict("records"),
+        "algorithm": {
+            "name": getattr(seg, "algorithm_", "kmeans"),
+            "label": ALGORITHMS[getattr(seg, "algorithm_", "kmeans")],
+            "options": _algorithm_options(seg),
+            "predict_method": getattr(seg, "predictor_", {}).get("method", "centroid"),
+            "predict_agreement": getattr(seg, "predict_agreement_", 1.0),
+            "fit_rows": int(getattr(seg, "n_fit_rows_", result.n_rows)),
+        },
+        "stability": None
+        if stability is None
+        else {
+            **stability.to_dict(),
+            "segments": numbers,
+            "warnings": stability.warnings(seg.segment_names_, numbers),
+        },
+        "rules": [r.to_dict() for r in getattr(seg, "rules_", ())],
+        "migration": None if result.migration is None else result.migration.to_dict(),
         "features": {
             "numeric": list(seg.selection_.numeric),
             "categorical": list(seg.selection_.categorical),
@@ -115,3 +140,22 @@ def summarize(result: SegmentationRun) -> dict[str, Any]:
     if result.rfm is not None:
         summary["rfm"] = result.rfm.to_dict()
     return json_safe(summary)  # type: ignore[no-any-return]
+
+
+def _algorithm_options(seg: Any) -> dict[str, Any]:
+    """The settings that matter for the algorithm used."""
+    name = getattr(seg, "algorithm_", "kmeans")
+    if name == "agglomerative":
+        return {"linkage": seg.linkage}
+    if name == "gmm":
+        return {"covariance_type": seg.covariance_type}
+    if name == "hdbscan":
+        from custseg.cluster._algorithms import default_min_cluster_size
+
+        return {
+            "min_cluster_size": seg.min_cluster_size
+            or default_min_cluster_size(int(getattr(seg, "n_fit_rows_", 0)))
+        }
+    if name == "kprototypes":
+        return {"gamma": 2.0 * float(seg.categorical_weight) ** 2}
+    return {}

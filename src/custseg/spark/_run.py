@@ -21,6 +21,7 @@ from custseg.errors import DataRepairWarning
 from custseg.prep import FeatureSelection, select_features
 from custseg.prep._features import _LARGEST
 from custseg.profile import profiles_from_stats
+from custseg.profile._rules import segment_rules
 from custseg.spark._kmeans import (
     fit_all_rows,
     mean_variance,
@@ -228,6 +229,24 @@ id_columns, delimiter, encoding, na_values, progress
     seg.n_features_in_ = len(src.names)
     seg.excluded_rows_ = pd.DataFrame(
         {"row": pd.Series(dtype="int64"), "reason": pd.Series(dtype="object")}
+    )
+    k = len(final_centers)
+    seg.algorithm_ = "kmeans"
+    seg.predictor_ = {"method": "centroid", "centers": final_centers}
+    seg.label_map_ = np.arange(k)
+    seg.segment_ids_ = np.arange(k)
+    seg.predict_agreement_ = 1.0
+    seg.n_fit_rows_ = table.n_rows
+    seg.linkage_ = None
+    # Spark runs skip the bootstrap (it would refit on the cluster twenty
+    # times); rules are learnt and measured on the driver's sample.
+    seg.stability_ = None
+    seg.rules_ = segment_rules(
+        table.sample,
+        labels,
+        selection.numeric,
+        selection.categorical,
+        random_state=random_state,
     )
     settings = {
         "data": str(source),
