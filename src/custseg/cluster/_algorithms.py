@@ -226,13 +226,14 @@ def fit_once(algorithm: str, Z: np.ndarray, k: int, ctx: _Context) -> Clustering
     if algorithm == "minibatch-kmeans":
         from sklearn.cluster import MiniBatchKMeans
 
-        mb = MiniBatchKMeans(
-            k,
-            batch_size=2048,
-            n_init=ctx.restarts(len(Z)),
-            max_iter=100,
-            random_state=rs,
-        ).fit(Z)
+        with _small_blas(Z):
+            mb = MiniBatchKMeans(
+                k,
+                batch_size=2048,
+                n_init=ctx.restarts(len(Z)),
+                max_iter=100,
+                random_state=rs,
+            ).fit(Z)
         return Clustering(
             mb.labels_.astype(np.int64),
             {"method": "centroid", "centers": mb.cluster_centers_.astype(np.float64)},
@@ -263,7 +264,8 @@ def fit_once(algorithm: str, Z: np.ndarray, k: int, ctx: _Context) -> Clustering
         tree = _linkage(Z, ctx.options.linkage)
         return Clustering(_cut(tree, k), {}, {"linkage": tree})
     if algorithm == "hdbscan":
-        return Clustering(_hdbscan(Z, ctx.options), {})
+        with _small_blas(Z):
+            return Clustering(_hdbscan(Z, ctx.options), {})
     raise ParameterError(f"unknown algorithm {algorithm!r}")
 
 
@@ -282,16 +284,21 @@ def _gmm(k: int, ctx: _Context, n_init: int, **init: Any) -> Any:
 
 
 def _small_blas(Z: np.ndarray) -> Any:
-    """One BLAS thread for a Gaussian mixture on up to 100,000 rows: its EM
-    steps solve many d x d triangular systems, and waking OpenBLAS's threads for
-    each made a 200-row fit ten times slower here (3 ms per 2 x 2 solve)."""
+    """One BLAS and OpenMP thread for scikit-learn on up to 100,000 rows.
+
+    Their fits make many tiny parallel calls (a Gaussian mixture's EM solves
+    d x d triangular systems; mini-batch K-Means steps through small batches).
+    Waking the thread pools for each, on this shared 2-core machine, made a
+    200-row Gaussian mixture ten times slower (3 ms per 2 x 2 solve) and a
+    200-row mini-batch K-Means 15 s instead of 1 s.
+    """
     from contextlib import nullcontext
 
     from threadpoolctl import threadpool_limits
 
     if len(Z) > 100_000:
         return nullcontext()
-    return threadpool_limits(limits=1, user_api="blas")
+    return threadpool_limits(limits=1)
 
 
 def _gmm_state(gm: Any) -> dict[str, Any]:

@@ -716,6 +716,10 @@ def _drop_unusable(
 
 def _as_frame(X: pd.DataFrame | np.ndarray) -> pd.DataFrame:
     if isinstance(X, pd.DataFrame):
+        # Features are named by text everywhere (selection, model file, CLI);
+        # a frame with integer column labels would not find its own columns.
+        if not all(isinstance(c, str) for c in X.columns):
+            return X.rename(columns=str)
         return X
     arr = np.asarray(X)
     if arr.ndim != 2:
