@@ -260,3 +260,44 @@ def test_cli_runs_every_algorithm_on_real_data(algorithm, data, tmp_path):
     assert len(scored) == len(source)
     same = (scored["segment"].fillna(-1) == segments["segment"].fillna(-1)).mean()
     assert same >= 0.8
+
+
+def test_rfm_clusters_with_another_algorithm():
+    """custseg.rfm passes the algorithm through; HDBSCAN's unassigned customers
+    get their own column in the RFM overlap table and are counted."""
+    from custseg.rfm import rfm
+
+    rng = np.random.default_rng(0)
+    rows = []
+    for customer in range(400):
+        group = customer % 2  # frequent recent buyers against one-off lapsed ones
+        n = rng.integers(8, 12) if group == 0 else 1
+        for i in range(n):
+            day = rng.integers(300, 365) if group == 0 else rng.integers(0, 60)
+            rows.append(
+                {
+                    "CustomerID": customer,
+                    "InvoiceNo": f"{customer}-{i}",
+                    "InvoiceDate": pd.Timestamp("2024-01-01")
+                    + pd.Timedelta(days=int(day)),
+                    "Quantity": 1,
+                    "UnitPrice": float(rng.normal(50 if group == 0 else 20, 2)),
+                }
+            )
+    lines = pd.DataFrame(rows)
+    result = rfm(
+        lines,
+        algorithm_options={"algorithm": "hdbscan", "stability_resamples": 0},
+    )
+    seg = result.segmenter
+    assert seg.algorithm_ == "hdbscan" and result.settings["algorithm"] == "hdbscan"
+    overlap = result.rfm.overlap
+    assert int(overlap.to_numpy().sum()) == 400
+    unassigned = int((seg.labels_ < 0).sum())
+    if unassigned:
+        assert int(overlap["unassigned"].sum()) == unassigned
+    else:
+        assert "unassigned" not in overlap.columns
+    gmm = rfm(lines, algorithm_options={"algorithm": "gmm", "stability_resamples": 0})
+    assert gmm.segmenter.algorithm_ == "gmm"
+    assert set(gmm.k_selection.extra_scores) == {"bic", "aic"}

@@ -482,6 +482,7 @@ def run(
     k_help="Number of behavioural clusters. Default: chosen automatically.",
     scaler_help="How the (log-transformed) RFM features are scaled.",
 )
+@_algorithm_options
 @click.option(
     "-o",
     "--out",
@@ -517,6 +518,11 @@ def rfm(
     k_max: int,
     scaler: str,
     random_state: int,
+    algorithm: str,
+    linkage: str,
+    covariance_type: str,
+    min_cluster_size: int | None,
+    stability_resamples: int,
     out: str,
     delimiter: str | None,
     encoding: str | None,
@@ -573,6 +579,13 @@ def rfm(
         k_range=(k_min, k_max),
         scaler=scaler,
         random_state=random_state,
+        algorithm_options={
+            "algorithm": algorithm,
+            "linkage": linkage,
+            "covariance_type": covariance_type,
+            "min_cluster_size": min_cluster_size,
+            "stability_resamples": stability_resamples,
+        },
         delimiter=delimiter,
         encoding=encoding,
         sheet=sheet,
@@ -604,6 +617,7 @@ def rfm(
             f"revenue {row.revenue_share:6.1%}"
         )
     click.echo(f"\nBehavioural clusters: {result.k_selection.reason}")
+    _echo_trust(result)
     _echo_segments(result, paths)
 
 
@@ -810,7 +824,7 @@ def compare(
     progress = _Progress(quiet)
     result = run_compare(
         data,
-        algorithms=_split([algorithms]) if algorithms else list(ALGORITHMS),
+        algorithms=(_split([algorithms]) if algorithms else None) or list(ALGORITHMS),
         features=_split(features),
         n_clusters=n_clusters,
         k_range=(k_min, k_max),

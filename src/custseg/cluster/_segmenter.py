@@ -578,11 +578,11 @@ class Segmenter(ClusterMixin, TransformerMixin, BaseEstimator):  # type: ignore[
         from dataclasses import replace
 
         self._check_fitted()
-        ids = np.asarray(ids, dtype=np.int64)
+        numbers = np.asarray(ids, dtype=np.int64)
         k = len(self.segment_names_)
-        if len(ids) != k or len(names) != k or len(set(ids.tolist())) != k:
+        if len(numbers) != k or len(names) != k or len(set(numbers.tolist())) != k:
             raise ParameterError(f"renumber needs {k} distinct numbers and names")
-        order = np.argsort(ids, kind="stable")  # new index j is old index order[j]
+        order = np.argsort(numbers, kind="stable")  # new index j was order[j]
         inverse = np.empty(k, dtype=np.int64)
         inverse[order] = np.arange(k)
         self.labels_ = np.where(
@@ -592,14 +592,14 @@ class Segmenter(ClusterMixin, TransformerMixin, BaseEstimator):  # type: ignore[
             self.label_map_ >= 0, inverse[np.maximum(self.label_map_, 0)], -1
         )
         self.cluster_centers_ = np.ascontiguousarray(self.cluster_centers_[order])
-        self.segment_ids_ = ids[order]
+        self.segment_ids_ = numbers[order]
         self.profiles_ = tuple(
-            replace(self.profiles_[i], segment=int(ids[i]), name=str(names[i]))
+            replace(self.profiles_[i], segment=int(numbers[i]), name=str(names[i]))
             for i in order
         )
         self.segment_names_ = tuple(p.name for p in self.profiles_)
         self.rules_ = (
-            tuple(replace(self.rules_[i], segment=int(ids[i])) for i in order)
+            tuple(replace(self.rules_[i], segment=int(numbers[i])) for i in order)
             if self.rules_
             else ()
         )

@@ -209,6 +209,7 @@ def rfm(
     k_range: tuple[int, int] = (3, 10),
     scaler: str = "standard",
     random_state: int = 0,
+    algorithm_options: dict[str, Any] | None = None,
     delimiter: str | None = None,
     encoding: str | None = None,
     sheet: str | int | None = None,
@@ -243,6 +244,10 @@ def rfm(
     n_clusters, k_range, scaler, random_state
         As for :class:`custseg.Segmenter`. The default k range starts at 3: a
         two-way split (active against lapsed) is what the recency score shows.
+    algorithm_options : dict, optional
+        Further :class:`custseg.Segmenter` settings for the clusters:
+        ``algorithm``, ``linkage``, ``covariance_type``, ``min_cluster_size``,
+        ``stability_resamples``.
     engine : {"local", "spark"}
         Where the aggregation runs; scoring and clustering run locally on the
         per-customer table either way.
@@ -346,18 +351,28 @@ def rfm(
         scaler=scaler,
         log_features=list(log_features) or None,
         random_state=random_state,
+        **(algorithm_options or {}),
     ).fit(customers, quality=quality, progress=progress)
     timings["segment"], clock = _lap(clock)
     timings.update({f"segment.{k}": v for k, v in segmenter.timings_.items()})
 
-    names = list(segmenter.segment_names_)
+    labels = segmenter.labels_
+    cluster_names = [
+        f"{i}. {n}"
+        for i, n in zip(segmenter.segment_ids_, segmenter.segment_names_, strict=True)
+    ]
+    k = len(cluster_names)
     overlap = pd.crosstab(
         customers["rfm_segment"],
-        pd.Categorical.from_codes(segmenter.labels_, categories=pd.Index(names)),
+        pd.Categorical.from_codes(
+            np.where(labels >= 0, labels, k).astype(np.int64),
+            categories=pd.Index([*cluster_names, "unassigned"], dtype=object),
+        ),
         dropna=False,
     )
     overlap = overlap.loc[overlap.sum(axis=1) > 0]
-    overlap.columns = [f"{i}. {n}" for i, n in enumerate(names)]
+    if not (labels < 0).any():
+        overlap = overlap.drop(columns="unassigned")
     analysis = RFMAnalysis(
         cleaning=cleaning,
         segment_map=seg_map,
@@ -387,6 +402,7 @@ def rfm(
         "k_range": list(k_range),
         "scaler": scaler,
         "random_state": random_state,
+        "algorithm": segmenter.algorithm_,
         "engine": engine,
     }
     return SegmentationRun(
