@@ -11,17 +11,22 @@ from custseg.profile._profile import (
     profiles_from_stats,
 )
 from custseg.profile._roles import role_of, short_label
+from custseg.profile._rules import Condition, SegmentRule, rule_mask, segment_rules
 
 __all__ = [
     "ACTION_GRID",
     "Action",
     "CategoryShares",
+    "Condition",
     "NumericStats",
     "SegmentProfile",
+    "SegmentRule",
     "profile_segments",
     "profiles_frame",
     "profiles_from_stats",
     "role_of",
+    "rule_mask",
+    "segment_rules",
     "segment_traits",
     "short_label",
     "suggest_action",
