@@ -123,7 +123,7 @@ def test_matching_threshold_and_matrix_counts(mall_df):
     assert m.matrix.to_numpy().sum() == len(mall_df)
     assert all(x["jaccard"] >= MATCH_JACCARD for x in m.matches)
     assert m.stayed + m.moved == len(mall_df)
-    assert "kept their number and name" in m.sentence()
+    assert "kept their numbers and names" in m.sentence()
 
 
 def test_previous_model_needs_its_columns(previous, mall_df):
@@ -190,7 +190,7 @@ def test_cli_previous_reports_migration(tmp_path, mall_df):
     assert second.exit_code == 0, second.output
     assert (
         "Compared with" in second.output
-        and "kept their number and name" in second.output
+        and "kept their numbers and names" in second.output
     )
     summary = json.loads((tmp_path / "b" / "summary.json").read_text())
     assert summary["migration"]["stayed"] + summary["migration"]["moved"] == 200

@@ -82,7 +82,8 @@ def test_no_structure_is_said_plainly(tmp_path):
     assert summary["structure"]["explanation"].startswith(
         "No clear segment structure was found"
     )
-    assert "No clear segment structure found." in paths["report"].read_text()
+    report = paths["report"].read_text()
+    assert "Segment structure: none.</strong> No clear segment structure was found" in report
 
 
 def test_parquet_in_parquet_out(tmp_path, mall_df):

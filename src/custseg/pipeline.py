@@ -303,7 +303,9 @@ def run(
     if previous is not None:
         migration = continue_with(segmenter, previous, df)
     settings = {
-        "data": str(source),
+        "data": str(quality.source)
+        if isinstance(source, pd.DataFrame)
+        else str(source),
         "features": list(features) if features else None,
         "n_clusters": n_clusters,
         "k_range": list(k_range),

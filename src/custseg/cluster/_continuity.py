@@ -69,16 +69,43 @@ class Migration:
     moved: int
 
     def sentence(self) -> str:
-        """One sentence for the report and the CLI."""
-        total = self.stayed + self.moved
-        parts = [
-            f"{len(self.persisted)} segment{'s' * (len(self.persisted) != 1)} "
-            f"kept {'their' if len(self.persisted) != 1 else 'its'} number and name"
-        ]
+        """One sentence for the report and the CLI.
+
+        Examples
+        --------
+        >>> m = Migration("last.skops", pd.DataFrame(), (), (1, 2), (5,), (0,), 90, 10)
+        >>> m.sentence()  # doctest: +NORMALIZE_WHITESPACE
+        'Compared with last.skops: segments 1 and 2 kept their numbers and names;
+        segment 5 is new; segment 0 has no successor. 10 of 100 customers (10.0%)
+        are in a segment with another number than the previous model gives them.'
+        """
+
+        def numbers(values: tuple[int, ...]) -> str:
+            words = [str(v) for v in values]
+            if len(words) > 1:
+                return "segments " + ", ".join(words[:-1]) + " and " + words[-1]
+            return "segment " + words[0]
+
+        parts = []
+        if self.persisted:
+            plural = len(self.persisted) > 1
+            parts.append(
+                f"{numbers(self.persisted)} kept "
+                + ("their numbers and names" if plural else "its number and name")
+            )
+        else:
+            parts.append("no segment persisted")
         if self.new:
-            parts.append(f"new: {', '.join(map(str, self.new))}")
+            parts.append(
+                f"{numbers(self.new)} {'are' if len(self.new) > 1 else 'is'} new"
+            )
         if self.vanished:
-            parts.append(f"gone: {', '.join(map(str, self.vanished))}")
+            plural = len(self.vanished) > 1
+            parts.append(
+                f"{numbers(self.vanished)} "
+                + ("have no successor" if plural else "has no successor")
+            )
+        total = self.stayed + self.moved
         share = self.moved / total if total else 0.0
         return (
             f"Compared with {self.previous}: "

@@ -1,6 +1,13 @@
 """Plots: Display objects (compute in ``from_*``, draw in ``plot``), exploration
 figures and RFM figures."""
 
+from custseg.plots._algorithms import (
+    AgreementDisplay,
+    DendrogramDisplay,
+    InformationCriteriaDisplay,
+    MigrationDisplay,
+    StabilityDisplay,
+)
 from custseg.plots._displays import (
     ElbowDisplay,
     KScoresDisplay,
@@ -25,13 +32,18 @@ from custseg.plots._rfm import (
 )
 
 __all__ = [
+    "AgreementDisplay",
+    "DendrogramDisplay",
     "ElbowDisplay",
+    "InformationCriteriaDisplay",
     "KScoresDisplay",
+    "MigrationDisplay",
     "ProfileHeatmapDisplay",
     "ProjectionDisplay",
     "SegmentScatterDisplay",
     "SegmentSizesDisplay",
     "SilhouetteDisplay",
+    "StabilityDisplay",
     "plot_categorical_counts",
     "plot_correlation",
     "plot_distributions",

@@ -71,6 +71,11 @@ class DendrogramDisplay:
         Number of customers (leaves) in the tree.
     method : str
         The linkage method, for the axis label ("ward", "average", ...).
+    leaf_segments : array of int, optional
+        The segment *number* of each leaf (row of the clustered data), -1 for
+        none. When given, each cluster of the cut takes the colour of the
+        segment most of its customers are in (as in the other figures), and
+        its number is written where the cut crosses it.
 
     Attributes
     ----------
@@ -82,14 +87,19 @@ class DendrogramDisplay:
     lines_ : list of LineCollection
         The drawn links, one collection per colour.
     cut_line_ : Line2D
+    cluster_segments_ : dict of int to int
+        With ``leaf_segments``: the segment number shown for each cluster of
+        the cut (clusters numbered in merge order); empty otherwise.
+    segment_labels_ : list of Text
+        The segment numbers written on the cut line (with ``leaf_segments``).
     ax_, figure_ :
         Set by :meth:`plot`.
 
     Notes
     -----
-    The segments are coloured left to right in the order they appear in the
-    tree, so segment colours here need not match the numbering of the
-    segments elsewhere. A segment whose whole subtree is folded into one leaf
+    Without ``leaf_segments`` the segments are coloured left to right in the
+    order they appear in the tree, so segment colours here need not match the
+    numbering of the segments elsewhere. A segment whose whole subtree is folded into one leaf
     by the truncation has no link of its own to colour; its leaf label and the
     marker at its foot carry its colour.
 
@@ -105,15 +115,29 @@ class DendrogramDisplay:
     (5, 2.35)
     """
 
-    def __init__(self, linkage: np.ndarray, k: int, n_rows: int, method: str) -> None:
+    def __init__(
+        self,
+        linkage: np.ndarray,
+        k: int,
+        n_rows: int,
+        method: str,
+        *,
+        leaf_segments: np.ndarray | None = None,
+    ) -> None:
         self.linkage = linkage
         self.k = k
         self.n_rows = n_rows
         self.method = method
+        self.leaf_segments = leaf_segments
 
     @classmethod
     def from_linkage(
-        cls, linkage: np.ndarray, k: int, *, method: str = "ward"
+        cls,
+        linkage: np.ndarray,
+        k: int,
+        *,
+        method: str = "ward",
+        leaf_segments: np.ndarray | None = None,
     ) -> DendrogramDisplay:
         """Check a linkage matrix and build the display (``n_rows`` is implied)."""
         Z = np.asarray(linkage, dtype=float)
@@ -125,7 +149,14 @@ class DendrogramDisplay:
         n = len(Z) + 1
         if not 1 <= k <= n:
             raise ValueError(f"k={k} must be between 1 and n_rows={n}")
-        return cls(Z, k, n, method)
+        if leaf_segments is not None:
+            leaf_segments = np.asarray(leaf_segments, dtype=np.int64)
+            if leaf_segments.shape != (n,):
+                raise ValueError(
+                    f"leaf_segments must have one entry per leaf ({n}), "
+                    f"got shape {leaf_segments.shape}"
+                )
+        return cls(Z, k, n, method, leaf_segments=leaf_segments)
 
     @property
     def cut_height(self) -> float:
@@ -196,12 +227,35 @@ class DendrogramDisplay:
             if c >= 0 and c not in order:
                 order[c] = len(order)
         palette = [to_hex(c) for c in segment_colors(max(k, 1))]
+        # With the customers' segments: each cluster is shown as the segment
+        # most of its customers are in, in that segment's colour.
+        self.cluster_segments_: dict[int, int] = {}
+        if self.leaf_segments is not None:
+            of_leaf = np.asarray(self.leaf_segments)
+            for c in range(k):
+                members = of_leaf[node_cluster[:n] == c]
+                members = members[members >= 0]
+                if len(members):
+                    values, counts = np.unique(members, return_counts=True)
+                    self.cluster_segments_[c] = int(values[np.argmax(counts)])
+            if self.cluster_segments_:
+                highest = max(self.cluster_segments_.values())
+                palette = [to_hex(x) for x in segment_colors(highest + 1)]
+                order = dict(self.cluster_segments_)
 
         def color_of(node: int) -> str:
             c = int(node_cluster[node])
             if c < 0 or node >= 2 * n - 1:
                 return to_hex(_ABOVE_CUT)
+            if self.cluster_segments_ and c not in self.cluster_segments_:
+                return to_hex(_ABOVE_CUT)
             return palette[order.get(c, 0) % len(palette)]
+
+        link_nodes: list[int] = []  # the node of each link, in drawing order
+
+        def link_color(node: int) -> str:
+            link_nodes.append(node)
+            return color_of(node)
 
         tree = dendrogram(
             self.linkage,
@@ -211,7 +265,7 @@ class DendrogramDisplay:
             show_leaf_counts=True,
             color_threshold=cut,
             above_threshold_color=to_hex(_ABOVE_CUT),
-            link_color_func=color_of,
+            link_color_func=link_color,
         )
         self.link_colors_ = list(tree["color_list"])
         self.lines_: list[LineCollection] = []
@@ -260,6 +314,14 @@ class DendrogramDisplay:
             label=f"cut into k = {k} segments (height {cut:.3g})",
             zorder=4,
         )
+        node_at = {
+            round(float(x), 6): int(leaf) for x, leaf in zip(xs, leaves, strict=True)
+        }
+        for (_, x1, x2, _), node in zip(tree["icoord"], link_nodes, strict=True):
+            node_at[round((x1 + x2) / 2, 6)] = node
+        self.segment_labels_ = self._label_segments(
+            ax, tree, node_at, node_cluster, cut
+        )
         ax.legend(loc="upper right", fontsize=8, framealpha=0.9)
         ax.set_ylabel(f"merge distance ({self.method} linkage)")
         ax.set_xlabel(
@@ -280,6 +342,52 @@ class DendrogramDisplay:
         if own:
             self.figure_.tight_layout()
         return self
+
+    def _label_segments(
+        self,
+        ax: Axes,
+        tree: dict[str, Any],
+        node_at: dict[float, int],
+        node_cluster: np.ndarray,
+        cut: float,
+    ) -> list[Any]:
+        """Write each segment's number where the cut line crosses its branch
+        (only when the segments of the leaves are known)."""
+        if not self.cluster_segments_ or self.k < 2:
+            return []
+        palette = segment_colors(max(self.cluster_segments_.values()) + 1)
+        texts = []
+        for xs_, ys_ in zip(tree["icoord"], tree["dcoord"], strict=True):
+            if ys_[1] < cut:  # a link below the cut: inside one segment
+                continue
+            for leg_x, bottom in ((xs_[0], ys_[0]), (xs_[3], ys_[3])):
+                if bottom >= cut:
+                    continue
+                node = node_at.get(round(float(leg_x), 6))
+                if node is None:
+                    continue
+                number = self.cluster_segments_.get(int(node_cluster[node]))
+                if number is None:
+                    continue
+                texts.append(
+                    ax.text(
+                        leg_x,
+                        cut,
+                        str(number),
+                        ha="center",
+                        va="center",
+                        fontsize=9,
+                        fontweight="bold",
+                        color="white",
+                        bbox={
+                            "boxstyle": "round,pad=0.25",
+                            "fc": to_hex(palette[number]),
+                            "ec": "none",
+                        },
+                        zorder=5,
+                    )
+                )
+        return texts
 
 
 # --------------------------------------------------------------------------
@@ -938,7 +1046,9 @@ class StabilityDisplay:
         Mean Jaccard similarity of each segment with its best match across
         resamples (0..1); NaN when not measured.
     names : sequence of str
-        Segment names, shown as ``"<segment>: <name>"``.
+        Segment names, shown as ``"<number>: <name>"``.
+    numbers : sequence of int, optional
+        The number shown for each segment (default ``0..k-1``).
     stable, unstable : float
         At or above ``stable``: stable (green); below ``unstable``: unstable
         (red); in between: fairly stable (amber).
@@ -964,19 +1074,31 @@ class StabilityDisplay:
         names: Sequence[str],
         stable: float = 0.85,
         unstable: float = 0.6,
+        *,
+        numbers: Sequence[int] | None = None,
     ) -> None:
         self.per_segment = [float(v) for v in per_segment]
         self.names = list(names)
         self.stable = stable
         self.unstable = unstable
+        self.numbers = (
+            list(range(len(self.names)))
+            if numbers is None
+            else [int(n) for n in numbers]
+        )
 
     @classmethod
     def from_stability(
-        cls, stability: Any, names: Sequence[str], **kwargs: float
+        cls,
+        stability: Any,
+        names: Sequence[str],
+        *,
+        numbers: Sequence[int] | None = None,
+        **kwargs: float,
     ) -> StabilityDisplay:
         """Build from an object with a ``per_segment`` attribute
         (:class:`custseg.cluster.Stability`)."""
-        return cls(stability.per_segment, names, **kwargs)
+        return cls(stability.per_segment, names, numbers=numbers, **kwargs)
 
     def verdicts(self) -> list[str]:
         """``"stable"``, ``"fairly stable"``, ``"unstable"`` or ``"not measured"``."""
@@ -994,10 +1116,10 @@ class StabilityDisplay:
 
     def plot(self, ax: Axes | None = None) -> StabilityDisplay:
         """Draw one horizontal bar per segment, segment 0 on top."""
-        if len(self.per_segment) != len(self.names):
+        if not len(self.per_segment) == len(self.names) == len(self.numbers):
             raise ValueError(
                 f"{len(self.per_segment)} stability values for "
-                f"{len(self.names)} segment names"
+                f"{len(self.names)} segment names and {len(self.numbers)} numbers"
             )
         n = len(self.names)
         own = ax is None
@@ -1043,7 +1165,7 @@ class StabilityDisplay:
             y,
             [
                 f"{i}: {textwrap.shorten(name, 30, placeholder='...')}"
-                for i, name in enumerate(self.names)
+                for i, name in zip(self.numbers, self.names, strict=True)
             ],
             fontsize=font,
         )

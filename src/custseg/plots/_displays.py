@@ -30,12 +30,40 @@ __all__ = [
 ]
 
 MAX_POINTS = 5_000  # scatter plots draw a fixed-seed sample beyond this
+UNASSIGNED_COLOR = "#9e9e9e"  # rows in no segment (HDBSCAN's noise)
+UNASSIGNED_LABEL = "unassigned"
 
 
-def segment_colors(k: int) -> list[Any]:
-    """A distinct colour per segment (tab10, then tab20 for larger k)."""
+def segment_colors(k: int, *, numbers: Sequence[int] | None = None) -> list[Any]:
+    """A distinct colour per segment (tab10, then tab20 for larger k).
+
+    With ``numbers`` (the segment number shown for each of the ``k``
+    segments), a segment takes the colour of its *number*, so a segment that
+    keeps its number from one run to the next keeps its colour too.
+
+    Examples
+    --------
+    >>> segment_colors(3, numbers=[0, 2, 5])[1] == segment_colors(6)[2]
+    True
+    """
+    if numbers is not None:
+        shown = [int(n) for n in numbers]
+        if len(shown) != k:
+            raise ValueError(f"{len(shown)} segment numbers for {k} segments")
+        palette = segment_colors(max(shown, default=-1) + 1)
+        return [palette[n] for n in shown]
     cmap = plt.get_cmap("tab10" if k <= 10 else "tab20")
     return [cmap(i % cmap.N) for i in range(k)]
+
+
+def _numbers(numbers: Sequence[int] | None, k: int) -> list[int]:
+    """The segment numbers shown for segment indices ``0..k-1``."""
+    if numbers is None:
+        return list(range(k))
+    shown = [int(n) for n in numbers]
+    if len(shown) != k:
+        raise ValueError(f"{len(shown)} segment numbers for {k} segment names")
+    return shown
 
 
 def _axes(ax: Axes | None, size: tuple[float, float]) -> tuple[Figure, Axes]:
@@ -148,14 +176,28 @@ class KScoresDisplay:
 
 
 class SilhouetteDisplay:
-    """Per-customer silhouette values for the chosen k, grouped by segment."""
+    """Per-customer silhouette values for the chosen k, grouped by segment.
+
+    ``labels`` are segment indices (``0..k-1``); ``numbers`` the segment number
+    shown for each index (default: the index). Customers in no segment (label
+    -1) have no silhouette: :meth:`from_prepared` leaves them out and counts
+    them in ``n_unassigned``.
+    """
 
     def __init__(
-        self, values: np.ndarray, labels: np.ndarray, names: Sequence[str]
+        self,
+        values: np.ndarray,
+        labels: np.ndarray,
+        names: Sequence[str],
+        *,
+        numbers: Sequence[int] | None = None,
+        n_unassigned: int = 0,
     ) -> None:
         self.values = values
         self.labels = labels
         self.names = list(names)
+        self.numbers = _numbers(numbers, len(self.names))
+        self.n_unassigned = int(n_unassigned)
 
     @classmethod
     def from_prepared(
@@ -164,13 +206,17 @@ class SilhouetteDisplay:
         labels: np.ndarray,
         names: Sequence[str],
         *,
+        numbers: Sequence[int] | None = None,
         sample_size: int = 5_000,
         random_state: int = 0,
     ) -> SilhouetteDisplay:
-        """Compute silhouettes on a fixed-seed sample of the prepared matrix."""
+        """Compute silhouettes on a fixed-seed sample of the prepared matrix's
+        assigned rows (label >= 0)."""
         from sklearn.metrics import silhouette_samples
 
-        idx = _sample(len(Z), sample_size, random_state)
+        labels = np.asarray(labels)
+        assigned = np.flatnonzero(labels >= 0)
+        idx = assigned[_sample(len(assigned), sample_size, random_state)]
         lab = labels[idx]
         if len(np.unique(lab)) < 2 or len(idx) < 3:
             values = np.zeros(len(idx))
@@ -179,37 +225,50 @@ class SilhouetteDisplay:
 
             with config_context(working_memory=64):
                 values = silhouette_samples(Z[idx], lab)
-        return cls(values, lab, names)
+        return cls(
+            values,
+            lab,
+            names,
+            numbers=numbers,
+            n_unassigned=len(labels) - len(assigned),
+        )
 
     def plot(self, ax: Axes | None = None) -> SilhouetteDisplay:
         """Draw one band per segment, sorted values, with the mean marked."""
         self.figure_, self.ax_ = _axes(ax, (7, 4.5))
         ax = self.ax_
-        colors = segment_colors(len(self.names))
+        colors = segment_colors(len(self.names), numbers=self.numbers)
         y = 0
-        for seg, name in enumerate(self.names):
+        ticks: list[float] = []
+        tick_labels: list[str] = []
+        for seg, (number, name) in enumerate(
+            zip(self.numbers, self.names, strict=True)
+        ):
             vals = np.sort(self.values[self.labels == seg])
             if not len(vals):
                 continue
             ax.fill_betweenx(
                 np.arange(y, y + len(vals)), 0, vals, color=colors[seg], alpha=0.85
             )
-            ax.text(
-                -0.02,
-                y + len(vals) / 2,
-                f"{seg}: {name}",
-                ha="right",
-                va="center",
-                fontsize=8,
-            )
+            ticks.append(y + len(vals) / 2)
+            tick_labels.append(f"{number}: {name}")
             y += len(vals) + max(2, len(self.values) // 100)
         mean = float(self.values.mean()) if len(self.values) else 0.0
         ax.axvline(mean, color="#d62728", ls="--", label=f"mean {mean:.2f}")
-        ax.set_yticks([])
+        # Segment names outside the axes, where no negative band can cover them.
+        ax.set_yticks(ticks, tick_labels, fontsize=8)
+        ax.tick_params(axis="y", length=0)
         ax.set_xlabel(
             "silhouette value (1 = well inside its segment, < 0 = closer to another)"
         )
-        ax.set_title("Silhouette of each customer")
+        ax.set_title(
+            "Silhouette of each customer"
+            + (
+                f" ({self.n_unassigned:,} unassigned left out)"
+                if self.n_unassigned
+                else ""
+            )
+        )
         lo = min(-0.1, float(self.values.min()) if len(self.values) else 0)
         ax.set_xlim(lo, 1)
         ax.legend(loc="lower right")
@@ -217,7 +276,13 @@ class SilhouetteDisplay:
 
 
 class SegmentScatterDisplay:
-    """Two features in original units, coloured by segment, with centroids."""
+    """Two features in original units, coloured by segment, with centroids.
+
+    ``labels`` are segment indices; ``numbers`` the segment number shown for
+    each index (default: the index). Customers in no segment (label -1) are
+    small grey points labelled "unassigned" (``unassigned_`` after
+    :meth:`plot`).
+    """
 
     def __init__(
         self,
@@ -228,10 +293,13 @@ class SegmentScatterDisplay:
         names: Sequence[str],
         x_label: str,
         y_label: str,
+        *,
+        numbers: Sequence[int] | None = None,
     ) -> None:
         self.x, self.y, self.labels = x, y, labels
         self.centers = centers
         self.names = list(names)
+        self.numbers = _numbers(numbers, len(self.names))
         self.x_label, self.y_label = x_label, y_label
 
     @classmethod
@@ -243,6 +311,7 @@ class SegmentScatterDisplay:
         y: str,
         names: Sequence[str],
         *,
+        numbers: Sequence[int] | None = None,
         random_state: int = 0,
         max_points: int = MAX_POINTS,
     ) -> SegmentScatterDisplay:
@@ -258,13 +327,19 @@ class SegmentScatterDisplay:
                 for s in range(len(names))
             ]
         )
-        return cls(xs[idx], ys[idx], labels[idx], centers, names, x, y)
+        return cls(xs[idx], ys[idx], labels[idx], centers, names, x, y, numbers=numbers)
 
     def plot(self, ax: Axes | None = None) -> SegmentScatterDisplay:
         """Draw the points and the centroids."""
         self.figure_, self.ax_ = _axes(ax, (9.5, 5))
-        _scatter_segments(
-            self.ax_, self.x, self.y, self.labels, self.centers, self.names
+        self.unassigned_ = _scatter_segments(
+            self.ax_,
+            self.x,
+            self.y,
+            self.labels,
+            self.centers,
+            self.names,
+            self.numbers,
         )
         self.ax_.set_xlabel(self.x_label)
         self.ax_.set_ylabel(self.y_label)
@@ -273,7 +348,11 @@ class SegmentScatterDisplay:
 
 
 class ProjectionDisplay:
-    """The prepared features projected on their first two principal components."""
+    """The prepared features projected on their first two principal components.
+
+    Segment numbers and unassigned customers are shown as in
+    :class:`SegmentScatterDisplay`.
+    """
 
     def __init__(
         self,
@@ -282,9 +361,12 @@ class ProjectionDisplay:
         centers: np.ndarray,
         names: Sequence[str],
         explained: tuple[float, float],
+        *,
+        numbers: Sequence[int] | None = None,
     ) -> None:
         self.points, self.labels, self.centers = points, labels, centers
         self.names = list(names)
+        self.numbers = _numbers(numbers, len(self.names))
         self.explained = explained
 
     @classmethod
@@ -295,6 +377,7 @@ class ProjectionDisplay:
         centers: np.ndarray,
         names: Sequence[str],
         *,
+        numbers: Sequence[int] | None = None,
         random_state: int = 0,
         max_points: int = MAX_POINTS,
     ) -> ProjectionDisplay:
@@ -311,18 +394,26 @@ class ProjectionDisplay:
             pts = np.column_stack([pts[:, 0], np.zeros(len(pts))])
             cen = np.column_stack([cen[:, 0], np.zeros(len(cen))])
         ratio = list(pca.explained_variance_ratio_) + [0.0]
-        return cls(pts, labels[show], cen, names, (float(ratio[0]), float(ratio[1])))
+        return cls(
+            pts,
+            labels[show],
+            cen,
+            names,
+            (float(ratio[0]), float(ratio[1])),
+            numbers=numbers,
+        )
 
     def plot(self, ax: Axes | None = None) -> ProjectionDisplay:
         """Draw the projection."""
         self.figure_, self.ax_ = _axes(ax, (9.5, 5))
-        _scatter_segments(
+        self.unassigned_ = _scatter_segments(
             self.ax_,
             self.points[:, 0],
             self.points[:, 1],
             self.labels,
             self.centers,
             self.names,
+            self.numbers,
         )
         self.ax_.set_xlabel(
             f"principal component 1 ({self.explained[0]:.0%} of variance)"
@@ -391,34 +482,59 @@ class ProfileHeatmapDisplay:
 
 
 class SegmentSizesDisplay:
-    """Customers per segment, with shares."""
+    """Customers per segment, with shares.
 
-    def __init__(self, names: Sequence[str], sizes: Sequence[int]) -> None:
+    ``names`` are the bar labels; ``numbers`` (optional) the segment number of
+    each bar, which sets its colour as everywhere else. ``unassigned``
+    customers (in no segment) get a grey bar at the bottom, and count in the
+    shares.
+    """
+
+    def __init__(
+        self,
+        names: Sequence[str],
+        sizes: Sequence[int],
+        *,
+        numbers: Sequence[int] | None = None,
+        unassigned: int = 0,
+    ) -> None:
         self.names = list(names)
         self.sizes = list(sizes)
+        self.numbers = None if numbers is None else _numbers(numbers, len(self.names))
+        self.unassigned = int(unassigned)
 
     @classmethod
-    def from_profiles(cls, profiles: Sequence[Any]) -> SegmentSizesDisplay:
+    def from_profiles(
+        cls, profiles: Sequence[Any], *, unassigned: int = 0
+    ) -> SegmentSizesDisplay:
         """Build from :class:`~custseg.profile.SegmentProfile` objects."""
         return cls(
-            [f"{p.segment}: {p.name}" for p in profiles], [p.size for p in profiles]
+            [f"{p.segment}: {p.name}" for p in profiles],
+            [p.size for p in profiles],
+            numbers=[int(p.segment) for p in profiles],
+            unassigned=unassigned,
         )
 
     def plot(self, ax: Axes | None = None) -> SegmentSizesDisplay:
         """Draw horizontal bars, largest segment on top."""
-        self.figure_, self.ax_ = _axes(ax, (7, 0.5 * len(self.names) + 1.5))
+        names, sizes = list(self.names), list(self.sizes)
+        colors = segment_colors(len(names), numbers=self.numbers)
+        if self.unassigned:
+            names.append(UNASSIGNED_LABEL)
+            sizes.append(self.unassigned)
+            colors.append(UNASSIGNED_COLOR)
+        self.figure_, self.ax_ = _axes(ax, (7, 0.5 * len(names) + 1.5))
         ax = self.ax_
-        total = sum(self.sizes) or 1
-        colors = segment_colors(len(self.names))
-        y = np.arange(len(self.names))[::-1]
-        ax.barh(y, self.sizes, color=colors)
-        for yi, size in zip(y, self.sizes, strict=True):
+        total = sum(sizes) or 1
+        y = np.arange(len(names))[::-1]
+        self.bars_ = ax.barh(y, sizes, color=colors)
+        for yi, size in zip(y, sizes, strict=True):
             ax.text(
                 size, yi, f" {size:,} ({size / total:.0%})", va="center", fontsize=9
             )
-        ax.set_yticks(y, self.names)
+        ax.set_yticks(y, names)
         ax.set_xlabel("customers")
-        ax.set_xlim(0, max(self.sizes) * 1.25 if self.sizes else 1)
+        ax.set_xlim(0, max(sizes) * 1.25 if sizes else 1)
         ax.set_title("Segment sizes")
         self.figure_.tight_layout()
         return self
@@ -431,10 +547,27 @@ def _scatter_segments(
     labels: np.ndarray,
     centers: np.ndarray,
     names: Sequence[str],
-) -> None:
-    colors = segment_colors(len(names))
+    numbers: Sequence[int],
+) -> Any:
+    """Points coloured by segment, centroids as crosses; rows in no segment
+    (label -1) as small grey points underneath. Returns the grey collection
+    (None when every row has a segment)."""
+    colors = segment_colors(len(names), numbers=numbers)
     size = 18 if len(x) <= 1_000 else 6
-    for seg, name in enumerate(names):
+    unassigned = None
+    none = labels < 0
+    if none.any():
+        unassigned = ax.scatter(
+            x[none],
+            y[none],
+            s=max(4, size // 2),
+            color=UNASSIGNED_COLOR,
+            alpha=0.6,
+            label=f"{UNASSIGNED_LABEL} ({int(none.sum()):,})",
+            edgecolors="none",
+            zorder=1,
+        )
+    for seg, (number, name) in enumerate(zip(numbers, names, strict=True)):
         mask = labels == seg
         ax.scatter(
             x[mask],
@@ -442,8 +575,9 @@ def _scatter_segments(
             s=size,
             color=colors[seg],
             alpha=0.7,
-            label=f"{seg}: {name}",
+            label=f"{number}: {name}",
             edgecolors="none",
+            zorder=2,
         )
     ax.scatter(
         centers[:, 0],
@@ -456,5 +590,18 @@ def _scatter_segments(
         label="centroids",
         zorder=3,
     )
-    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0), framealpha=0.9)
+    handles, texts = ax.get_legend_handles_labels()
+    if unassigned is not None:  # listed after the segments, drawn beneath them
+        first_handle, first_text = handles.pop(0), texts.pop(0)
+        handles.insert(len(handles) - 1, first_handle)  # before "centroids"
+        texts.insert(len(texts) - 1, first_text)
+    ax.legend(
+        handles,
+        texts,
+        fontsize=8,
+        loc="upper left",
+        bbox_to_anchor=(1.01, 1.0),
+        framealpha=0.9,
+    )
     ax.grid(alpha=0.3)
+    return unassigned

@@ -58,6 +58,7 @@ def build_figures(result: SegmentationRun) -> dict[str, list[dict[str, str]]]:
     seg = result.segmenter
     sel = seg.selection_
     names = list(seg.segment_names_)
+    numbers = [int(n) for n in getattr(seg, "segment_ids_", range(len(names)))]
     rs = seg.random_state
     quality = result.quality
     numeric_cols = [c.name for c in quality.columns if c.kind == "numeric"]
@@ -75,6 +76,7 @@ def build_figures(result: SegmentationRun) -> dict[str, list[dict[str, str]]]:
         "explore": [],
         "k": [],
         "segments": [],
+        "continuity": [],
         "rfm": [],
     }
 
@@ -122,25 +124,22 @@ def build_figures(result: SegmentationRun) -> dict[str, list[dict[str, str]]]:
         )
 
     ks = result.k_selection
-    add(
-        "k",
-        "Elbow curve",
-        "Inertia falls as k grows; the dashed line marks the elbow found automatically.",
-        lambda: plots.ElbowDisplay.from_selection(ks).plot().figure_,
-    )
-    add(
-        "k",
-        "Quality indices against k",
-        "Silhouette and Calinski-Harabasz: higher is better; Davies-Bouldin: lower is better. "
-        "The dotted line is the silhouette of random data with no groups.",
-        lambda: plots.KScoresDisplay.from_selection(ks).plot().figure_,
-    )
+    _add_k(result, Z, labels, numbers, add)
+    n_none = int((labels < 0).sum())
     add(
         "k",
         f"Silhouette of each customer (k = {ks.k})",
-        "Bars near 1 sit well inside their segment; values below 0 sit closer to another segment.",
+        "Bars near 1 sit well inside their segment; values below 0 sit closer to another segment."
+        + (
+            f" The {n_none:,} unassigned customers belong to no segment and have no "
+            "silhouette; they are left out."
+            if n_none
+            else ""
+        ),
         lambda: (
-            plots.SilhouetteDisplay.from_prepared(Z, labels, names, random_state=rs)
+            plots.SilhouetteDisplay.from_prepared(
+                Z, labels, names, numbers=numbers, random_state=rs
+            )
             .plot()
             .figure_
         ),
@@ -149,12 +148,48 @@ def build_figures(result: SegmentationRun) -> dict[str, list[dict[str, str]]]:
     if result.rfm is not None:
         _add_rfm(result, df, note, add)
 
+    unassigned = len(getattr(seg, "excluded_rows_", ()))
     add(
         "segments",
         "Segment sizes",
-        "Customers in each segment.",
-        lambda: plots.SegmentSizesDisplay.from_profiles(result.profiles).plot().figure_,
+        "Customers in each segment"
+        + (
+            f"; the grey bar holds the {unassigned:,} customers in no segment."
+            if unassigned
+            else "."
+        ),
+        lambda: (
+            plots.SegmentSizesDisplay.from_profiles(
+                result.profiles, unassigned=unassigned
+            )
+            .plot()
+            .figure_
+        ),
+        note="",
     )
+    stability = getattr(seg, "stability_", None)
+    if stability is not None:
+        add(
+            "segments",
+            "Stability of each segment",
+            f"How well each segment is found again when {stability.n_resamples} "
+            "bootstrap resamples of the customers are segmented afresh: the mean "
+            "Jaccard similarity (share of customers in common) with the most similar "
+            "new segment. At or above 0.85 the segment is stable; below 0.6 treat it "
+            "as tentative."
+            + (
+                f" Resamples drawn from a fixed-seed sample of {stability.sample_size:,} "
+                "customers."
+                if stability.sample_size < result.n_rows
+                else ""
+            ),
+            lambda: (
+                plots.StabilityDisplay.from_stability(stability, names, numbers=numbers)
+                .plot()
+                .figure_
+            ),
+            note="",
+        )
     if sel.numeric:
         add(
             "segments",
@@ -170,7 +205,7 @@ def build_figures(result: SegmentationRun) -> dict[str, list[dict[str, str]]]:
     def scatter(x: str, y: str) -> Callable[[], Figure]:
         def make() -> Figure:
             display = plots.SegmentScatterDisplay.from_frame(
-                frame, labels, x, y, names, random_state=rs
+                frame, labels, x, y, names, numbers=numbers, random_state=rs
             )
             return display.plot().figure_
 
@@ -180,7 +215,8 @@ def build_figures(result: SegmentationRun) -> dict[str, list[dict[str, str]]]:
         add(
             "segments",
             f"{y} against {x}",
-            "Each dot is a customer; crosses are segment centres.",
+            "Each dot is a customer; crosses are segment centres."
+            + (" Small grey dots are unassigned customers." if n_none else ""),
             scatter(x, y),
         )
     if Z.shape[1] >= 2:
@@ -191,13 +227,126 @@ def build_figures(result: SegmentationRun) -> dict[str, list[dict[str, str]]]:
             "in the full space.",
             lambda: (
                 plots.ProjectionDisplay.from_prepared(
-                    Z, labels, seg.cluster_centers_, names, random_state=rs
+                    Z,
+                    labels,
+                    seg.cluster_centers_,
+                    names,
+                    numbers=numbers,
+                    random_state=rs,
                 )
                 .plot()
                 .figure_
             ),
         )
+    if result.migration is not None:
+        _add_continuity(result, add)
     return out
+
+
+def _add_k(
+    result: SegmentationRun,
+    Z: np.ndarray,
+    labels: np.ndarray,
+    numbers: list[int],
+    add: Callable[..., None],
+) -> None:
+    """The "Choosing k" figures that fit the algorithm.
+
+    The elbow and the index curves need more than one k: HDBSCAN finds its k
+    by density, so it has a single point and gets neither.
+    """
+    seg = result.segmenter
+    ks = result.k_selection
+    if len(ks.k_values) > 1:
+        add(
+            "k",
+            "Elbow curve",
+            "Inertia falls as k grows; the dashed line marks the elbow found automatically.",
+            lambda: plots.ElbowDisplay.from_selection(ks).plot().figure_,
+        )
+        add(
+            "k",
+            "Quality indices against k",
+            "Silhouette and Calinski-Harabasz: higher is better; Davies-Bouldin: lower is better. "
+            "The dotted line is the silhouette of random data with no groups.",
+            lambda: plots.KScoresDisplay.from_selection(ks).plot().figure_,
+        )
+    extra = ks.extra_scores
+    if "bic" in extra and "aic" in extra and len(ks.k_values) > 1:
+        add(
+            "k",
+            "BIC and AIC against k",
+            "Information criteria of the Gaussian mixture with k components: lower "
+            "is better. They reward a good fit and charge for every extra "
+            "parameter; BIC charges more, so it tends to pick fewer components. "
+            "BIC's lowest point is one of the votes for k; AIC is shown for "
+            "comparison only.",
+            lambda: (
+                plots.InformationCriteriaDisplay(
+                    ks.k_values, extra["bic"], extra["aic"], ks.k
+                )
+                .plot()
+                .figure_
+            ),
+        )
+    linkage = getattr(seg, "linkage_", None)
+    if linkage is not None and len(linkage) >= 1:
+        n_fit = int(linkage.shape[0]) + 1
+        leaves = None
+        if n_fit == len(labels) == result.n_rows:  # the tree holds every customer
+            leaves = seg.segment_numbers(labels)
+        caption = (
+            f"The tree of {seg.linkage} merges: customers joined bottom-up, "
+            "closest groups first; the height of a join is the distance between "
+            f"the groups. Cutting at the dashed line leaves k = {ks.k} segments. "
+            "Only the top of the tree is drawn; a label in parentheses counts the "
+            "customers folded into that branch."
+        )
+        if leaves is not None:
+            caption += " Colours and the numbers on the cut are the segments."
+        else:
+            caption += (
+                f" The tree was built on a fixed-seed sample of {n_fit:,} of the "
+                f"{result.n_rows:,} customers; the others were assigned afterwards, "
+                "as new customers would be. Its branch colours are in tree order "
+                "and need not match the segment colours."
+            )
+        add(
+            "k",
+            "Dendrogram",
+            caption,
+            lambda: (
+                plots.DendrogramDisplay.from_linkage(
+                    linkage, ks.k, method=str(seg.linkage), leaf_segments=leaves
+                )
+                .plot()
+                .figure_
+            ),
+        )
+
+
+def _add_continuity(result: SegmentationRun, add: Callable[..., None]) -> None:
+    """The Sankey diagram and the count matrix of customers moving between the
+    previous model's segments and this run's."""
+    matrix = result.migration.matrix
+    add(
+        "continuity",
+        "Where customers moved",
+        "Left: the segment the previous model puts each of today's customers in; "
+        "right: their segment now. Band widths count customers; a segment that "
+        "kept its number keeps its colour.",
+        lambda: plots.MigrationDisplay(matrix).plot().figure_,
+        note="",
+    )
+    add(
+        "continuity",
+        "Customers by previous and current segment",
+        "The same counts as a table: a row is a previous segment, a column a "
+        "current one. Customers on a cell where the numbers match kept their "
+        "segment.",
+        lambda: plots.MigrationDisplay(matrix).plot_matrix().figure_,
+        note="",
+    )
 
 
 def _add_rfm(

@@ -46,10 +46,96 @@ def render_report(result: SegmentationRun) -> str:
     )
     env.globals["fmt"] = _fmt
     summary = summarize(result)
-    colors = [to_hex(c) for c in segment_colors(summary["k"])]
+    numbers = [int(seg["segment"]) for seg in summary["segments"]]
+    colors = [to_hex(c) for c in segment_colors(len(numbers), numbers=numbers)]
     return env.get_template("report.html.j2").render(
-        s=summary, figures=build_figures(result), colors=colors
+        s=summary,
+        figures=build_figures(result),
+        colors=colors,
+        v=_view(result, summary),
     )
+
+
+# How a fitted model assigns a new customer, by ``predictor_["method"]``.
+PREDICT_METHODS = {
+    "centroid": "to the segment with the nearest centre (centroid)",
+    "neighbours": "by a vote of the nearest stored training customers",
+    "gmm": "to the most probable mixture component",
+    "prototypes": "to the nearest prototype (numeric means and categorical modes)",
+}
+
+
+def stability_words(overall: float | None) -> tuple[str, str]:
+    """A short verdict and one plain sentence for the overall stability (the
+    mean adjusted Rand index over bootstrap resamples)."""
+    from custseg.cluster._stability import _OVERALL_GOOD, _OVERALL_MODERATE
+
+    if overall is None or not math.isfinite(overall):
+        return "not measured", "Stability could not be measured."
+    if overall >= _OVERALL_GOOD:
+        return (
+            "stable",
+            "Segmenting resampled customers finds essentially the same segments.",
+        )
+    if overall >= _OVERALL_MODERATE:
+        return (
+            "moderately stable",
+            "Segmenting resampled customers finds similar segments, but some "
+            "boundaries between them shift.",
+        )
+    return (
+        "unstable",
+        "Segmenting resampled customers gives noticeably different segments; "
+        "treat them as tentative.",
+    )
+
+
+def _view(result: SegmentationRun, summary: dict[str, Any]) -> dict[str, Any]:
+    """What the template needs beyond ``summary.json``: lookups by segment
+    number, plain-words verdicts, and the tie-break record."""
+    from custseg.cluster._segmenter import NOISE_REASON
+
+    rules = {int(r["segment"]): r for r in summary.get("rules") or []}
+    stability = summary.get("stability")
+    per_segment: dict[int, dict[str, Any]] = {}
+    if stability:
+        for number, value, word in zip(
+            stability["segments"],
+            stability["per_segment"],
+            stability["verdicts"],
+            strict=True,
+        ):
+            per_segment[int(number)] = {"value": value, "verdict": word}
+    verdict, sentence = stability_words(stability["overall"] if stability else None)
+    algorithm = summary["algorithm"]
+    ties = getattr(result.k_selection, "tie_stability", {}) or {}
+    excluded = summary.get("excluded_rows") or []
+    reasons = sorted({str(r.get("reason")) for r in excluded if r.get("reason")})
+    words = {  # plain words for the reasons a customer is in no segment
+        NOISE_REASON: "HDBSCAN found them in no dense group of customers (its "
+        '"noise"): they sit between the groups or away from them.'
+    }
+    because = " ".join(words.get(r, f"Reason: {r}.") for r in reasons)
+    return {
+        "rules": rules,
+        "segment_stability": per_segment,
+        "stability_verdict": verdict,
+        "stability_sentence": sentence,
+        "predict_words": PREDICT_METHODS.get(
+            algorithm["predict_method"], str(algorithm["predict_method"])
+        ),
+        "tie_stability": sorted((int(k), float(v)) for k, v in ties.items()),
+        "unassigned_reasons": reasons,
+        "unassigned_because": because,
+        "stability_alarm": bool(
+            stability
+            and (
+                stability["unstable_segments"]
+                or verdict in ("unstable", "not measured")
+            )
+        ),
+        "fit_sampled": int(algorithm["fit_rows"]) < int(summary["n_rows"]),
+    }
 
 
 def write_report(result: SegmentationRun, path: str | os.PathLike[str]) -> Path:
