@@ -21,7 +21,7 @@ from custseg import (
     Segmenter,
     load_model,
 )
-from custseg.cluster import canonical_order
+from custseg.cluster import ALGORITHMS, canonical_order
 
 FEATURES = [INCOME, SPENDING]
 
@@ -180,9 +180,10 @@ def test_missing_values_are_imputed_not_dropped(mall_df):
     missing=st.floats(0, 0.6),
     with_text=st.booleans(),
     with_dupes=st.booleans(),
+    algorithm=st.sampled_from(sorted(ALGORITHMS)),
 )
 def test_any_table_is_segmented_or_refused_cleanly(
-    n, seed, missing, with_text, with_dupes
+    n, seed, missing, with_text, with_dupes, algorithm
 ):
     rng = np.random.default_rng(seed)
     df = pd.DataFrame(
@@ -199,15 +200,23 @@ def test_any_table_is_segmented_or_refused_cleanly(
         df["t"] = [f"free text {i}" for i in range(n)]
     if with_dupes and n > 1:
         df.iloc[-1] = df.iloc[0]
+    params = {
+        "random_state": seed % 100,
+        "algorithm": algorithm,
+        "stability_resamples": 3,
+    }
     try:
-        seg = Segmenter(random_state=seed % 100).fit(df)
+        seg = Segmenter(**params).fit(df)
     except CustsegError:
         return
-    assert len(seg.labels_) + len(seg.excluded_rows_) == n
-    assert set(np.unique(seg.labels_)) <= set(range(seg.n_clusters_))
-    np.testing.assert_array_equal(
-        Segmenter(random_state=seed % 100).fit(df).labels_, seg.labels_
+    # Every row has a segment, or is listed (labelled -1) with its reason.
+    assert len(seg.labels_) == n
+    assert (
+        seg.excluded_rows_["row"].tolist()
+        == (np.flatnonzero(seg.labels_ < 0) + 1).tolist()
     )
+    assert set(np.unique(seg.labels_)) <= set(range(-1, seg.n_clusters_))
+    np.testing.assert_array_equal(Segmenter(**params).fit(df).labels_, seg.labels_)
 
 
 def test_huge_values_are_repaired_and_announced(mall_df):
