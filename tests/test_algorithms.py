@@ -301,3 +301,76 @@ def test_rfm_clusters_with_another_algorithm():
     gmm = rfm(lines, algorithm_options={"algorithm": "gmm", "stability_resamples": 0})
     assert gmm.segmenter.algorithm_ == "gmm"
     assert set(gmm.k_selection.extra_scores) == {"bic", "aic"}
+
+
+@pytest.mark.parametrize(
+    "algorithm", ["minibatch-kmeans", "gmm", "hdbscan", "agglomerative"]
+)
+def test_shuffled_rows_give_the_same_segments(algorithm, mall_df):
+    """Same customers in another order, same seed: same segment for everyone."""
+    a = Segmenter(algorithm=algorithm, stability_resamples=0).fit(mall_df)
+    order = np.random.default_rng(1).permutation(len(mall_df))
+    b = Segmenter(algorithm=algorithm, stability_resamples=0).fit(
+        mall_df.iloc[order].reset_index(drop=True)
+    )
+    assert np.array_equal(a.labels_[order], b.labels_)
+    assert a.segment_names_ == b.segment_names_
+
+
+def test_gmm_above_the_sample_size_fits_every_row(tmp_path):
+    """Above sample_size the mixture is warm-started from the sample's fit on
+    float32 data (whose weights must be renormalised)."""
+    df, truth = planted_blobs(3, seed=2, n_per=400, dim=2)
+    seg = Segmenter(algorithm="gmm", sample_size=300, stability_resamples=0).fit(df)
+    assert seg.n_clusters_ == 3 and not seg.k_sample_is_all_rows_
+    assert adjusted_rand_score(truth, seg.labels_) >= 0.99
+
+
+def test_empty_mixture_component_is_dropped_everywhere(mall_df):
+    """A cluster that ends with no customer leaves the labels, the predictor
+    and k, and the k reason says so."""
+    from dataclasses import replace
+
+    from custseg.cluster._algorithms import Clustering, SegmentResult, _drop_empty
+
+    seg = Segmenter(
+        algorithm="gmm",
+        n_clusters=3,
+        features=[INCOME, SPENDING],
+        stability_resamples=0,
+    ).fit(mall_df)
+    p = dict(seg.predictor_)
+    labels = np.where(seg.labels_ == 1, 2, seg.labels_)  # component 1 wins no row
+    result = SegmentResult(
+        replace(seg.k_selection_, k=3), Clustering(labels, p), True, 1.0, 200, None
+    )
+    out = _drop_empty(result)
+    assert sorted(np.unique(out.clustering.labels)) == [0, 1]
+    assert len(out.clustering.predictor["weights"]) == 2
+    assert out.clustering.predictor["weights"].sum() == pytest.approx(1.0)
+    assert out.selection.k == 2 and "ended with no customer" in out.selection.reason
+
+
+def test_hdbscan_refuses_a_given_k(mall_df):
+    with pytest.raises(ParameterError, match="HDBSCAN finds its own number"):
+        Segmenter(algorithm="hdbscan", n_clusters=3).fit(mall_df)
+
+
+def test_cli_predict_counts_every_segment_and_the_unassigned(tmp_path):
+    out = tmp_path / "out"
+    run = CliRunner().invoke(
+        cli, ["run", "-a", "hdbscan", "-o", str(out), "-q", "--no-report"]
+    )
+    assert run.exit_code == 0, run.output
+    segments = pd.read_csv(out / "segments.csv")
+    assert segments["segment"].isna().any()
+    data = tmp_path / "mall.csv"
+    segments.iloc[:, :5].to_csv(data, index=False)
+    result = CliRunner().invoke(
+        cli,
+        ["predict", str(out / "model.skops"), str(data), "-o", str(tmp_path / "p.csv")],
+    )
+    assert result.exit_code == 0, result.output
+    lines = [line.split() for line in result.output.splitlines()[1:-1]]
+    assert sum(int(line[-1].replace(",", "")) for line in lines) == 200
+    assert any(line[0] == "unassigned" for line in lines)

@@ -253,3 +253,29 @@ def test_cli_compare_prints_and_writes(tmp_path):
     assert "Agreement between algorithms" in html and "data:image/png;base64" in html
     bad = CliRunner().invoke(cli, ["compare", "--algorithms", "kmeans,dbscan"])
     assert bad.exit_code == 1 and "unknown algorithm 'dbscan'" in bad.output
+
+
+def test_numbers_are_never_reused(mall_df):
+    """A number that vanished stays retired: the next new segment gets a number
+    above every number ever used (the model carries the high-water mark)."""
+    first = run(mall_df, features=FEATURES, stability_resamples=0)  # 0..4
+    fewer = run(
+        mall_df,
+        features=FEATURES,
+        n_clusters=4,
+        previous=first.segmenter,
+        stability_resamples=0,
+    )
+    gone = fewer.migration.vanished
+    assert gone and fewer.segmenter.max_segment_id_ == 4
+    more = run(
+        mall_df,
+        features=FEATURES,
+        n_clusters=6,
+        previous=fewer.segmenter,
+        stability_resamples=0,
+    )
+    assert more.migration.new and min(more.migration.new) >= 5
+    assert not set(more.segmenter.segment_ids_) & set(gone) - set(
+        more.migration.persisted
+    )

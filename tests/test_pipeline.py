@@ -83,7 +83,10 @@ def test_no_structure_is_said_plainly(tmp_path):
         "No clear segment structure was found"
     )
     report = paths["report"].read_text()
-    assert "Segment structure: none.</strong> No clear segment structure was found" in report
+    assert (
+        "Segment structure: none.</strong> No clear segment structure was found"
+        in report
+    )
 
 
 def test_parquet_in_parquet_out(tmp_path, mall_df):

@@ -659,6 +659,11 @@ def _echo_segments(result: Any, paths: dict[str, Path]) -> None:
     """One line per segment (number, name, size, share, action, rule), then the files."""
     width = max(len(p.name) for p in result.profiles)
     rules = {r.segment: r for r in getattr(result.segmenter, "rules_", ())}
+    unassigned = len(result.segmenter.excluded_rows_)
+    if unassigned:
+        click.echo(
+            f"  (shares are of the {result.n_rows - unassigned:,} assigned customers)"
+        )
     for p in result.profiles:
         click.echo(
             f"  {p.segment:>2}  {p.name:<{width}}  {p.size:>9,} ({p.share:6.1%})  "
@@ -715,6 +720,8 @@ def predict(
 
         custseg predict custseg-output/model.skops new_customers.csv -o scored.csv
     """
+    import pandas as pd
+
     from custseg import pipeline
     from custseg.io import write_table
 
@@ -726,15 +733,23 @@ def predict(
         sheet=sheet,
         na_values=list(na_values),
     )
-    seg_col = df.columns[-2]
+    prefix = "custseg_" if "custseg_segment" in df.columns else ""
     target = Path(output or f"{Path(data).stem}-segments.csv")
     write_table(df, target)
     if quiet:
         return
-    counts = df.groupby([seg_col, df.columns[-1]]).size().reset_index()
+    counts = (
+        df.groupby([prefix + "segment_name"], observed=True, dropna=False)
+        .agg(segment=(prefix + "segment", "first"), n=(prefix + "segment", "size"))
+        .reset_index()
+        .sort_values("segment", na_position="last")
+    )
     click.echo(f"{len(df):,} customers scored with {model}:")
-    for number, name, n in counts.itertuples(index=False):
-        click.echo(f"  {number:>2}  {name}  {n:,}")
+    for name, number, n in counts[[prefix + "segment_name", "segment", "n"]].itertuples(
+        index=False
+    ):
+        shown = "" if pd.isna(number) else str(number)
+        click.echo(f"  {shown:>2}  {name}  {n:,}")
     click.echo(f"written to {target}")
 
 

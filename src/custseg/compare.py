@@ -160,9 +160,11 @@ def compare(
                 # Repairs are the same for every algorithm: announce them once.
                 if fitted:
                     warnings.simplefilter("ignore", DataRepairWarning)
-                fitted[name] = Segmenter(algorithm=name, **common).fit(
-                    df, quality=quality
-                )
+                # HDBSCAN finds its own k: a k given for the others is not its.
+                params = {**common, "algorithm": name}
+                if name == "hdbscan":
+                    params["n_clusters"] = None
+                fitted[name] = Segmenter(**params).fit(df, quality=quality)
         except CustsegError as exc:
             errors[name] = str(exc)
             continue

@@ -281,6 +281,7 @@ def run(
     t0 = time.perf_counter()
     quality = check_table(df, id_columns=id_columns)
     timings["quality"] = time.perf_counter() - t0
+    previous_model = _load_previous(previous)  # fail early, before the fit
 
     t0 = time.perf_counter()
     segmenter = Segmenter(
@@ -301,7 +302,8 @@ def run(
     timings.update({f"segment.{k}": v for k, v in segmenter.timings_.items()})
     migration = None
     if previous is not None:
-        migration = continue_with(segmenter, previous, df)
+        assert previous_model is not None
+        migration = continue_with(segmenter, previous_model, df, source=previous)
     settings = {
         "data": str(quality.source)
         if isinstance(source, pd.DataFrame)
@@ -326,20 +328,34 @@ def run(
     )
 
 
+def _load_previous(
+    previous: str | os.PathLike[str] | Segmenter | None,
+) -> Segmenter | None:
+    from custseg.cluster import load_model
+
+    if previous is None or isinstance(previous, Segmenter):
+        return previous
+    model: Segmenter = load_model(previous)
+    return model
+
+
 def continue_with(
     segmenter: Segmenter,
-    previous: str | os.PathLike[str] | Segmenter,
+    previous: Segmenter,
     data: pd.DataFrame,
+    *,
+    source: str | os.PathLike[str] | Segmenter | None = None,
 ) -> Any:
     """Keep ``previous``'s numbers and names where its segments persist in
     ``segmenter`` (see :mod:`custseg.cluster._continuity`); the migration."""
-    from custseg.cluster import load_model
     from custseg.cluster._continuity import continue_from
 
-    if isinstance(previous, Segmenter):
-        return continue_from(segmenter, previous, data, source="the previous model")
-    model = load_model(previous)
-    return continue_from(segmenter, model, data, source=os.fspath(previous))
+    name = (
+        os.fspath(source)
+        if isinstance(source, (str, os.PathLike))
+        else "the previous model"
+    )
+    return continue_from(segmenter, previous, data, source=name)
 
 
 def write_outputs(

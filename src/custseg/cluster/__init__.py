@@ -1,6 +1,7 @@
 """Clustering: the algorithms, choosing k, the Segmenter estimator, stability,
 label continuity, saving and loading models."""
 
+from custseg.cluster._algorithms import ALGORITHMS
 from custseg.cluster._choose_k import (
     SILHOUETTE_TOLERANCE,
     STRUCTURE_MARGIN,
@@ -8,7 +9,6 @@ from custseg.cluster._choose_k import (
     choose_k,
     structure_check,
 )
-from custseg.cluster._algorithms import ALGORITHMS
 from custseg.cluster._continuity import Migration, continue_from
 from custseg.cluster._persist import load_model, save_model
 from custseg.cluster._segmenter import Segmenter, canonical_order

@@ -46,6 +46,7 @@ suggestion (half the standard deviation of standardised numeric columns).
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -202,6 +203,7 @@ class _Context:
     layout: Layout
     options: AlgorithmOptions
     categorical_weight: float
+    total_rows: int = 0  # rows of the whole table (HDBSCAN's sizes are relative)
 
     @property
     def gamma(self) -> float:
@@ -216,7 +218,20 @@ class _Context:
 
 def fit_once(algorithm: str, Z: np.ndarray, k: int, ctx: _Context) -> Clustering:
     """Fit ``algorithm`` with ``k`` segments on the rows of ``Z`` (all of them:
-    callers sample first). HDBSCAN ignores ``k``."""
+    callers sample first). HDBSCAN ignores ``k``.
+
+    scikit-learn's convergence warnings are silenced: on bootstrap resamples
+    and small tables with repeated rows, "fewer distinct clusters than k" is
+    expected, and the k choice and stability already judge the result.
+    """
+    from sklearn.exceptions import ConvergenceWarning
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        return _fit_once(algorithm, Z, k, ctx)
+
+
+def _fit_once(algorithm: str, Z: np.ndarray, k: int, ctx: _Context) -> Clustering:
     rs = ctx.random_state
     if algorithm == "kmeans":
         fit = kmeans(Z, k, n_init=ctx.restarts(len(Z)), random_state=rs)
@@ -268,7 +283,7 @@ def fit_once(algorithm: str, Z: np.ndarray, k: int, ctx: _Context) -> Clustering
         return Clustering(_cut(tree, k), {}, {"linkage": tree})
     if algorithm == "hdbscan":
         with _small_blas(Z):
-            return Clustering(_hdbscan(Z, ctx.options), {})
+            return Clustering(_hdbscan(Z, hdbscan_size(ctx, len(Z)), ctx.options), {})
     raise ParameterError(f"unknown algorithm {algorithm!r}")
 
 
@@ -339,10 +354,20 @@ def _cut(tree: np.ndarray, k: int) -> np.ndarray:
     return np.asarray(cut_tree(tree, n_clusters=k)).ravel().astype(np.int64)
 
 
-def _hdbscan(Z: np.ndarray, options: AlgorithmOptions) -> np.ndarray:
+def hdbscan_size(ctx: _Context, n_rows: int) -> int:
+    """HDBSCAN's smallest group on ``n_rows`` rows. A ``min_cluster_size`` given
+    for the whole table is scaled to a sample of it (10,000 of a million rows:
+    a 50-customer group is 0.5 rows of the sample... so at least 2)."""
+    size = ctx.options.min_cluster_size
+    if size is None:
+        return default_min_cluster_size(n_rows)
+    total = max(ctx.total_rows, n_rows)
+    return max(2, round(size * n_rows / total))
+
+
+def _hdbscan(Z: np.ndarray, size: int, options: AlgorithmOptions) -> np.ndarray:
     from sklearn.cluster import HDBSCAN
 
-    size = options.min_cluster_size or default_min_cluster_size(len(Z))
     size = min(size, len(Z))
     model = HDBSCAN(
         min_cluster_size=max(2, size),
@@ -488,15 +513,17 @@ def within_ss(Z: np.ndarray, labels: np.ndarray) -> float:
     keep = labels >= 0
     if not keep.any():
         return math.nan
-    X = np.asarray(Z[keep], dtype=np.float64)
     lab = labels[keep]
     k = int(lab.max()) + 1
     counts = np.bincount(lab, minlength=k).astype(np.float64)
-    total = float((X**2).sum())
-    sums = np.zeros((k, X.shape[1]))
-    np.add.at(sums, lab, X)
     nonzero = counts > 0
-    return total - float(((sums[nonzero] ** 2).sum(axis=1) / counts[nonzero]).sum())
+    total = 0.0
+    # One column at a time (no float64 copy of the whole matrix).
+    for j in range(Z.shape[1]):
+        x = np.asarray(Z[keep, j], dtype=np.float64)
+        sums = np.bincount(lab, weights=x, minlength=k)
+        total += float(x @ x) - float((sums[nonzero] ** 2 / counts[nonzero]).sum())
+    return total
 
 
 # -- the driver --------------------------------------------------------------------
@@ -537,10 +564,73 @@ def segment(
 
     ``tie_breaker(X, labels, k, fit_predict)`` scores a tied k (custseg passes
     the bootstrap stability); the most stable of equally voted k wins.
+
+    Up to ``sample_size`` rows, every algorithm but K-Means sees the rows in a
+    canonical order (sorted by their prepared values), so a shuffled copy of a
+    table gets the same segments: their random starts and samples are drawn by
+    row position. (K-Means' own result does not depend on the order there.)
+    A cluster that ends with no row (a mixture component nobody is most
+    likely in) is dropped, from the labels and from the predictor.
     """
+    if algorithm == "hdbscan" and n_clusters is not None:
+        raise ParameterError(
+            "HDBSCAN finds its own number of segments; drop --k, or choose "
+            "another --algorithm"
+        )
     ctx = _Context(
-        random_state, n_init, max_iter, layout, options, float(categorical_weight)
+        random_state,
+        n_init,
+        max_iter,
+        layout,
+        options,
+        float(categorical_weight),
+        len(Z),
     )
+    order = None
+    if algorithm != "kmeans" and len(Z) <= sample_size:
+        order = np.lexsort(np.asarray(Z, dtype=np.float64).T[::-1])
+        Z = np.ascontiguousarray(Z[order])
+    result = _segment(
+        Z,
+        algorithm,
+        ctx,
+        n_clusters=n_clusters,
+        k_range=k_range,
+        sample_size=sample_size,
+        silhouette_sample_size=silhouette_sample_size,
+        tie_breaker=tie_breaker,
+        progress=progress,
+    )
+    result = _drop_empty(result)
+    if order is not None:
+        labels = np.empty_like(result.clustering.labels)
+        labels[order] = result.clustering.labels
+        result.clustering.labels = labels
+        tree = result.clustering.extra.get("linkage")
+        if tree is not None and len(tree) + 1 == len(order):
+            # The tree's leaves are rows in the sorted order: name them by
+            # their input rows again (merged clusters keep their ids >= n).
+            tree = tree.copy()
+            for col in (0, 1):
+                leaf = tree[:, col] < len(order)
+                tree[leaf, col] = order[tree[leaf, col].astype(np.int64)]
+            result.clustering.extra["linkage"] = tree
+    return result
+
+
+def _segment(
+    Z: np.ndarray,
+    algorithm: str,
+    ctx: _Context,
+    *,
+    n_clusters: int | None,
+    k_range: Sequence[int],
+    sample_size: int,
+    silhouette_sample_size: int,
+    tie_breaker: Callable[[np.ndarray, np.ndarray, int, Any], float] | None,
+    progress: Progress | None,
+) -> SegmentResult:
+    random_state = ctx.random_state
     if algorithm == "kmeans":
         return _segment_kmeans(
             Z,
@@ -600,6 +690,66 @@ def segment(
         n_fit,
         _refitter(algorithm, ctx, selection.k),
     )
+
+
+def compact(labels: np.ndarray) -> np.ndarray:
+    """Renumber labels 0..k-1 without gaps (-1 stays -1)."""
+    keep = labels >= 0
+    out = np.full(len(labels), -1, dtype=np.int64)
+    out[keep] = np.unique(labels[keep], return_inverse=True)[1]
+    return out
+
+
+def _drop_empty(result: SegmentResult) -> SegmentResult:
+    """Remove clusters that ended with no row from the labels and predictor,
+    and say so in the k choice."""
+    c = result.clustering
+    present = np.unique(c.labels[c.labels >= 0])
+    n_raw = int(c.labels.max()) + 1 if len(present) else 0
+    p = c.predictor
+    if p.get("method") == "gmm":
+        n_raw = len(p["weights"])
+    elif p.get("method") == "prototypes":
+        n_raw = len(p["modes"])
+    if len(present) == n_raw:
+        return result
+    c.labels = compact(c.labels)
+    if p.get("method") == "gmm":
+        weights = p["weights"][present]
+        p = {
+            **p,
+            "weights": weights / weights.sum(),
+            "means": p["means"][present],
+            "covariances": p["covariances"][present]
+            if p["covariance_type"] != "tied"
+            else p["covariances"],
+            "precisions_cholesky": p["precisions_cholesky"][present]
+            if p["covariance_type"] != "tied"
+            else p["precisions_cholesky"],
+        }
+    elif p.get("method") == "prototypes":
+        p = {
+            **p,
+            "numeric_centers": p["numeric_centers"][present],
+            "modes": p["modes"][present],
+        }
+    elif p.get("method") == "centroid" and "centroid_ids" not in p:
+        p = {**p, "centers": p["centers"][present]}
+    elif p.get("method") == "neighbours":
+        ref = p["reference_labels"]
+        mapped = np.where(ref >= 0, np.searchsorted(present, ref), -1)
+        p = {**p, "reference_labels": mapped.astype(np.int64)}
+    elif "centroid_ids" in p:
+        p = {**p, "centroid_ids": np.searchsorted(present, p["centroid_ids"])}
+    c.predictor = p
+    k = len(present)
+    sel = result.selection
+    note = (
+        f" {n_raw - k} of the {n_raw} clusters fitted ended with no customer, "
+        f"so there are {k} segments."
+    )
+    result.selection = replace(sel, k=k, reason=sel.reason + note)
+    return result
 
 
 def _segment_kmeans(
@@ -742,7 +892,7 @@ def _score_range(
         inner = _tie_breaker(algorithm, ctx, tie_breaker)
 
         def breaker(k: int) -> float:
-            return inner(Xs, fits[k].labels, k)
+            return inner(Xs, compact(fits[k].labels), k)
 
     selection = decide_k(
         ks,
@@ -776,7 +926,7 @@ def _density_selection(
     from custseg.errors import InputError
 
     k = int(labels.max()) + 1 if (labels >= 0).any() else 0
-    size = ctx.options.min_cluster_size or default_min_cluster_size(len(Xs))
+    size = hdbscan_size(ctx, len(Xs))
     if k < 2:
         raise InputError(
             f"HDBSCAN found {'no dense group' if k == 0 else 'only one dense group'} "
@@ -854,11 +1004,14 @@ def _fit_all_rows(
     elif algorithm == "gmm":
         p = fit.predictor
         with _small_blas(Z):
+            weights = np.asarray(p["weights"], dtype=np.float64)
             gm = _gmm(
                 k,
                 ctx,
                 1,
-                weights_init=p["weights"],
+                # float32 data leave the sample's weights summing to 1 +- 3e-8,
+                # which scikit-learn refuses as initial weights.
+                weights_init=weights / weights.sum(),
                 means_init=p["means"],
                 precisions_init=_precisions(p),
             ).fit(Z)

@@ -187,7 +187,9 @@ def continue_from(
                     "jaccard": round(float(jaccard[r, c]), 4),
                 }
             )
-    next_id = max([*prev_ids, -1]) + 1
+    # Numbers are never reused: above every number the previous model used or
+    # inherited (its high-water mark), not only those it still has.
+    next_id = max([*prev_ids, int(getattr(previous, "max_segment_id_", -1)), -1]) + 1
     kept_names = {names[i] for i in range(k) if ids[i] >= 0}
     for i in range(k):
         if ids[i] < 0:
@@ -196,6 +198,9 @@ def continue_from(
             if names[i] in kept_names:
                 names[i] = f"{names[i]} (new)"
     segmenter.renumber(ids, names)
+    segmenter.max_segment_id_ = max(
+        int(ids.max()), int(getattr(previous, "max_segment_id_", -1)), *prev_ids
+    )
     numbers = segmenter.segment_numbers(segmenter.labels_)
     matrix = _matrix(old_numbers, numbers, previous, segmenter)
     persisted = tuple(sorted(m["segment"] for m in matches))

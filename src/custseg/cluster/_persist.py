@@ -75,6 +75,9 @@ def save_model(segmenter: Any, path: str | os.PathLike[str]) -> None:
         "predictor": {k: _plain_array(v) for k, v in segmenter.predictor_.items()},
         "label_map": np.asarray(segmenter.label_map_, dtype=np.int64),
         "segment_ids": np.asarray(segmenter.segment_ids_, dtype=np.int64),
+        "max_segment_id": int(
+            getattr(segmenter, "max_segment_id_", max(segmenter.segment_ids_))
+        ),
         "predict_agreement": segmenter.predict_agreement_,
         "stability": _plain(segmenter.stability_.to_dict())
         if segmenter.stability_ is not None
@@ -172,6 +175,7 @@ def load_model(path: str | os.PathLike[str]) -> Any:
         state.get("segment_ids", np.arange(k)), dtype=np.int64
     )
     seg.predict_agreement_ = float(state.get("predict_agreement", 1.0))
+    seg.max_segment_id_ = int(state.get("max_segment_id", int(seg.segment_ids_.max())))
     seg.stability_ = _stability(state.get("stability"))
     seg.rules_ = tuple(_rule(r) for r in state.get("rules", []))
     return seg

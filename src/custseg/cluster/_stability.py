@@ -200,9 +200,11 @@ class Stability:
             )
         out: list[str] = []
         shown = list(numbers) if numbers is not None else list(range(len(names)))
-        for s, (name, j) in enumerate(zip(names, self.per_segment, strict=True)):
+        for s, (name, exact) in enumerate(zip(names, self.per_segment, strict=True)):
             label = f'Segment {shown[s]} "{name}"'
-            verdict = _verdict(j)
+            # Shown rounded down, so 0.849 never reads "0.85 < 0.85".
+            j = math.floor(exact * 100) / 100 if math.isfinite(exact) else exact
+            verdict = _verdict(exact)
             if verdict == "unstable":
                 out.append(
                     f"{label} is unstable: in resampled data the best-matching "

@@ -218,7 +218,7 @@ class SilhouetteDisplay:
         assigned = np.flatnonzero(labels >= 0)
         idx = assigned[_sample(len(assigned), sample_size, random_state)]
         lab = labels[idx]
-        if len(np.unique(lab)) < 2 or len(idx) < 3:
+        if not 2 <= len(np.unique(lab)) <= len(idx) - 1:  # silhouette undefined
             values = np.zeros(len(idx))
         else:
             from sklearn import config_context

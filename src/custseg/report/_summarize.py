@@ -82,6 +82,9 @@ def summarize(result: SegmentationRun) -> dict[str, Any]:
         if stability is None
         else {
             **stability.to_dict(),
+            "unstable_segments": [
+                int(numbers[i]) for i in stability.unstable_segments()
+            ],
             "segments": numbers,
             "warnings": stability.warnings(seg.segment_names_, numbers),
         },
