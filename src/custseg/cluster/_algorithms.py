@@ -265,19 +265,7 @@ def _fit_once(algorithm: str, Z: np.ndarray, k: int, ctx: _Context) -> Clusterin
             {"bic": float(gm.bic(Z)), "aic": float(gm.aic(Z))},
         )
     if algorithm == "kprototypes":
-        from custseg.cluster._kprototypes import kprototypes
-
-        numeric, codes = ctx.layout.split(Z)
-        kp = kprototypes(
-            numeric,
-            codes,
-            k,
-            gamma=ctx.gamma,
-            n_init=ctx.restarts(len(Z)),
-            max_iter=ctx.max_iter,
-            random_state=rs,
-        )
-        return Clustering(kp.labels.astype(np.int64), _prototype_state(kp, ctx))
+        return _fit_prototypes(Z, k, ctx)
     if algorithm == "agglomerative":
         tree = _linkage(Z, ctx.options.linkage)
         return Clustering(_cut(tree, k), {}, {"linkage": tree})
@@ -285,6 +273,30 @@ def _fit_once(algorithm: str, Z: np.ndarray, k: int, ctx: _Context) -> Clusterin
         with _small_blas(Z):
             return Clustering(_hdbscan(Z, hdbscan_size(ctx, len(Z)), ctx.options), {})
     raise ParameterError(f"unknown algorithm {algorithm!r}")
+
+
+def _fit_prototypes(
+    Z: np.ndarray,
+    k: int,
+    ctx: _Context,
+    init: tuple[np.ndarray, np.ndarray] | None = None,
+) -> Clustering:
+    """k-prototypes on the numeric block and the category codes of ``Z``
+    (restarts, or one run from ``init``)."""
+    from custseg.cluster._kprototypes import kprototypes
+
+    numeric, codes = ctx.layout.split(Z)
+    kp = kprototypes(
+        numeric,
+        codes,
+        k,
+        gamma=ctx.gamma,
+        n_init=ctx.restarts(len(Z)),
+        max_iter=ctx.max_iter,
+        random_state=ctx.random_state,
+        init=init,
+    )
+    return Clustering(kp.labels.astype(np.int64), _prototype_state(kp, ctx))
 
 
 def _gmm(k: int, ctx: _Context, n_init: int, **init: Any) -> Any:
@@ -1017,19 +1029,8 @@ def _fit_all_rows(
             ).fit(Z)
         final = Clustering(gm.predict(Z).astype(np.int64), _gmm_state(gm))
     elif algorithm == "kprototypes":
-        from custseg.cluster._kprototypes import kprototypes
-
-        numeric, codes = ctx.layout.split(Z)
-        kp = kprototypes(
-            numeric,
-            codes,
-            k,
-            gamma=ctx.gamma,
-            max_iter=ctx.max_iter,
-            random_state=ctx.random_state,
-            init=(fit.predictor["numeric_centers"], fit.predictor["modes"]),
-        )
-        final = Clustering(kp.labels.astype(np.int64), _prototype_state(kp, ctx))
+        start = (fit.predictor["numeric_centers"], fit.predictor["modes"])
+        final = _fit_prototypes(Z, k, ctx, init=start)
     else:
         raise ParameterError(f"unknown algorithm {algorithm!r}")
     rng = np.random.default_rng(ctx.random_state)
