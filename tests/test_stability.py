@@ -238,3 +238,21 @@ def test_bad_fit_predict() -> None:
         bootstrap_stability(X, labels, lambda Xb, s: np.zeros(4, int))
     with pytest.raises(ParameterError, match="integer labels"):
         bootstrap_stability(X, labels, lambda Xb, s: np.zeros(5))
+
+
+def test_subsample_scheme_draws_without_replacement() -> None:
+    """scheme="subsample" hands fit_predict 80% of the rows, each once, and
+    still scores a faithful clustering 1.0."""
+    X, y = make_blobs(500, centers=3, cluster_std=0.4, random_state=3)
+    seen: list[int] = []
+
+    def fit_predict(Xb: np.ndarray, seed: int) -> np.ndarray:
+        seen.append(len(Xb))
+        assert len(np.unique(Xb, axis=0)) == len(Xb)
+        return kmeans(Xb, 3, n_init=3, random_state=seed).labels
+
+    st = bootstrap_stability(X, y, fit_predict, n_resamples=4, scheme="subsample")
+    assert seen == [400] * 4
+    assert st.overall == pytest.approx(1.0)
+    with pytest.raises(ParameterError, match="scheme must be"):
+        bootstrap_stability(X, y, fit_predict, scheme="jackknife")

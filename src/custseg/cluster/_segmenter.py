@@ -457,9 +457,8 @@ class Segmenter(ClusterMixin, TransformerMixin, BaseEstimator):  # type: ignore[
         """Bootstrap stability with this Segmenter's settings (None when off)."""
         if not self.stability_resamples:
             return None
-        rows = STABILITY_ROWS.get(
-            check_algorithm(self.algorithm), STABILITY_ROWS_DEFAULT
-        )
+        algorithm = check_algorithm(self.algorithm)
+        rows = STABILITY_ROWS.get(algorithm, STABILITY_ROWS_DEFAULT)
 
         def score(
             X: np.ndarray, labels: np.ndarray, refit: Callable[..., np.ndarray]
@@ -471,6 +470,8 @@ class Segmenter(ClusterMixin, TransformerMixin, BaseEstimator):  # type: ignore[
                 n_resamples=int(self.stability_resamples),
                 sample_size=rows,
                 random_state=self.random_state,
+                # Repeated rows are artificial dense spots for HDBSCAN.
+                scheme="subsample" if algorithm == "hdbscan" else "bootstrap",
             )
 
         return score

@@ -87,6 +87,8 @@ STABLE = 0.85
 UNSTABLE = 0.6
 #: Resamples by default; each one is a full clustering (see the module notes).
 DEFAULT_RESAMPLES = 20
+# Share of the rows each resample keeps with scheme="subsample".
+SUBSAMPLE_FRACTION = 0.8
 
 # Mean ARI below which the whole segmentation is called moderately stable /
 # unstable (Steinley 2004's "good" and "moderate" bounds; see the module notes).
@@ -262,6 +264,7 @@ def bootstrap_stability(
     n_resamples: int = DEFAULT_RESAMPLES,
     sample_size: int = 5_000,
     random_state: int = 0,
+    scheme: str = "bootstrap",
     progress: Progress | None = None,
 ) -> Stability:
     """Recluster bootstrap resamples and measure how well ``labels`` come back.
@@ -282,6 +285,11 @@ def bootstrap_stability(
         of this many rows.
     random_state : int, default=0
         Seeds the sample, the resamples and the seed of each ``fit_predict``.
+    scheme : {"bootstrap", "subsample"}, default="bootstrap"
+        ``"subsample"`` draws :data:`SUBSAMPLE_FRACTION` of the rows without
+        replacement instead (Hennig's "subset" scheme): for density-based
+        methods such as HDBSCAN, the repeated rows of a bootstrap sample are
+        artificial dense spots that change the clustering by themselves.
     progress : callable(step, done, total), optional
         Called before each resample and once at the end.
 
@@ -306,6 +314,10 @@ def bootstrap_stability(
     (1.0, ['stable', 'stable', 'stable'])
     """
     X, labels = _check_inputs(X, labels, fit_predict)
+    if scheme not in ("bootstrap", "subsample"):
+        raise ParameterError(
+            f"scheme must be 'bootstrap' or 'subsample'; got {scheme!r}"
+        )
     n_resamples = _check_int("n_resamples", n_resamples, 1)
     sample_size = _check_int("sample_size", sample_size, 2)
     random_state = _check_int("random_state", random_state, 0)
@@ -323,13 +335,17 @@ def bootstrap_stability(
     for b in range(n_resamples):
         if progress is not None:
             progress(f"stability resample {b + 1} of {n_resamples}", b, n_resamples)
-        idx = rng.integers(0, m, size=m)
+        if scheme == "subsample":
+            size = max(2, int(SUBSAMPLE_FRACTION * m))
+            idx = np.sort(rng.choice(m, size, replace=False))
+        else:
+            idx = rng.integers(0, m, size=m)
         seed = int(np.random.SeedSequence([random_state, b]).generate_state(1)[0])
         boot = np.asarray(fit_predict(X[idx], seed))
-        if boot.shape != (m,):
+        if boot.shape != (len(idx),):
             raise ParameterError(
-                f"fit_predict returned labels of shape {boot.shape} for {m} rows; "
-                f"expected shape ({m},)"
+                f"fit_predict returned labels of shape {boot.shape} for "
+                f"{len(idx)} rows; expected shape ({len(idx)},)"
             )
         if not (np.issubdtype(boot.dtype, np.integer) or boot.dtype == bool):
             raise ParameterError(
