@@ -311,6 +311,13 @@ def cli(debug: bool) -> None:
     "'pip install custseg[spark]' and Java)."
 )
 @click.option(
+    "--allow-formulas",
+    is_flag=True,
+    help="Write text cells that start with =, +, - or @ as they are. By "
+    "default they get a leading ' in CSV outputs, so a spreadsheet cannot run "
+    "them as formulas.",
+)
+@click.option(
     "--no-report", is_flag=True, help="Skip report.html (faster on big data)."
 )
 @click.option("-q", "--quiet", is_flag=True, help="Print nothing but errors.")
@@ -337,6 +344,7 @@ def run(
     na_values: tuple[str, ...],
     engine: str,
     spark_master: str | None,
+    allow_formulas: bool,
     no_report: bool,
     quiet: bool,
 ) -> None:
@@ -381,7 +389,13 @@ def run(
         spark_master=spark_master,
         progress=progress,
     )
-    paths = pipeline.write_outputs(result, out, report=not no_report, progress=progress)
+    paths = pipeline.write_outputs(
+        result,
+        out,
+        report=not no_report,
+        safe_formulas=not allow_formulas,
+        progress=progress,
+    )
     if quiet:
         return
     ks = result.k_selection
@@ -493,6 +507,13 @@ def run(
 )
 @_load_options
 @_engine_options("Where the aggregation runs: DuckDB on this machine, or Apache Spark.")
+@click.option(
+    "--allow-formulas",
+    is_flag=True,
+    help="Write text cells that start with =, +, - or @ as they are. By "
+    "default they get a leading ' in CSV outputs, so a spreadsheet cannot run "
+    "them as formulas.",
+)
 @click.option("--no-report", is_flag=True, help="Skip report.html.")
 @click.option("-q", "--quiet", is_flag=True, help="Print nothing but errors.")
 def rfm(
@@ -530,6 +551,7 @@ def rfm(
     na_values: tuple[str, ...],
     engine: str,
     spark_master: str | None,
+    allow_formulas: bool,
     no_report: bool,
     quiet: bool,
 ) -> None:
@@ -594,7 +616,13 @@ def rfm(
         spark_master=spark_master,
         progress=progress,
     )
-    paths = pipeline.write_outputs(result, out, report=not no_report, progress=progress)
+    paths = pipeline.write_outputs(
+        result,
+        out,
+        report=not no_report,
+        safe_formulas=not allow_formulas,
+        progress=progress,
+    )
     if quiet:
         return
     c = result.rfm.cleaning
@@ -700,6 +728,13 @@ def pipeline_reason(key: str) -> str:
     "Default: <DATA name>-segments.csv in the current folder.",
 )
 @_load_options
+@click.option(
+    "--allow-formulas",
+    is_flag=True,
+    help="Write text cells that start with =, +, - or @ as they are. By "
+    "default they get a leading ' in CSV outputs, so a spreadsheet cannot run "
+    "them as formulas.",
+)
 @click.option("-q", "--quiet", is_flag=True, help="Print nothing but errors.")
 def predict(
     model: str,
@@ -709,6 +744,7 @@ def predict(
     encoding: str | None,
     sheet: str | None,
     na_values: tuple[str, ...],
+    allow_formulas: bool,
     quiet: bool,
 ) -> None:
     """Assign the customers in DATA to the segments of a saved MODEL.
@@ -735,7 +771,7 @@ def predict(
     )
     prefix = "custseg_" if "custseg_segment" in df.columns else ""
     target = Path(output or f"{Path(data).stem}-segments.csv")
-    write_table(df, target)
+    write_table(df, target, safe_formulas=not allow_formulas)
     if quiet:
         return
     counts = (

@@ -364,13 +364,17 @@ def write_outputs(
     *,
     report: bool = True,
     model: bool = True,
+    safe_formulas: bool = True,
     progress: Progress | None = None,
 ) -> dict[str, Path]:
     """Write segments, profiles, summary.json, report.html and the model
     (and rfm_segments.csv for an RFM run).
 
     Segments are written as Parquet when the input was Parquet, else CSV. Each
-    file is written under a temporary name and renamed when complete.
+    file is written under a temporary name and renamed when complete. In CSV,
+    text cells that a spreadsheet would run as formulas (starting with ``=``,
+    ``+``, ``-`` or ``@``) get a leading ``'`` unless ``safe_formulas`` is
+    False.
     """
     from custseg.io._write import atomic_write
     from custseg.report import summarize
@@ -384,13 +388,19 @@ def write_outputs(
     def write_segments() -> Path:
         if result.segments_writer is not None:
             return result.segments_writer(out)
-        return write_table(result.segments_frame(), out / seg_name)
+        return write_table(
+            result.segments_frame(), out / seg_name, safe_formulas=safe_formulas
+        )
 
     steps: list[tuple[str, Callable[[], Path]]] = [
         ("segments", write_segments),
         (
             "profiles",
-            lambda: write_table(result.profiles_frame(), out / "profiles.csv"),
+            lambda: write_table(
+                result.profiles_frame(),
+                out / "profiles.csv",
+                safe_formulas=safe_formulas,
+            ),
         ),
     ]
     if result.rfm is not None:

@@ -13,7 +13,13 @@ import pyarrow as pa
 import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
 
-__all__ = ["atomic_write", "write_table"]
+__all__ = ["FORMULA_PREFIXES", "atomic_write", "neutralise_formulas", "write_table"]
+
+# A text cell starting with one of these can run as a formula when a CSV is
+# opened in a spreadsheet (OWASP "CSV injection"): "=HYPERLINK(...)",
+# "+cmd|...", "-2+3", "@SUM(...)", and tab or carriage return before them.
+FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
+_FORMULA_RE = r"^[=+\-@\t\r]"
 
 
 def atomic_write(path: str | os.PathLike[str], write: Callable[[str], Any]) -> Path:
@@ -41,11 +47,66 @@ def atomic_write(path: str | os.PathLike[str], write: Callable[[str], Any]) -> P
     return target
 
 
-def write_table(df: pd.DataFrame, path: str | os.PathLike[str]) -> Path:
+def neutralise_formulas(table: pa.Table) -> tuple[pa.Table, int]:
+    """Prefix ``'`` to every text cell that a spreadsheet would run as a
+    formula (see :data:`FORMULA_PREFIXES`); numbers are left alone. Returns
+    the table and the number of cells changed.
+
+    Examples
+    --------
+    >>> t = pa.table({"name": ["=1+2", "Ann", None], "n": [-1, 2, 3]})
+    >>> safe, changed = neutralise_formulas(t)
+    >>> safe.column("name").to_pylist(), safe.column("n").to_pylist(), changed
+    (["'=1+2", 'Ann', None], [-1, 2, 3], 1)
+    """
+    import pyarrow.compute as pc
+
+    def fix(arr: pa.Array) -> tuple[pa.Array, pa.Array]:
+        mask = pc.fill_null(pc.match_substring_regex(arr, _FORMULA_RE), False)
+        if not pc.any(mask).as_py():
+            return arr, mask
+        quote, empty = pa.scalar("'", arr.type), pa.scalar("", arr.type)
+        quoted = pc.binary_join_element_wise(quote, arr, empty)
+        return pc.if_else(mask, quoted, arr), mask
+
+    changed = 0
+    columns = []
+    for column in table.columns:
+        kind = column.type
+        if pa.types.is_dictionary(kind) and _is_text(kind.value_type):
+            chunks = []
+            for chunk in column.chunks:
+                # Fix each distinct value once; count the rows that use it.
+                values, mask = fix(chunk.dictionary)
+                used = pc.take(mask, chunk.indices)
+                changed += pc.sum(pc.fill_null(used, False)).as_py() or 0
+                chunks.append(pa.DictionaryArray.from_arrays(chunk.indices, values))
+            columns.append(pa.chunked_array(chunks, type=kind))
+        elif _is_text(kind):
+            fixed = []
+            for chunk in column.chunks:
+                values, mask = fix(chunk)
+                changed += pc.sum(mask).as_py() or 0
+                fixed.append(values)
+            columns.append(pa.chunked_array(fixed, type=kind))
+        else:
+            columns.append(column)
+    return pa.Table.from_arrays(columns, schema=table.schema), changed
+
+
+def _is_text(kind: pa.DataType) -> bool:
+    return bool(pa.types.is_string(kind) or pa.types.is_large_string(kind))
+
+
+def write_table(
+    df: pd.DataFrame, path: str | os.PathLike[str], *, safe_formulas: bool = True
+) -> Path:
     """Write ``df`` as CSV or Parquet (by the file's suffix), atomically.
 
     PyArrow writes both: its CSV writer is several times faster than
-    ``DataFrame.to_csv`` on large tables.
+    ``DataFrame.to_csv`` on large tables. In CSV, text cells that a spreadsheet
+    would run as formulas get a leading ``'`` (:func:`neutralise_formulas`)
+    unless ``safe_formulas`` is False; Parquet keeps every value as it is.
 
     Examples
     --------
@@ -58,4 +119,6 @@ def write_table(df: pd.DataFrame, path: str | os.PathLike[str]) -> Path:
     table = pa.Table.from_pandas(df, preserve_index=False)
     if Path(path).suffix.lower() in {".parquet", ".pq"}:
         return atomic_write(path, lambda tmp: pq.write_table(table, tmp))
+    if safe_formulas:
+        table, _ = neutralise_formulas(table)
     return atomic_write(path, lambda tmp: pa_csv.write_csv(table, tmp))
