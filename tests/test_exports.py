@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pandas as pd
 from click.testing import CliRunner
 from tests.conftest import INCOME, SPENDING
@@ -11,69 +13,38 @@ from custseg.cli import cli
 HOSTILE = ['=HYPERLINK("http://x","y")', "+cmd|' /C calc'!A0", "-2+3", "@SUM(A1)"]
 
 
-def hostile_table(mall_df: pd.DataFrame) -> pd.DataFrame:
+def run_on_hostile(
+    tmp_path: Path, mall_df: pd.DataFrame, *extra: str
+) -> tuple[Path, pd.DataFrame]:
+    """custseg run on the mall table plus a text column of would-be formulas;
+    returns the data file and segments.csv read back as text."""
     df = mall_df.copy()
     df["Note"] = [HOSTILE[i % 4] if i < 8 else "ok" for i in range(len(df))]
-    return df
+    data = tmp_path / "customers.csv"
+    df.to_csv(data, index=False)
+    out = tmp_path / "out"
+    args = ["run", str(data), "-f", INCOME, "-f", SPENDING, "-o", str(out), "-q"]
+    args += ["--no-report", "--stability-resamples", "0", *extra]
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 0, result.output
+    return data, pd.read_csv(out / "segments.csv", keep_default_na=False)
 
 
 def test_formulas_are_neutralised_in_segments_and_predictions(tmp_path, mall_df):
-    data = tmp_path / "customers.csv"
-    hostile_table(mall_df).to_csv(data, index=False)
-    out = tmp_path / "out"
-    result = CliRunner().invoke(
-        cli,
-        [
-            "run",
-            str(data),
-            "-f",
-            INCOME,
-            "-f",
-            SPENDING,
-            "-o",
-            str(out),
-            "-q",
-            "--no-report",
-            "--stability-resamples",
-            "0",
-        ],
-    )
-    assert result.exit_code == 0, result.output
-    segments = pd.read_csv(out / "segments.csv", keep_default_na=False)
+    data, segments = run_on_hostile(tmp_path, mall_df)
     assert segments["Note"].head(8).tolist() == ["'" + v for v in HOSTILE * 2]
     assert (segments["Note"].iloc[8:] == "ok").all()
     # numbers that happen to be negative are numbers, not text: untouched
     assert pd.api.types.is_numeric_dtype(segments[INCOME])
     scored = tmp_path / "scored.csv"
+    model = tmp_path / "out" / "model.skops"
     result = CliRunner().invoke(
-        cli, ["predict", str(out / "model.skops"), str(data), "-o", str(scored), "-q"]
+        cli, ["predict", str(model), str(data), "-o", str(scored), "-q"]
     )
     assert result.exit_code == 0, result.output
     assert pd.read_csv(scored)["Note"].iloc[0] == "'" + HOSTILE[0]
 
 
 def test_allow_formulas_keeps_cells_as_they_are(tmp_path, mall_df):
-    data = tmp_path / "customers.csv"
-    hostile_table(mall_df).to_csv(data, index=False)
-    out = tmp_path / "out"
-    result = CliRunner().invoke(
-        cli,
-        [
-            "run",
-            str(data),
-            "-f",
-            INCOME,
-            "-f",
-            SPENDING,
-            "-o",
-            str(out),
-            "-q",
-            "--no-report",
-            "--stability-resamples",
-            "0",
-            "--allow-formulas",
-        ],
-    )
-    assert result.exit_code == 0, result.output
-    segments = pd.read_csv(out / "segments.csv", keep_default_na=False)
+    _, segments = run_on_hostile(tmp_path, mall_df, "--allow-formulas")
     assert segments["Note"].head(4).tolist() == HOSTILE

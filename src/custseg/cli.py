@@ -213,6 +213,15 @@ def _algorithm_options(command: Callable[..., Any]) -> Callable[..., Any]:
     )(command)
 
 
+_allow_formulas = click.option(
+    "--allow-formulas",
+    is_flag=True,
+    help="Write text cells that start with =, +, - or @ as they are. By "
+    "default they get a leading ' in CSV outputs, so a spreadsheet cannot run "
+    "them as formulas.",
+)
+
+
 def _engine_options(engine_help: str) -> Callable[..., Any]:
     """--engine and --spark-master."""
     return _apply(
@@ -310,13 +319,7 @@ def cli(debug: bool) -> None:
     "Where the work runs: this machine, or Apache Spark (needs "
     "'pip install custseg[spark]' and Java)."
 )
-@click.option(
-    "--allow-formulas",
-    is_flag=True,
-    help="Write text cells that start with =, +, - or @ as they are. By "
-    "default they get a leading ' in CSV outputs, so a spreadsheet cannot run "
-    "them as formulas.",
-)
+@_allow_formulas
 @click.option(
     "--no-report", is_flag=True, help="Skip report.html (faster on big data)."
 )
@@ -507,13 +510,7 @@ def run(
 )
 @_load_options
 @_engine_options("Where the aggregation runs: DuckDB on this machine, or Apache Spark.")
-@click.option(
-    "--allow-formulas",
-    is_flag=True,
-    help="Write text cells that start with =, +, - or @ as they are. By "
-    "default they get a leading ' in CSV outputs, so a spreadsheet cannot run "
-    "them as formulas.",
-)
+@_allow_formulas
 @click.option("--no-report", is_flag=True, help="Skip report.html.")
 @click.option("-q", "--quiet", is_flag=True, help="Print nothing but errors.")
 def rfm(
@@ -728,13 +725,7 @@ def pipeline_reason(key: str) -> str:
     "Default: <DATA name>-segments.csv in the current folder.",
 )
 @_load_options
-@click.option(
-    "--allow-formulas",
-    is_flag=True,
-    help="Write text cells that start with =, +, - or @ as they are. By "
-    "default they get a leading ' in CSV outputs, so a spreadsheet cannot run "
-    "them as formulas.",
-)
+@_allow_formulas
 @click.option("-q", "--quiet", is_flag=True, help="Print nothing but errors.")
 def predict(
     model: str,
