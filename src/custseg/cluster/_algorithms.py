@@ -59,7 +59,9 @@ from custseg.cluster._choose_k import (
     cap_k_range,
     decide_k,
     default_n_init,
+    draw_samples,
     index_scores,
+    score_fits,
     score_k,
 )
 from custseg.cluster._lloyd import assign, kmeans, lloyd
@@ -655,15 +657,11 @@ def _segment(
             progress=progress,
         )
     n = len(Z)
-    rng = np.random.default_rng(random_state)
     limit = sample_size
     if algorithm in ("agglomerative", "hdbscan"):
         limit = min(limit, EXACT_ROWS)
-    sample = np.sort(rng.choice(n, limit, replace=False)) if n > limit else None
+    sample, sil_idx = draw_samples(n, limit, silhouette_sample_size, random_state)
     Xs = Z if sample is None else np.ascontiguousarray(Z[sample])
-    sil_idx = None
-    if len(Xs) > silhouette_sample_size:
-        sil_idx = np.sort(rng.choice(len(Xs), silhouette_sample_size, replace=False))
     Xsil = Xs if sil_idx is None else Xs[sil_idx]
 
     if algorithm == "hdbscan":
@@ -872,29 +870,19 @@ def _score_range(
                 f"building the {ctx.options.linkage} tree on {len(Xs):,} rows", 0, 1
             )
         tree = _linkage(Xs, ctx.options.linkage)
-    inertia: list[float] = []
-    sil: list[float] = []
-    ch: list[float] = []
-    db: list[float] = []
-    extra: dict[str, list[float]] = {}
-    for i, k in enumerate(ks):
-        if progress:
-            progress(f"scoring k={k} on {len(Xs):,} rows", i, len(ks))
+
+    def fit_k(k: int) -> tuple[np.ndarray, float, dict[str, float]]:
         if tree is not None:
             fit = Clustering(_cut(tree, k), {}, {"linkage": tree})
         else:
             fit = fit_once(algorithm, Xs, k, ctx)
         fits[k] = fit
-        inertia.append(within_ss(Xs, fit.labels))
-        for scores, value in zip(
-            (sil, ch, db), index_scores(Xs, fit.labels, Xsil, sil_idx), strict=True
-        ):
-            scores.append(value)
-        for key in ("bic", "aic"):
-            if key in fit.extra:
-                extra.setdefault(key, []).append(fit.extra[key])
-    if progress:
-        progress("scored", len(ks), len(ks))
+        scores: dict[str, float] = {
+            key: fit.extra[key] for key in ("bic", "aic") if key in fit.extra
+        }
+        return fit.labels, within_ss(Xs, fit.labels), scores
+
+    inertia, sil, ch, db, extra = score_fits(Xs, Xsil, sil_idx, ks, fit_k, progress)
     extra_votes: dict[str, int | None] = {}
     if "bic" in extra:
         values = extra["bic"]

@@ -46,6 +46,8 @@ __all__ = [
     "choose_k",
     "decide_k",
     "default_n_init",
+    "draw_samples",
+    "score_fits",
     "score_k",
     "structure_check",
 ]
@@ -215,37 +217,21 @@ def score_k(
     X = np.asarray(X)
     n = len(X)
     kmin, kmax = _check_range(k_range, n, n_clusters)
-    rng = np.random.default_rng(random_state)
-    sample = (
-        np.sort(rng.choice(n, sample_size, replace=False)) if n > sample_size else None
-    )
+    sample, sil_idx = draw_samples(n, sample_size, silhouette_sample_size, random_state)
     Xs = X if sample is None else X[sample]
     kmin, kmax = cap_k_range(Xs, kmin, kmax, n_clusters, every_row=n <= sample_size)
-    sil_idx = None
-    if len(Xs) > silhouette_sample_size:
-        sil_idx = np.sort(rng.choice(len(Xs), silhouette_sample_size, replace=False))
     n_init = n_init or default_n_init(len(Xs))
     Xsil = Xs if sil_idx is None else Xs[sil_idx]
 
     ks = list(range(kmin, kmax + 1))
-    inertia: list[float] = []
-    sil: list[float] = []
-    ch: list[float] = []
-    db: list[float] = []
     centers: dict[int, np.ndarray] = {}
-    for i, k in enumerate(ks):
-        if progress:
-            progress(f"scoring k={k} on {len(Xs):,} rows", i, len(ks))
+
+    def fit_k(k: int) -> tuple[np.ndarray, float, dict[str, float]]:
         fit = kmeans(Xs, k, n_init=n_init, random_state=random_state)
-        labels = fit.labels
         centers[k] = fit.centers
-        inertia.append(float(fit.inertia))
-        for scores, value in zip(
-            (sil, ch, db), index_scores(Xs, labels, Xsil, sil_idx), strict=True
-        ):
-            scores.append(value)
-    if progress:
-        progress("scored", len(ks), len(ks))
+        return fit.labels, float(fit.inertia), {}
+
+    inertia, sil, ch, db, _ = score_fits(Xs, Xsil, sil_idx, ks, fit_k, progress)
 
     def breaker(k: int) -> float:
         assert tie_breaker is not None
@@ -268,6 +254,52 @@ def score_k(
         tie_breaker=breaker if tie_breaker is not None else None,
     )
     return selection, centers, sample is None
+
+
+def draw_samples(
+    n: int, limit: int, silhouette_limit: int, random_state: int
+) -> tuple[np.ndarray | None, np.ndarray | None]:
+    """The fixed-seed sample k is scored on (None: every row) and, within it,
+    the rows silhouettes are computed on (None: the whole sample)."""
+    rng = np.random.default_rng(random_state)
+    sample = np.sort(rng.choice(n, limit, replace=False)) if n > limit else None
+    m = n if sample is None else limit
+    sil_idx = None
+    if m > silhouette_limit:
+        sil_idx = np.sort(rng.choice(m, silhouette_limit, replace=False))
+    return sample, sil_idx
+
+
+def score_fits(
+    Xs: np.ndarray,
+    Xsil: np.ndarray,
+    sil_idx: np.ndarray | None,
+    ks: Sequence[int],
+    fit_k: Callable[[int], tuple[np.ndarray, float, dict[str, float]]],
+    progress: Progress | None = None,
+) -> tuple[list[float], list[float], list[float], list[float], dict[str, list[float]]]:
+    """Fit each k with ``fit_k(k) -> (labels, inertia, extra scores)`` and
+    collect inertia, silhouette, Calinski-Harabasz, Davies-Bouldin and the
+    extra scores (a mixture's BIC and AIC), one value per k."""
+    inertia: list[float] = []
+    sil: list[float] = []
+    ch: list[float] = []
+    db: list[float] = []
+    extra: dict[str, list[float]] = {}
+    for i, k in enumerate(ks):
+        if progress:
+            progress(f"scoring k={k} on {len(Xs):,} rows", i, len(ks))
+        labels, inertia_k, extra_k = fit_k(k)
+        inertia.append(inertia_k)
+        for scores, value in zip(
+            (sil, ch, db), index_scores(Xs, labels, Xsil, sil_idx), strict=True
+        ):
+            scores.append(value)
+        for key, value in extra_k.items():
+            extra.setdefault(key, []).append(value)
+    if progress:
+        progress("scored", len(ks), len(ks))
+    return inertia, sil, ch, db, extra
 
 
 def cap_k_range(
