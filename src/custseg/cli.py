@@ -7,6 +7,7 @@ the traceback instead.
 
 from __future__ import annotations
 
+import functools
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -222,6 +223,124 @@ _allow_formulas = click.option(
 )
 
 
+def _database_options(source: str, *, noun: str) -> Callable[..., Any]:
+    """--table, --query, --write-table, --write-url and --if-exists.
+
+    The command gets its ``source`` argument as a
+    :class:`custseg.io.DatabaseSource` when it is a database URL, and a
+    ``database`` keyword: the :class:`custseg.io.DatabaseTarget` to write
+    segments to, or None. A target that cannot be written (unreachable, or
+    the table exists with --if-exists fail) stops the command before any work.
+    """
+    from custseg.io._sql import IF_EXISTS
+
+    options = _apply(
+        [
+            click.option(
+                "--table",
+                metavar="NAME",
+                default=None,
+                help=f"Read the {noun} from this table or view when the data is a "
+                "database URL (schema.table for another schema).",
+            ),
+            click.option(
+                "--query",
+                metavar="SQL",
+                default=None,
+                help=f"Read the {noun} from the rows of this SELECT when the data "
+                "is a database URL.",
+            ),
+            click.option(
+                "--write-table",
+                metavar="NAME",
+                default=None,
+                help="Also write each customer's id, segment number and segment "
+                "name to this database table, in one transaction.",
+            ),
+            click.option(
+                "--write-url",
+                metavar="URL",
+                default=None,
+                help="Database for --write-table. Default: the database the data "
+                "comes from.",
+            ),
+            click.option(
+                "--if-exists",
+                type=click.Choice(list(IF_EXISTS)),
+                default="fail",
+                show_default=True,
+                help="When the --write-table table exists: stop, re-create it, or "
+                "add the rows to it.",
+            ),
+        ]
+    )
+
+    def decorate(command: Callable[..., Any]) -> Callable[..., Any]:
+        @functools.wraps(command)
+        def wrapper(**kwargs: Any) -> Any:
+            kwargs[source], kwargs["database"] = _database_args(
+                kwargs[source],
+                kwargs.pop("table"),
+                kwargs.pop("query"),
+                kwargs.pop("write_table"),
+                kwargs.pop("write_url"),
+                kwargs.pop("if_exists"),
+            )
+            return command(**kwargs)
+
+        return options(wrapper)
+
+    return decorate
+
+
+def _database_args(
+    data: str | None,
+    table: str | None,
+    query: str | None,
+    write_table: str | None,
+    write_url: str | None,
+    if_exists: str,
+) -> tuple[Any, Any]:
+    from custseg.io._sql import (
+        DatabaseSource,
+        DatabaseTarget,
+        check_target,
+        is_database_url,
+    )
+
+    from_database = is_database_url(data)
+    if from_database:
+        if (table is None) == (query is None):
+            raise click.UsageError(
+                "the data is a database URL: name a --table or give a --query "
+                "(one of the two)"
+            )
+        assert data is not None
+        source: Any = DatabaseSource(data, table=table, query=query)
+    elif table is not None or query is not None:
+        raise click.UsageError(
+            "--table and --query read from a database: give a database URL as "
+            "the data (e.g. postgresql://user@host/shop)"
+        )
+    else:
+        source = data
+    if write_url is not None and write_table is None:
+        raise click.UsageError("--write-url needs --write-table")
+    if write_table is None:
+        return source, None
+    url = write_url or (data if from_database else None)
+    if url is None:
+        raise click.UsageError(
+            "--write-table needs a database: give --write-url, or read the data "
+            "from a database URL"
+        )
+    if not is_database_url(url):
+        raise click.UsageError("--write-url is not a database URL")
+    target = DatabaseTarget(url, write_table, if_exists)
+    check_target(target)
+    return source, target
+
+
 def _engine_options(engine_help: str) -> Callable[..., Any]:
     """--engine and --spark-master."""
     return _apply(
@@ -315,6 +434,7 @@ def cli(debug: bool) -> None:
     help="Folder for segments, profiles, summary, report and model.",
 )
 @_load_options
+@_database_options("data", noun="customers")
 @_engine_options(
     "Where the work runs: this machine, or Apache Spark (needs "
     "'pip install custseg[spark]' and Java)."
@@ -325,7 +445,7 @@ def cli(debug: bool) -> None:
 )
 @click.option("-q", "--quiet", is_flag=True, help="Print nothing but errors.")
 def run(
-    data: str | None,
+    data: Any,
     features: tuple[str, ...],
     n_clusters: int | None,
     k_min: int,
@@ -350,18 +470,22 @@ def run(
     allow_formulas: bool,
     no_report: bool,
     quiet: bool,
+    database: Any,
 ) -> None:
-    """Segment the customers in DATA (CSV, Excel or Parquet).
+    """Segment the customers in DATA (CSV, Excel, Parquet, or a database URL).
 
     Without DATA, runs on the bundled mall customers demo. Writes segments.csv
     (every input row with its segment), profiles.csv, summary.json, report.html
-    and model.skops to --out.
+    and model.skops to --out, and with --write-table the segments to a
+    database table.
 
     Example:
 
         custseg run customers.csv -f "Annual Income (k$)" -f "Spending Score (1-100)"
 
         custseg run customers.csv --algorithm gmm --previous last-month/model.skops
+
+        custseg run postgresql://ana@db/shop --table customers --write-table segments
     """
     from custseg import pipeline
 
@@ -397,6 +521,7 @@ def run(
         out,
         report=not no_report,
         safe_formulas=not allow_formulas,
+        database=database,
         progress=progress,
     )
     if quiet:
@@ -407,7 +532,7 @@ def run(
     click.echo(ks.structure_reason)
     _echo_trust(result)
     click.echo("")
-    _echo_segments(result, paths)
+    _echo_segments(result, paths, database)
 
 
 @cli.command()
@@ -511,10 +636,11 @@ def run(
 @_load_options
 @_engine_options("Where the aggregation runs: DuckDB on this machine, or Apache Spark.")
 @_allow_formulas
+@_database_options("transactions", noun="transaction lines")
 @click.option("--no-report", is_flag=True, help="Skip report.html.")
 @click.option("-q", "--quiet", is_flag=True, help="Print nothing but errors.")
 def rfm(
-    transactions: str,
+    transactions: Any,
     customer_column: str | None,
     invoice_column: str | None,
     date_column: str | None,
@@ -551,8 +677,10 @@ def rfm(
     allow_formulas: bool,
     no_report: bool,
     quiet: bool,
+    database: Any,
 ) -> None:
-    """RFM analysis of the TRANSACTIONS log (CSV, .csv.gz, Excel or Parquet).
+    """RFM analysis of the TRANSACTIONS log (CSV, .csv.gz, Excel, Parquet, or
+    a database URL with --table or --query).
 
     Cleans the lines (every dropped line is counted by reason), computes each
     customer's Recency, Frequency and Monetary value, scores them 1-5 (5 is
@@ -564,6 +692,8 @@ def rfm(
     Example:
 
         custseg rfm online_retail.csv --as-of 2011-12-10 -o rfm-output/
+
+        custseg rfm postgresql://ana@db/shop --table orders --write-table rfm
     """
     from custseg import pipeline
     from custseg.rfm import rfm as run_rfm
@@ -618,6 +748,7 @@ def rfm(
         out,
         report=not no_report,
         safe_formulas=not allow_formulas,
+        database=database,
         progress=progress,
     )
     if quiet:
@@ -643,7 +774,7 @@ def rfm(
         )
     click.echo(f"\nBehavioural clusters: {result.k_selection.reason}")
     _echo_trust(result)
-    _echo_segments(result, paths)
+    _echo_segments(result, paths, database)
 
 
 def _echo_trust(result: Any) -> None:
@@ -680,8 +811,9 @@ _METHOD_WORDS = {
 }
 
 
-def _echo_segments(result: Any, paths: dict[str, Path]) -> None:
-    """One line per segment (number, name, size, share, action, rule), then the files."""
+def _echo_segments(result: Any, paths: dict[str, Path], database: Any = None) -> None:
+    """One line per segment (number, name, size, share, action, rule), then the
+    files and the database table."""
     width = max(len(p.name) for p in result.profiles)
     rules = {r.segment: r for r in getattr(result.segmenter, "rules_", ())}
     unassigned = len(result.segmenter.excluded_rows_)
@@ -701,9 +833,11 @@ def _echo_segments(result: Any, paths: dict[str, Path]) -> None:
                 f"{rule.precision:.0%}, coverage {rule.coverage:.0%})"
             )
     click.echo("")
-    label = max(len(name) for name in paths)
+    label = max(len(name) for name in [*paths, "database" * bool(database)])
     for name, path in paths.items():
         click.echo(f"  {name:<{label}} {path}")
+    if database is not None:
+        click.echo(f"  {'database':<{label}} {database} ({result.n_rows:,} rows)")
 
 
 def pipeline_reason(key: str) -> str:
@@ -725,11 +859,12 @@ def pipeline_reason(key: str) -> str:
     "Default: <DATA name>-segments.csv in the current folder.",
 )
 @_load_options
+@_database_options("data", noun="customers")
 @_allow_formulas
 @click.option("-q", "--quiet", is_flag=True, help="Print nothing but errors.")
 def predict(
     model: str,
-    data: str,
+    data: Any,
     output: str | None,
     delimiter: str | None,
     encoding: str | None,
@@ -737,11 +872,14 @@ def predict(
     na_values: tuple[str, ...],
     allow_formulas: bool,
     quiet: bool,
+    database: Any,
 ) -> None:
     """Assign the customers in DATA to the segments of a saved MODEL.
 
-    DATA needs the feature columns the model was trained on; other columns are
-    carried through to the output unchanged.
+    DATA (a file, or a database URL with --table or --query) needs the feature
+    columns the model was trained on; other columns are carried through to the
+    output unchanged. --write-table also writes each customer's id, segment
+    number and name to a database table.
 
     Example:
 
@@ -749,11 +887,12 @@ def predict(
     """
     import pandas as pd
 
-    from custseg import pipeline
+    from custseg import load_model, pipeline
     from custseg.io import write_table
 
+    segmenter = load_model(model)
     df = pipeline.predict(
-        model,
+        segmenter,
         data,
         delimiter=delimiter,
         encoding=encoding,
@@ -761,8 +900,10 @@ def predict(
         na_values=list(na_values),
     )
     prefix = "custseg_" if "custseg_segment" in df.columns else ""
-    target = Path(output or f"{Path(data).stem}-segments.csv")
+    target = Path(output or f"{_stem(data)}-segments.csv")
     write_table(df, target, safe_formulas=not allow_formulas)
+    if database is not None:
+        _write_predictions(df, segmenter, prefix, database)
     if quiet:
         return
     counts = (
@@ -778,6 +919,36 @@ def predict(
         shown = "" if pd.isna(number) else str(number)
         click.echo(f"  {shown:>2}  {name}  {n:,}")
     click.echo(f"written to {target}")
+    if database is not None:
+        click.echo(f"and to {database} ({len(df):,} rows)")
+
+
+def _stem(data: Any) -> str:
+    """A file name stem for DATA: the file's, or the database table's."""
+    table = getattr(data, "table", None)
+    if table is not None:
+        return "".join(ch if ch.isalnum() or ch in "-_" else "_" for ch in table)
+    if getattr(data, "query", None) is not None:
+        return "query"
+    return Path(data).stem
+
+
+def _write_predictions(df: Any, segmenter: Any, prefix: str, database: Any) -> None:
+    """The id columns the model was told about (or columns named like ids),
+    with the segment columns, to the --write-table table."""
+    from custseg import pipeline
+    from custseg.io._sql import write_database
+    from custseg.quality import looks_like_id_name
+
+    added = {f"{prefix}segment", f"{prefix}segment_name", f"{prefix}unassigned_reason"}
+    inputs = [c for c in df.columns if c not in added]
+    ids = [
+        c
+        for c, why in segmenter.selection_.excluded.items()
+        if why == "identifier" and c in df.columns
+    ] or [c for c in inputs if looks_like_id_name(str(c))]
+    rows = pipeline.key_rows(df, inputs, ids)
+    write_database(rows, database.url, database.table, if_exists=database.if_exists)
 
 
 @cli.command()

@@ -22,6 +22,7 @@ from custseg.cluster._choose_k import Progress
 from custseg.datasets import mall_customers_path
 from custseg.errors import ParameterError
 from custseg.io import load_table, table_meta, write_table
+from custseg.io._sql import DatabaseSource, DatabaseTarget, read_database
 from custseg.profile import SegmentProfile, profiles_frame
 from custseg.quality import QualityReport, check_table
 
@@ -29,7 +30,11 @@ __all__ = [
     "NAME_COLUMN",
     "SEGMENT_COLUMN",
     "SegmentationRun",
+    "Source",
     "attach_segments",
+    "database_rows",
+    "key_rows",
+    "load_source",
     "predict",
     "run",
     "write_outputs",
@@ -37,6 +42,29 @@ __all__ = [
 
 SEGMENT_COLUMN = "segment"
 NAME_COLUMN = "segment_name"
+# What a run reads: a file, a DataFrame, or a table or query in a database.
+Source = str | os.PathLike[str] | pd.DataFrame | DatabaseSource
+
+
+def load_source(
+    source: Source,
+    *,
+    delimiter: str | None = None,
+    encoding: str | None = None,
+    sheet: str | int | None = None,
+    na_values: Sequence[str] = (),
+) -> pd.DataFrame:
+    """:func:`custseg.load_table` for files and frames, and
+    :func:`custseg.io.read_database` for a :class:`DatabaseSource`."""
+    if isinstance(source, DatabaseSource):
+        return read_database(source, na_values=na_values)
+    return load_table(
+        source,
+        delimiter=delimiter,
+        encoding=encoding,
+        sheet=sheet,
+        na_values=list(na_values),
+    )
 
 
 @dataclass(frozen=True)
@@ -151,7 +179,7 @@ def attach_segments(
 
 def predict(
     model: str | os.PathLike[str] | Segmenter,
-    data: str | os.PathLike[str] | pd.DataFrame,
+    data: Source,
     *,
     delimiter: str | None = None,
     encoding: str | None = None,
@@ -172,12 +200,8 @@ def predict(
     from custseg.cluster import load_model
 
     segmenter = model if isinstance(model, Segmenter) else load_model(model)
-    df = load_table(
-        data,
-        delimiter=delimiter,
-        encoding=encoding,
-        sheet=sheet,
-        na_values=list(na_values),
+    df = load_source(
+        data, delimiter=delimiter, encoding=encoding, sheet=sheet, na_values=na_values
     )
     source = str(table_meta(df).get("source"))
     labels = segmenter.predict(
@@ -187,7 +211,7 @@ def predict(
 
 
 def run(
-    data: str | os.PathLike[str] | pd.DataFrame | None = None,
+    data: Source | None = None,
     *,
     features: Sequence[str] | None = None,
     n_clusters: int | None = None,
@@ -214,7 +238,7 @@ def run(
 
     Parameters
     ----------
-    data : path, DataFrame or None
+    data : path, DataFrame, DatabaseSource or None
         The table; ``None`` uses the bundled mall customers demo.
     features, n_clusters, k_range, scaler, random_state, id_columns
         As for :class:`custseg.Segmenter`.
@@ -245,9 +269,10 @@ def run(
                 "the Spark engine runs K-Means only, without --previous; use the "
                 "local engine for other algorithms and for label continuity"
             )
-        if isinstance(data, pd.DataFrame):
+        if isinstance(data, (pd.DataFrame, DatabaseSource)):
             raise ParameterError(
-                "engine='spark' reads files; pass a path, not a DataFrame"
+                "engine='spark' reads files; pass a path (read DataFrames and "
+                "database tables with the local engine)"
             )
         return run_spark(
             data,
@@ -269,12 +294,8 @@ def run(
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
     source = mall_customers_path() if data is None else data
-    df = load_table(
-        source,
-        delimiter=delimiter,
-        encoding=encoding,
-        sheet=sheet,
-        na_values=list(na_values),
+    df = load_source(
+        source, delimiter=delimiter, encoding=encoding, sheet=sheet, na_values=na_values
     )
     timings["load"] = time.perf_counter() - t0
 
@@ -358,6 +379,37 @@ def continue_with(
     return continue_from(segmenter, previous, data, source=name)
 
 
+def database_rows(result: SegmentationRun) -> pd.DataFrame:
+    """What goes to a database table: each customer's id column(s) (or a
+    1-based ``row_number`` when the table has none), segment number and name,
+    the reason for unassigned rows, and for an RFM run the RFM score and
+    segment. One row per input row, in input order."""
+    rfm = ["rfm_score", "rfm_segment"] if result.rfm is not None else []
+    return key_rows(
+        result.segments_frame(),
+        list(result.data.columns),
+        result.quality.id_columns,
+        rfm,
+    )
+
+
+def key_rows(
+    scored: pd.DataFrame,
+    input_columns: Sequence[str],
+    id_columns: Sequence[str],
+    extra: Sequence[str] = (),
+) -> pd.DataFrame:
+    """The id columns, the columns :func:`attach_segments` added to the input,
+    and ``extra``; a 1-based ``row_number`` first when there is no id column."""
+    added = [c for c in scored.columns if c not in set(input_columns)]
+    ids = [c for c in id_columns if c in scored.columns]
+    out = scored[[*ids, *added, *extra]].reset_index(drop=True)
+    if not ids:
+        out = out.copy(deep=False)
+        out.insert(0, "row_number", np.arange(1, len(out) + 1, dtype=np.int64))
+    return out
+
+
 def write_outputs(
     result: SegmentationRun,
     out_dir: str | os.PathLike[str] = "custseg-output",
@@ -365,16 +417,19 @@ def write_outputs(
     report: bool = True,
     model: bool = True,
     safe_formulas: bool = True,
+    database: DatabaseTarget | None = None,
     progress: Progress | None = None,
 ) -> dict[str, Path]:
     """Write segments, profiles, summary.json, report.html and the model
-    (and rfm_segments.csv for an RFM run).
+    (and rfm_segments.csv for an RFM run), and the segments to a database
+    table when ``database`` is given.
 
     Segments are written as Parquet when the input was Parquet, else CSV. Each
-    file is written under a temporary name and renamed when complete. In CSV,
-    text cells that a spreadsheet would run as formulas (starting with ``=``,
-    ``+``, ``-`` or ``@``) get a leading ``'`` unless ``safe_formulas`` is
-    False.
+    file is written under a temporary name and renamed when complete; the
+    database table is written in one transaction (:func:`database_rows` says
+    which columns). In CSV, text cells that a spreadsheet would run as formulas
+    (starting with ``=``, ``+``, ``-`` or ``@``) get a leading ``'`` unless
+    ``safe_formulas`` is False; database tables keep values as they are.
     """
     from custseg.io._write import atomic_write
     from custseg.report import summarize
@@ -410,6 +465,8 @@ def write_outputs(
                 lambda: write_table(result.rfm.segments, out / "rfm_segments.csv"),
             )
         )
+    if database is not None and result.segments_writer is not None:
+        raise ParameterError("writing segments to a database needs the local engine")
     if model:
         steps.append(("model", lambda: _save_model(result, out / "model.skops")))
     if report:
@@ -423,10 +480,17 @@ def write_outputs(
         paths[name] = step()
         result.timings[f"write_{name}"] = time.perf_counter() - t0
 
+    written = None
+    if database is not None:
+        if progress:
+            progress("writing the database table", len(steps), len(steps) + 1)
+        written = _write_database(result, database)
     summary = summarize(result)
     summary["outputs"] = {k: v.name for k, v in paths.items()} | {
         "summary": "summary.json"
     }
+    if written is not None:
+        summary["outputs"]["database"] = written
     text = json.dumps(summary, indent=2, ensure_ascii=False, allow_nan=False)
     paths["summary"] = atomic_write(
         out / "summary.json", lambda tmp: Path(tmp).write_text(text, encoding="utf-8")
@@ -434,6 +498,22 @@ def write_outputs(
     if progress:
         progress("written", len(steps) + 1, len(steps) + 1)
     return paths
+
+
+def _write_database(result: SegmentationRun, target: DatabaseTarget) -> dict[str, Any]:
+    from custseg.io._sql import redact_url, write_database
+
+    t0 = time.perf_counter()
+    rows = write_database(
+        database_rows(result), target.url, target.table, if_exists=target.if_exists
+    )
+    result.timings["write_database"] = time.perf_counter() - t0
+    return {
+        "database": redact_url(target.url),
+        "table": target.table,
+        "if_exists": target.if_exists,
+        "rows": rows,
+    }
 
 
 def _save_model(result: SegmentationRun, path: Path) -> Path:

@@ -51,6 +51,7 @@ from custseg.errors import (
     InputError,
     ParameterError,
 )
+from custseg.io._sql import DatabaseSource
 from custseg.rfm._columns import TransactionColumns, find_columns
 
 if TYPE_CHECKING:
@@ -268,7 +269,7 @@ def _sniff_csv(
 
 def _register_source(
     con: duckdb.DuckDBPyConnection,
-    data: str | os.PathLike[str] | pd.DataFrame,
+    data: str | os.PathLike[str] | pd.DataFrame | DatabaseSource,
     *,
     delimiter: str | None,
     encoding: str | None,
@@ -280,11 +281,17 @@ def _register_source(
 
     from custseg.io import load_table
     from custseg.io._load import _NA_VALUES, check_file
+    from custseg.io._sql import read_arrow
 
     if isinstance(data, pd.DataFrame):
         con.register("tx_frame", data)
         con.execute("CREATE VIEW tx AS SELECT * FROM tx_frame")
         return {"source": "<DataFrame>", "format": "dataframe"}
+    if isinstance(data, DatabaseSource):
+        # Streamed into Arrow, which DuckDB scans in place (no pandas copy).
+        con.register("tx_frame", read_arrow(data))
+        con.execute("CREATE VIEW tx AS SELECT * FROM tx_frame")
+        return {"source": str(data), "format": "database"}
     path = Path(data)
     name = str(data)
     check_file(path, name)
@@ -464,7 +471,7 @@ def snapshot_date(
 
 
 def aggregate_transactions(
-    data: str | os.PathLike[str] | pd.DataFrame,
+    data: str | os.PathLike[str] | pd.DataFrame | DatabaseSource,
     *,
     columns: Mapping[str, str | None] | None = None,
     as_of: str | dt.date | None = None,
@@ -482,8 +489,9 @@ def aggregate_transactions(
 
     Parameters
     ----------
-    data : path or DataFrame
-        CSV (also ``.csv.gz``), Parquet or Excel transaction lines.
+    data : path, DataFrame or DatabaseSource
+        CSV (also ``.csv.gz``), Parquet or Excel transaction lines, or a
+        database table or query.
     columns : mapping of role to column name, optional
         Overrides for the roles ``customer``, ``invoice``, ``date``,
         ``quantity``, ``price`` and ``amount`` (see :func:`find_columns`).

@@ -20,6 +20,7 @@ import pandas as pd
 from custseg.cluster import Segmenter
 from custseg.cluster._choose_k import Progress
 from custseg.errors import InputError, MissingColumnError, ParameterError
+from custseg.io._sql import DatabaseSource
 from custseg.rfm._aggregate import Cleaning, aggregate_transactions
 from custseg.rfm._scores import (
     DEFAULT_SEGMENT_MAP,
@@ -194,7 +195,7 @@ def _join_attributes(
 
 
 def rfm(
-    data: str | os.PathLike[str] | pd.DataFrame,
+    data: str | os.PathLike[str] | pd.DataFrame | DatabaseSource,
     *,
     columns: Mapping[str, str | None] | None = None,
     as_of: str | dt.date | None = None,
@@ -228,8 +229,9 @@ def rfm(
 
     Parameters
     ----------
-    data : path or DataFrame
-        Transaction lines (CSV, ``.csv.gz``, Parquet or Excel).
+    data : path, DataFrame or DatabaseSource
+        Transaction lines (CSV, ``.csv.gz``, Parquet, Excel, or a database
+        table or query).
     columns, as_of, cancellations, drop_duplicates, date_format
         As for :func:`custseg.rfm.aggregate_transactions`.
     breaks : mapping, optional
@@ -301,9 +303,10 @@ def rfm(
     if engine == "spark":
         from custseg.spark import aggregate_transactions_spark
 
-        if isinstance(data, pd.DataFrame):
+        if isinstance(data, (pd.DataFrame, DatabaseSource)):
             raise ParameterError(
-                "engine='spark' reads files; pass a path, not a DataFrame"
+                "engine='spark' reads files; pass a path (read DataFrames and "
+                "database tables with the local engine)"
             )
         table = aggregate_transactions_spark(data, master=spark_master, **common)
     elif engine == "local":
