@@ -48,3 +48,25 @@ def test_formulas_are_neutralised_in_segments_and_predictions(tmp_path, mall_df)
 def test_allow_formulas_keeps_cells_as_they_are(tmp_path, mall_df):
     _, segments = run_on_hostile(tmp_path, mall_df, "--allow-formulas")
     assert segments["Note"].head(4).tolist() == HOSTILE
+
+
+def test_excel_predictions_hold_text_not_formulas(tmp_path, mall_df):
+    import openpyxl
+
+    data, _ = run_on_hostile(tmp_path, mall_df)
+    model = tmp_path / "out" / "model.skops"
+    for flag, formulas in (([], 0), (["--allow-formulas"], 1)):
+        scored = tmp_path / f"scored{len(flag)}.xlsx"
+        result = CliRunner().invoke(
+            cli, ["predict", str(model), str(data), "-o", str(scored), "-q", *flag]
+        )
+        assert result.exit_code == 0, result.output
+        sheet = openpyxl.load_workbook(scored)["segments"]
+        header = [c.value for c in sheet[1]]
+        notes = [
+            sheet.cell(row=r, column=header.index("Note") + 1) for r in range(2, 6)
+        ]
+        # openpyxl marks a cell starting with '=' as a formula ('f'); text is 's'.
+        assert sum(c.data_type == "f" for c in notes) == formulas
+        assert sheet.max_row == len(mall_df) + 1
+    assert pd.read_excel(tmp_path / "scored0.xlsx")["Note"].iloc[0] == "'" + HOSTILE[0]

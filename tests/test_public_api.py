@@ -20,7 +20,7 @@ def test_all_is_sorted_and_complete():
 def test_core_does_not_import_ui_libraries():
     code = (
         "import sys, custseg; custseg.Segmenter; "
-        "print(sorted(m for m in ('matplotlib', 'jinja2', 'click', 'seaborn') if m in sys.modules))"
+        "print(sorted(m for m in ('matplotlib', 'jinja2', 'click', 'seaborn', 'sqlalchemy') if m in sys.modules))"
     )
     out = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, check=True

@@ -20,7 +20,7 @@ from custseg.errors import (
     NotFittedError,
     ParameterError,
 )
-from custseg.io import load_table, write_table
+from custseg.io import DatabaseSource, DatabaseTarget, load_table, write_table
 from custseg.profile import SegmentProfile, profile_segments
 from custseg.quality import QualityReport, check_table
 
@@ -32,6 +32,8 @@ __all__ = [
     "CustsegError",
     "CustsegWarning",
     "DataRepairWarning",
+    "DatabaseSource",
+    "DatabaseTarget",
     "EmptyDataError",
     "EncodingError",
     "FileFormatError",

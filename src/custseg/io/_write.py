@@ -13,7 +13,17 @@ import pyarrow as pa
 import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
 
-__all__ = ["FORMULA_PREFIXES", "atomic_write", "neutralise_formulas", "write_table"]
+__all__ = [
+    "EXCEL_SUFFIXES",
+    "FORMULA_PREFIXES",
+    "atomic_write",
+    "neutralise_formulas",
+    "write_table",
+]
+
+EXCEL_SUFFIXES = {".xlsx", ".xlsm"}
+# Excel's sheet limit, header row included.
+EXCEL_MAX_ROWS = 1_048_575
 
 # A text cell starting with one of these can run as a formula when a CSV is
 # opened in a spreadsheet (OWASP "CSV injection"): "=HYPERLINK(...)",
@@ -101,12 +111,14 @@ def _is_text(kind: pa.DataType) -> bool:
 def write_table(
     df: pd.DataFrame, path: str | os.PathLike[str], *, safe_formulas: bool = True
 ) -> Path:
-    """Write ``df`` as CSV or Parquet (by the file's suffix), atomically.
+    """Write ``df`` as CSV, Excel (``.xlsx``) or Parquet (by the file's
+    suffix), atomically.
 
-    PyArrow writes both: its CSV writer is several times faster than
-    ``DataFrame.to_csv`` on large tables. In CSV, text cells that a spreadsheet
-    would run as formulas get a leading ``'`` (:func:`neutralise_formulas`)
-    unless ``safe_formulas`` is False; Parquet keeps every value as it is.
+    PyArrow writes CSV and Parquet: its CSV writer is several times faster than
+    ``DataFrame.to_csv`` on large tables. In CSV and Excel, text cells that a
+    spreadsheet would run as formulas get a leading ``'``
+    (:func:`neutralise_formulas`) unless ``safe_formulas`` is False; Parquet
+    keeps every value as it is.
 
     Examples
     --------
@@ -117,8 +129,29 @@ def write_table(
     '"a"\\n1\\n2\\n'
     """
     table = pa.Table.from_pandas(df, preserve_index=False)
-    if Path(path).suffix.lower() in {".parquet", ".pq"}:
+    suffix = Path(path).suffix.lower()
+    if suffix in {".parquet", ".pq"}:
         return atomic_write(path, lambda tmp: pq.write_table(table, tmp))
     if safe_formulas:
         table, _ = neutralise_formulas(table)
+    if suffix in EXCEL_SUFFIXES:
+        return atomic_write(path, lambda tmp: _write_excel(table, tmp))
     return atomic_write(path, lambda tmp: pa_csv.write_csv(table, tmp))
+
+
+def _write_excel(table: pa.Table, path: str) -> None:
+    """One sheet, ``segments``; openpyxl stores a text cell that starts with
+    ``=`` as a formula, which is why formulas are neutralised first."""
+    if table.num_rows > EXCEL_MAX_ROWS:
+        from custseg.errors import ParameterError
+
+        raise ParameterError(
+            f"{table.num_rows:,} rows do not fit in an Excel sheet (at most "
+            f"{EXCEL_MAX_ROWS:,}); write CSV or Parquet instead"
+        )
+    import io
+
+    buffer = io.BytesIO()  # the temporary name has no .xlsx for pandas to see
+    with pd.ExcelWriter(buffer, engine="openpyxl") as writer:
+        table.to_pandas().to_excel(writer, sheet_name="segments", index=False)
+    Path(path).write_bytes(buffer.getvalue())
