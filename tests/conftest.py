@@ -2,20 +2,16 @@
 
 from __future__ import annotations
 
-import contextlib
 import os
 import shutil
-import socket
 import subprocess
-import tempfile
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pandas as pd
 import pytest
+from tests.pg_server import Postgres, PostgresUnavailable, throwaway_postgres
 
 from custseg.datasets import load_mall_customers
 
@@ -74,114 +70,12 @@ def chromium() -> str:
 
 # -- a throwaway PostgreSQL server ---------------------------------------------
 
-PG_PASSWORD = "Zq9-hunter2-s3cret"
-
-
-@dataclass(frozen=True)
-class Postgres:
-    """A running test server; ``url`` carries the password."""
-
-    url: str
-    port: int
-
-    @contextlib.contextmanager
-    def engine(self) -> Iterator[Any]:
-        """An SQLAlchemy engine on the server, disposed on exit."""
-        import sqlalchemy as sa
-
-        engine = sa.create_engine(
-            self.url.replace("postgresql://", "postgresql+psycopg://")
-        )
-        try:
-            yield engine
-        finally:
-            engine.dispose()
-
-
-def _postgres_bindir() -> Path | None:
-    found = sorted(Path("/usr/lib/postgresql").glob("*/bin/initdb"), reverse=True)
-    if found:
-        return found[0].parent
-    pg_config = shutil.which("pg_config")
-    if pg_config:
-        out = subprocess.run([pg_config, "--bindir"], capture_output=True, text=True)
-        candidate = Path(out.stdout.strip())
-        if (candidate / "initdb").exists():
-            return candidate
-    return None
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
 
 @pytest.fixture(scope="session")
 def postgres() -> Iterator[Postgres]:
-    """A PostgreSQL cluster made with initdb in a temporary folder, listening on
-    127.0.0.1 on a free port, with password authentication; stopped and removed
-    at the end. Installs Debian's ``postgresql`` package when missing and root.
-    As root, the server runs as the unprivileged ``postgres`` user (initdb
-    refuses to run as root)."""
-    bindir = _postgres_bindir()
-    if bindir is None and os.geteuid() == 0 and shutil.which("apt-get"):
-        env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-        subprocess.run(["apt-get", "update", "-qq"], env=env, capture_output=True)
-        subprocess.run(
-            ["apt-get", "install", "-y", "-qq", "postgresql"],
-            env=env,
-            capture_output=True,
-            check=True,
-        )
-        bindir = _postgres_bindir()
-    if bindir is None:
-        pytest.fail(
-            "PostgreSQL is needed for the database tests: install Debian's "
-            "'postgresql' package, or deselect them with -m 'not postgres'."
-        )
-    user = "postgres" if os.geteuid() == 0 else None
-    base = Path(tempfile.mkdtemp(prefix="custseg-pg-"))
-    if user:
-        shutil.chown(base, user=user)
-    data, log, pwfile = base / "data", base / "server.log", base / "pw"
-    pwfile.write_text(PG_PASSWORD)
-    if user:
-        shutil.chown(pwfile, user=user)
-
-    def pg(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [str(bindir / args[0]), *args[1:]],
-            user=user,
-            capture_output=True,
-            text=True,
-            check=True,
-            cwd=base,
-        )
-
-    pg(
-        "initdb", "-D", str(data), "-U", "custseg", f"--pwfile={pwfile}",
-        "-A", "scram-sha-256", "-E", "UTF8", "--locale=C", "--no-sync",
-    )  # fmt: skip
-    port = _free_port()
-    options = (
-        f"-c listen_addresses=127.0.0.1 -p {port} -k {base} "
-        "-c fsync=off -c synchronous_commit=off -c full_page_writes=off"
-    )
+    """A PostgreSQL server for the session (see tests/pg_server.py)."""
     try:
-        pg("pg_ctl", "-D", str(data), "-l", str(log), "-o", options, "-w", "start")
-    except subprocess.CalledProcessError as exc:
-        text = log.read_text() if log.exists() else ""
-        pytest.fail(f"PostgreSQL did not start: {exc.stderr}\n{text}")
-    try:
-        yield Postgres(
-            f"postgresql://custseg:{PG_PASSWORD}@127.0.0.1:{port}/postgres", port
-        )
-    finally:
-        subprocess.run(
-            [str(bindir / "pg_ctl"), "-D", str(data), "-m", "fast", "-w", "stop"],
-            user=user,
-            capture_output=True,
-            cwd=base,
-        )
-        shutil.rmtree(base, ignore_errors=True)
+        with throwaway_postgres() as server:
+            yield server
+    except PostgresUnavailable as exc:
+        pytest.fail(str(exc))

@@ -12,7 +12,8 @@ import pandas as pd
 import pytest
 import sqlalchemy as sa
 from click.testing import CliRunner
-from tests.conftest import PG_PASSWORD, SHARED_DATA
+from tests.conftest import SHARED_DATA
+from tests.pg_server import PG_PASSWORD
 
 from custseg.cli import cli
 from custseg.errors import InputError
