@@ -1,20 +1,30 @@
 """Read a customer table from CSV, Excel or Parquet into a pandas DataFrame.
 
-What the loader learnt about the file (encoding, delimiter, repairs, columns that
-look numeric but hold some text) travels with the frame in
-``df.attrs["custseg"]`` so that :func:`custseg.quality.check_table` can report it.
+What the loader learnt about the file (encoding, delimiter, repairs, rows it
+dropped, columns that look numeric but hold some text) travels with the frame
+in ``df.attrs["custseg"]`` so that :func:`custseg.quality.check_table` can
+report it. Every repair is listed in ``docs/errors.md``.
 """
 
 from __future__ import annotations
 
+import bz2
 import codecs
+import contextlib
 import csv
+import gzip
 import io
 import os
+import posixpath
+import re
 import threading
+import zipfile
+import zlib
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import IO, Any, cast
 
 import numpy as np
 import pandas as pd
@@ -28,6 +38,17 @@ from custseg.errors import (
     EncodingError,
     FileFormatError,
     InputError,
+    format_rows,
+)
+from custseg.io._excel import read_excel, text_table
+from custseg.io._numbers import (
+    NUMBER_PATTERN,
+    NUMBERISH_COMMA,
+    NUMBERISH_POINT,
+    parse_numbers,
+    read_written_numbers,
+    refuse_numeric_header,
+    stray_text,
 )
 
 __all__ = ["load_table", "table_meta"]
@@ -39,8 +60,12 @@ _DELIMITERS = ",;\t|"
 _NUMERIC_SHARE = 0.8
 # Integers written with a leading zero (0001) or in hexadecimal (0x1F) are codes.
 _CODE_PATTERN = r"^[+-]?0[0-9xX]"
-# What counts as a number when telling stray text from numbers.
-_NUMBER_PATTERN = r"(?i)^[+-]?((\d+\.?\d*|\.\d+)(e[+-]?\d+)?|inf|infinity|nan)$"
+# What counts as a number when telling stray text from numbers (the Spark
+# engine's typing uses it too).
+_NUMBER_PATTERN = NUMBER_PATTERN
+# Integers this long do not survive float64 (2**53 has 16 digits; int64 holds 18
+# for sure): a column of them is a column of codes.
+_LONG_INTEGER_DIGITS = 19
 # pandas' default missing-value markers (pandas.read_csv's ``na_values``).
 _NA_VALUES = frozenset(
     {
@@ -68,9 +93,41 @@ _NA_VALUES = frozenset(
 _UTF8 = {"utf-8", "utf8", "utf-8-sig"}
 # PyArrow reads the file in blocks of this size, one block per thread at a time.
 _BLOCK_BYTES = 8 << 20
+# pandas warns on inserting a column into a frame of more blocks than this; a
+# table with more columns is consolidated (one block per dtype) when it has at
+# most _CONSOLIDATE_CELLS cells, so that the copy is cheap.
+_MAX_BLOCKS = 100
+_CONSOLIDATE_CELLS = 20_000_000
 _CSV_SUFFIXES = {".csv", ".txt", ".tsv", ".tab", ".dat"}
 _EXCEL_SUFFIXES = {".xlsx", ".xlsm"}
 _PARQUET_SUFFIXES = {".parquet", ".pq"}
+_COMPRESSIONS = {".gz": "gzip", ".bz2": "bz2"}
+# Files that are something else than text, by their first bytes.
+_MAGIC = (
+    (b"\x89PNG\r\n\x1a\n", "a PNG image", None),
+    (b"\xff\xd8\xff", "a JPEG image", None),
+    (b"GIF87a", "a GIF image", None),
+    (b"GIF89a", "a GIF image", None),
+    (b"%PDF-", "a PDF document", None),
+    (b"PAR1", "a Parquet file", "Rename it to end in .parquet."),
+    (b"\x1f\x8b", "gzip-compressed data", "Rename it to end in .csv.gz."),
+    (b"SQLite format 3\x00", "an SQLite database", None),
+    (
+        b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1",
+        "an old-style Office file (.xls or .doc)",
+        "Open it in a spreadsheet and save it as .xlsx or CSV.",
+    ),
+    (b"PK\x03\x04", "a ZIP archive", "Rename it to end in .zip."),
+)
+_EXPORT_HINT = "Export the data as CSV, Excel (.xlsx) or Parquet."
+_LINE_BREAK = re.compile(r"\r\n|\r|\n")
+_SEP_LINE = re.compile(r"(?i)sep=(.)")
+_JSON_START = re.compile(r'\s*(\{\s*["}]|\[\s*[\[{"\]\d-])')
+_MARKUP_START = re.compile(r"(?i)\s*<(!doctype\s+html|html|head|body|table|\?xml)\b")
+# A decoded head with more than this share of control characters is binary
+# (NUL is judged apart: a few stray ones are a damaged export, not binary).
+_CONTROL_SHARE = 0.1
+_CONTROL = re.compile("[\x01-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
 
 
 def table_meta(df: pd.DataFrame) -> dict[str, Any]:
@@ -99,16 +156,22 @@ def load_table(
 ) -> pd.DataFrame:
     """Load a customer table from a file, or take a DataFrame as it is.
 
-    CSV files are sniffed: the delimiter (comma, semicolon, tab or pipe), the
-    encoding (UTF-8, UTF-8 with BOM, UTF-16, then cp1252/Latin-1), and stray
-    spaces around header names are handled. Columns are read as text first and
-    turned into numbers only when their values are numbers, so identifiers such
-    as ``0001`` keep their leading zeros.
+    CSV files are sniffed: the delimiter (comma, semicolon, tab or pipe, or a
+    ``sep=;`` first line), the encoding (UTF-8, UTF-8 with BOM, UTF-16, then
+    cp1252/Latin-1), and stray spaces around header names are handled. A
+    ``.csv.gz``/``.csv.bz2`` file, or a ``.zip`` holding one CSV file, is read
+    as that CSV. Columns are read as text first and turned into numbers only
+    when their values are numbers, so identifiers such as ``0001`` keep their
+    leading zeros; numbers written for people (``$1,200``, ``45%``, and
+    ``1.234,56`` in a file not delimited by commas) are read as numbers, and
+    the repair is listed. Rows that are entirely blank or repeat the header are
+    dropped and listed. The repairs are described in ``docs/errors.md``.
 
     Parameters
     ----------
     source : path or DataFrame
-        A ``.csv``/``.tsv``/``.txt``, ``.xlsx`` or ``.parquet`` file.
+        A ``.csv``/``.tsv``/``.txt`` (optionally ``.gz``/``.bz2``), ``.zip``,
+        ``.xlsx`` or ``.parquet`` file.
     delimiter, encoding : str, optional
         Override what the sniffer finds.
     sheet : str or int, optional
@@ -120,7 +183,9 @@ def load_table(
     Returns
     -------
     pandas.DataFrame
-        With ``df.attrs["custseg"]`` describing the source.
+        With ``df.attrs["custseg"]`` describing the source: ``repairs`` (what
+        was changed), ``dropped_rows`` (rows left out, with the reason),
+        ``mistyped`` (numeric-looking columns with stray text).
 
     Raises
     ------
@@ -146,32 +211,38 @@ def load_table(
     na: frozenset[str] | None = None
     table: pa.Table | pq.ParquetFile
     if suffix in _EXCEL_SUFFIXES:
-        frame, meta = _read_excel(path, name, sheet)
-        table = _text_table(frame)
+        frame, meta = read_excel(path, name, sheet)
+        table = text_table(frame)
         na = _NA_VALUES | frozenset(na_values)
     elif suffix in _PARQUET_SUFFIXES:
         table, meta = _read_parquet(path, name)
-    elif suffix in _CSV_SUFFIXES or suffix == "":
-        table, meta = _read_csv(path, name, delimiter, encoding, list(na_values))
+    elif suffix in _CSV_SUFFIXES or suffix in {"", ".zip"} or suffix in _COMPRESSIONS:
+        csv_source = _csv_source(path, name)
+        table, meta = _read_csv(csv_source, delimiter, encoding, list(na_values))
         na = _NA_VALUES | frozenset(na_values)
     else:
         raise FileFormatError(
             f"files ending in '{suffix}' are not supported",
             path=name,
-            hint="Use a .csv, .tsv, .txt, .xlsx or .parquet file.",
+            hint="Use a .csv (optionally .csv.gz or in a .zip), .tsv, .txt, .xlsx "
+            "or .parquet file.",
         )
 
+    if isinstance(table, pa.Table):
+        table = _tidy_table(table, meta)
     n_columns, n_rows = (
         (len(table.schema_arrow.names), table.metadata.num_rows)
         if isinstance(table, pq.ParquetFile)
         else (table.num_columns, table.num_rows)
     )
     if n_columns == 0:
-        raise EmptyDataError("no columns found", path=name)
+        raise EmptyDataError("no columns found", path=meta["source"])
     if n_rows == 0:
+        dropped = sum(d["count"] for d in meta.get("dropped_rows", []))
         raise EmptyDataError(
-            "has a header but no data rows",
-            path=name,
+            "has a header but no data rows"
+            + (f" ({dropped} blank or repeated-header rows)" if dropped else ""),
+            path=meta["source"],
             hint="Add customer rows below the header.",
         )
     meta.pop("na_values", None)
@@ -190,12 +261,106 @@ def check_file(path: Path, name: str) -> None:
         raise EmptyDataError("the file is empty", path=name)
 
 
+# -- where the CSV bytes come from -------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Source:
+    """A CSV file: plain, gzip- or bzip2-compressed, or one member of a zip."""
+
+    path: Path
+    name: str
+    compression: str | None = None
+    member: str | None = None
+
+    @contextlib.contextmanager
+    def open(self) -> Iterator[IO[bytes]]:
+        """The file's bytes, decompressed."""
+        if self.member is not None:
+            with (
+                zipfile.ZipFile(self.path) as archive,
+                archive.open(self.member) as fh,
+            ):
+                yield fh
+        elif self.compression == "gzip":
+            with gzip.open(self.path, "rb") as gz:
+                yield cast(IO[bytes], gz)
+        elif self.compression == "bz2":
+            with bz2.open(self.path, "rb") as bz:
+                yield cast(IO[bytes], bz)
+        else:
+            with self.path.open("rb") as fh:
+                yield fh
+
+    def arrow_input(self, stack: contextlib.ExitStack) -> str | IO[bytes]:
+        """What pyarrow reads: the path (it decompresses .gz and .bz2 itself,
+        in C++) or, inside a zip, the member's stream."""
+        if self.member is None:
+            return str(self.path)
+        return stack.enter_context(self.open())
+
+    @property
+    def seekable(self) -> bool:
+        return self.compression is None and self.member is None
+
+
+# Ways a compressed file fails to decompress: a bad header, a cut-off stream.
+_DECOMPRESS_ERRORS = (OSError, EOFError, zlib.error, zipfile.BadZipFile)
+
+
+def _csv_source(path: Path, name: str) -> _Source:
+    """The CSV inside ``path``: the file itself, its decompressed bytes, or the
+    single CSV member of a zip archive."""
+    suffix = path.suffix.lower()
+    if suffix in _COMPRESSIONS:
+        inner = Path(path.stem).suffix.lower()
+        if inner and inner not in _CSV_SUFFIXES:
+            raise FileFormatError(
+                f"compressed '{inner}' files are not supported",
+                path=name,
+                hint=f"Decompress it first, or compress a CSV file ({inner} "
+                "files are already compressed).",
+            )
+        return _Source(path, name, compression=_COMPRESSIONS[suffix])
+    if suffix != ".zip":
+        return _Source(path, name)
+    try:
+        with zipfile.ZipFile(path) as archive:
+            members = [
+                info.filename
+                for info in archive.infolist()
+                if not info.is_dir()
+                and not info.filename.startswith("__MACOSX/")
+                and not posixpath.basename(info.filename).startswith(".")
+            ]
+    except (zipfile.BadZipFile, OSError) as exc:
+        raise FileFormatError(
+            f"is not a readable ZIP archive ({exc})", path=name
+        ) from exc
+    tables = [m for m in members if posixpath.splitext(m)[1].lower() in _CSV_SUFFIXES]
+    if len(tables) == 1:
+        return _Source(path, f"{name} ({tables[0]})", member=tables[0])
+    listing = ", ".join(f"'{m}'" for m in (tables or members)[:10])
+    if len(tables) > 1:
+        raise FileFormatError(
+            f"the ZIP archive holds {len(tables)} CSV files ({listing}); custseg "
+            "reads one table at a time",
+            path=name,
+            hint="Extract the one to segment and pass it, or zip it alone.",
+        )
+    raise FileFormatError(
+        "the ZIP archive holds no CSV file"
+        + (f" (it holds {listing})" if members else " (it is empty)"),
+        path=name,
+        hint="Extract the table and pass it as .csv, .xlsx or .parquet.",
+    )
+
+
 # -- CSV ---------------------------------------------------------------------
 
 
 def _read_csv(
-    path: Path,
-    name: str,
+    source: _Source,
     delimiter: str | None,
     encoding: str | None,
     na_values: list[str],
@@ -205,129 +370,424 @@ def _read_csv(
     Types are inferred afterwards by :func:`_frame_from_arrow`, column by
     column, with vectorised checks (so ``0001`` can stay text).
     """
-    with path.open("rb") as fh:
-        head = fh.read(_SNIFF_BYTES)
-    if not head.strip():
+    name = source.name
+    try:
+        with source.open() as fh:
+            head = fh.read(_SNIFF_BYTES)
+    except _DECOMPRESS_ERRORS as exc:
+        raise _decompress_error(source, exc) from exc
+    _refuse_binary_formats(head, name)
+    if not head.strip(b" \t\r\n\x00\x0b\x0c"):
         raise EmptyDataError("the file has no text, only blank space", path=name)
-    encoding = encoding or _guess_encoding(head, path, name)
+    repairs: list[str] = []
+    nul = False
+    if encoding is None:
+        encoding, nul, note = _detect_encoding(head, source)
+        if note:
+            repairs.append(note)
     try:
         text = head.decode(encoding, errors="replace")
     except LookupError as exc:
         raise EncodingError(
             f"unknown encoding {encoding!r}", path=name, hint="Try --encoding utf-8."
         ) from exc
-    if text.startswith("\ufeff"):
-        text = text[1:]
-    delimiter = delimiter or _sniff_delimiter(text)
+    text = text.removeprefix("\ufeff")
+    _refuse_non_text(text, name)
+    text = text.replace("\x00", "")
+    lines = _LINE_BREAK.split(text)
+    skip = _blank_lines(lines, 0)
+    if skip < len(lines) and _SEP_LINE.fullmatch(lines[skip].strip()):
+        hinted = lines[skip].strip()[-1]
+        repairs.append(
+            f"skipped the first line {lines[skip].strip()!r}, a spreadsheet's "
+            f"note of the delimiter"
+            + ("" if delimiter else f", and used the delimiter {hinted!r}")
+        )
+        delimiter = delimiter or hinted
+        skip = _blank_lines(lines, skip + 1)
+    body = "\n".join(lines[skip:])
+    delimiter = delimiter or _sniff_delimiter(body)
+    reader = csv.reader(io.StringIO(body, newline=""), delimiter=delimiter)
+    header = next(reader, [])
+    if not header:
+        raise EmptyDataError("the file has no header and no rows", path=name)
+    header_line = skip + 1
+    skip += reader.line_num
+    refuse_numeric_header(header, name, f"line {header_line}")
     meta: dict[str, Any] = {
         "source": name,
         "format": "csv",
         "encoding": encoding,
         "delimiter": delimiter,
-        "repairs": [],
+        "repairs": repairs,
         "na_values": sorted(_NA_VALUES | set(na_values)),
     }
-    header = next(csv.reader(io.StringIO(text), delimiter=delimiter), [])
-    if not header:
-        raise EmptyDataError("the file has no header and no rows", path=name)
+    if source.compression:
+        meta["compression"] = source.compression
+    if source.member:
+        meta["archive_member"] = source.member
+    if nul:
+        meta["nul_bytes"] = True
     names = [f"column_{i + 1}" for i in range(len(header))]
-    bad_rows: list[tuple[int | None, str]] = []
+    bad_rows: list[tuple[int | None, int, int, str]] = []
+    blank_rows: list[int] = []
+    blank_chars = delimiter + " \t\r\n\x00"
 
     def on_bad_row(row: pacsv.InvalidRow) -> str:
-        bad_rows.append((row.number, row.text))
+        if not row.text.strip(blank_chars):
+            blank_rows.append(row.number if row.number is not None else -1)
+            return "skip"
+        bad_rows.append(
+            (row.number, row.expected_columns, row.actual_columns, row.text)
+        )
         return "error"
 
     try:
-        table = pacsv.read_csv(
-            path,
-            read_options=pacsv.ReadOptions(
-                encoding="utf8" if encoding in _UTF8 else encoding,
-                column_names=names,
-                skip_rows=1,
-                block_size=_BLOCK_BYTES,
-            ),
-            parse_options=pacsv.ParseOptions(
-                delimiter=delimiter,
-                newlines_in_values=True,
-                invalid_row_handler=on_bad_row,
-            ),
-            convert_options=pacsv.ConvertOptions(
-                # Missing-value markers are found after parsing, and only in
-                # columns that do not parse as numbers: asking the parser to
-                # look for them in every cell made reading twice as slow.
-                column_types=dict.fromkeys(names, pa.string()),
-                strings_can_be_null=False,
-                null_values=[],
-                quoted_strings_can_be_null=False,
-            ),
-        )
+        with contextlib.ExitStack() as stack:
+            table = pacsv.read_csv(
+                source.arrow_input(stack),
+                read_options=pacsv.ReadOptions(
+                    encoding="utf8" if encoding in _UTF8 else encoding,
+                    column_names=names,
+                    skip_rows=skip,
+                    block_size=_BLOCK_BYTES,
+                ),
+                parse_options=pacsv.ParseOptions(
+                    delimiter=delimiter,
+                    newlines_in_values=True,
+                    invalid_row_handler=on_bad_row,
+                ),
+                convert_options=pacsv.ConvertOptions(
+                    # Missing-value markers are found after parsing, and only
+                    # in columns that do not parse as numbers: asking the parser
+                    # to look for them in every cell made reading twice as slow.
+                    column_types=dict.fromkeys(names, pa.string()),
+                    strings_can_be_null=False,
+                    null_values=[],
+                    quoted_strings_can_be_null=False,
+                ),
+            )
     except pa.ArrowInvalid as exc:
         if bad_rows:
-            number, row = bad_rows[0]
-            if number is None or number < 0:
-                number = _line_of(path, encoding, row)
-            where = f" at line {number}" if number is not None else ""
-            raise FileFormatError(
-                f"rows have different numbers of fields{where} (delimiter "
-                f"{delimiter!r}, {len(header)} columns in the header): {row[:80]!r}",
-                path=name,
-                hint="Check the quoting in that line, or pass --delimiter.",
+            raise _ragged_error(
+                source, encoding, delimiter, skip + 1, bad_rows
             ) from exc
         if "Empty CSV" in str(exc):
             raise EmptyDataError(
                 "the file has no header and no rows", path=name
             ) from exc
         raise FileFormatError(f"cannot be read as CSV ({exc})", path=name) from exc
-    except (UnicodeDecodeError, ValueError) as exc:
+    except UnicodeDecodeError as exc:
         raise EncodingError(
             f"cannot be decoded as {encoding}",
             path=name,
             hint="Pass --encoding (e.g. --encoding latin-1).",
         ) from exc
+    except _DECOMPRESS_ERRORS as exc:
+        raise _decompress_error(source, exc) from exc
+    if blank_rows:
+        known = sorted(n for n in blank_rows if n > 0)
+        if len(known) < len(blank_rows):  # the parallel reader does not know
+            known = _blank_line_numbers(source, encoding, blank_chars)
+        _note_dropped(
+            meta,
+            "a line of only delimiters or spaces",
+            len(blank_rows),
+            known,
+            "lines",
+        )
+    _check_closing_quote(table, source, encoding, delimiter)
     table = table.rename_columns(header)
     return table, meta
 
 
-def _line_of(path: Path, encoding: str, row: str) -> int | None:
-    """Line number (1-based) of the first line that reads ``row``: the parser
-    does not always know it, and the error path can afford one more pass."""
-    try:
-        with path.open(encoding=encoding, errors="replace", newline="") as fh:
-            for number, line in enumerate(fh, start=1):
-                if line.rstrip("\r\n") == row:
-                    return number
-    except (OSError, LookupError):
-        pass
-    return None
+def _blank_lines(lines: list[str], start: int) -> int:
+    """Index of the first line at or after ``start`` that is not blank."""
+    while start < len(lines) and not lines[start].strip():
+        start += 1
+    return start
 
 
-def _guess_encoding(head: bytes, path: Path, name: str) -> str:
-    if head.startswith(b"\xef\xbb\xbf"):
-        return "utf-8-sig"
-    if head.startswith((b"\xff\xfe", b"\xfe\xff")):
-        return "utf-16"
-    if b"\x00" in head:
+def _decompress_error(source: _Source, exc: BaseException) -> FileFormatError:
+    kind = "ZIP" if source.member else source.compression or "compressed"
+    cut = isinstance(exc, EOFError) or "end-of-stream" in str(exc)
+    return FileFormatError(
+        f"cannot be decompressed as {kind} data"
+        + (" (it is cut off)" if cut else f" ({exc})"),
+        path=source.name,
+        hint="Download or copy the file again.",
+    )
+
+
+def _refuse_binary_formats(head: bytes, name: str) -> None:
+    """Name what a non-text file is, from its first bytes."""
+    for magic, what, hint in _MAGIC:
+        if head.startswith(magic):
+            if magic == b"PK\x03\x04" and b"xl/" in head:
+                what, hint = "an Excel workbook", "Rename it to end in .xlsx."
+            raise FileFormatError(
+                f"is {what}, not a text table", path=name, hint=hint or _EXPORT_HINT
+            )
+
+
+def _refuse_non_text(text: str, name: str) -> None:
+    """Refuse binary data, JSON and web pages that happen to decode as text."""
+    sample = text[:_SNIFF_BYTES]
+    controls = len(_CONTROL.findall(sample))
+    if sample and controls > max(8, _CONTROL_SHARE * len(sample)):
         raise FileFormatError(
             "does not look like a text table (it holds binary data)",
             path=name,
-            hint="Export the data as CSV, Excel (.xlsx) or Parquet.",
+            hint=_EXPORT_HINT,
         )
+    if _JSON_START.match(sample):
+        raise FileFormatError(
+            "holds JSON, not a table of rows and columns",
+            path=name,
+            hint="Convert it to CSV (e.g. pandas.read_json(...).to_csv(...)), or "
+            "export the data as CSV.",
+        )
+    if _MARKUP_START.match(sample):
+        raise FileFormatError(
+            "is a web page or XML document, not a CSV table",
+            path=name,
+            hint="A download may have saved a login or error page instead of "
+            "the data; download the file again.",
+        )
+
+
+def _ragged_error(
+    source: _Source,
+    encoding: str,
+    delimiter: str,
+    first_data_line: int,
+    bad_rows: list[tuple[int | None, int, int, str]],
+) -> FileFormatError:
+    number, expected, actual, row = bad_rows[0]
+    first_line = _LINE_BREAK.split(row, maxsplit=1)[0]
+    last = False
+    if number is None or number < 0:
+        number, last = _line_of(source, encoding, first_line)
+    where = f" at line {number}" if number is not None else ""
+    if '"' in row and _LINE_BREAK.search(row):
+        return FileFormatError(
+            f"a quoted value that starts{where} is never closed (delimiter "
+            f"{delimiter!r}): {first_line[:80]!r}",
+            path=source.name,
+            hint="Close the quote, or remove the stray quote character.",
+        )
+    if number == first_data_line and actual > expected:
+        hint = (
+            "The first line may be a title rather than the header; remove it, "
+            "or pass --delimiter."
+        )
+    elif last and actual < expected:
+        hint = "The file may be cut off there."
+    else:
+        hint = "Check the quoting in that line, or pass --delimiter."
+    return FileFormatError(
+        f"rows have different numbers of fields: {actual}{where}, {expected} in "
+        f"the header (delimiter {delimiter!r}): {row[:80]!r}",
+        path=source.name,
+        hint=hint,
+    )
+
+
+def _line_of(source: _Source, encoding: str, line: str) -> tuple[int | None, bool]:
+    """Line number (1-based) of the first line that reads ``line``, and whether
+    it is the last line: the parser does not always know it, and the error path
+    can afford one more pass."""
+    found = None
+    count = 0
+    try:
+        with (
+            source.open() as raw,
+            io.TextIOWrapper(
+                raw, encoding=encoding, errors="replace", newline=""
+            ) as fh,
+        ):
+            for count, text in enumerate(fh, start=1):
+                if found is None and text.rstrip("\r\n").replace("\x00", "") == line:
+                    found = count
+    except (OSError, LookupError, EOFError, zlib.error):
+        pass
+    return found, found is not None and found == count
+
+
+def _blank_line_numbers(source: _Source, encoding: str, blank: str) -> list[int]:
+    """Line numbers (1-based) of lines made only of ``blank`` characters (not
+    empty ones, which the reader skips without a word), up to 1,000: one pass,
+    made only when the reader dropped such lines."""
+    found: list[int] = []
+    with (
+        source.open() as raw,
+        io.TextIOWrapper(raw, encoding=encoding, errors="replace", newline="") as fh,
+    ):
+        for number, line in enumerate(fh, start=1):
+            text = line.rstrip("\r\n")
+            if text and not text.strip(blank):
+                found.append(number)
+                if len(found) == 1000:
+                    break
+    return found
+
+
+def _check_closing_quote(
+    table: pa.Table, source: _Source, encoding: str, delimiter: str
+) -> None:
+    """Refuse a file that ends inside a quoted value (cut off, or a stray
+    quote): the parser reads the rest of the file into the last cell.
+
+    Only the last cell and the file's tail are read, so this costs nothing
+    on a good file.
+    """
+    if table.num_rows == 0 or table.num_columns == 0:
+        return
+    last = table.column(table.num_columns - 1)[-1].as_py()
+    if last is None:
+        return
+    ends_open = last.endswith(("\n", "\r"))
+    if source.seekable:
+        width = 4 * len(last) + 16
+        with source.path.open("rb") as fh:
+            size = fh.seek(0, os.SEEK_END)
+            start = max(0, size - width)
+            if encoding.lower().replace("_", "-").startswith("utf-16"):
+                start -= start % 2
+            fh.seek(start)
+            tail = fh.read().decode(encoding, errors="replace")
+    elif ends_open:
+        tail = _whole_text(source, encoding)
+    else:
+        return
+    if not _opens_last_cell(tail, last, delimiter):
+        return
+    text = _whole_text(source, encoding)
+    quote = len(text) - len(last) - 1
+    line = len(_LINE_BREAK.findall(text, 0, max(quote, 0))) + 1
+    raise FileFormatError(
+        f"a quoted value that starts at line {line} is never closed, so the rest "
+        f"of the file would be one cell: {text[quote : quote + 40]!r}",
+        path=source.name,
+        hint="The file may be cut off there; close the quote, or remove the "
+        "stray quote character.",
+    )
+
+
+def _opens_last_cell(tail: str, last: str, delimiter: str) -> bool:
+    """Does ``tail`` (the end of the file) end with ``"`` + ``last``, the quote
+    opening the last field (after a delimiter or a line break)?"""
+    if not tail.endswith(last):
+        return False
+    quote = len(tail) - len(last) - 1
+    if quote < 0 or tail[quote] != '"':
+        return False
+    return quote == 0 or tail[quote - 1] in (delimiter, "\n", "\r", "\ufeff")
+
+
+def _whole_text(source: _Source, encoding: str) -> str:
+    with source.open() as fh:
+        return fh.read().decode(encoding, errors="replace").removeprefix("\ufeff")
+
+
+def _note_dropped(
+    meta: dict[str, Any], reason: str, count: int, numbers: list[int], unit: str
+) -> None:
+    """Record rows left out while loading, with the reason, as a repair too."""
+    meta.setdefault("dropped_rows", []).append(
+        {"reason": reason, "count": count, unit: numbers[:1000]}
+    )
+    where = f": {unit} {format_rows(numbers)}" if numbers else ""
+    noun = "row" if count == 1 else "rows"
+    meta["repairs"].append(f"dropped {count} {noun} ({reason}){where}")
+
+
+def _detect_encoding(head: bytes, source: _Source) -> tuple[str, bool, str | None]:
+    """The file's encoding, whether it holds NUL bytes, and a note for the
+    repairs when the encoding is a guess (no BOM, not UTF-8)."""
+    if head.startswith(codecs.BOM_UTF8):
+        return "utf-8-sig", False, None
+    if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        return "utf-16", False, None
+    nul = b"\x00" in head
+    if nul:
+        utf16 = _utf16_without_bom(head)
+        if utf16:
+            return (
+                utf16,
+                False,
+                f"decoded the file as {utf16.upper()}, which it looks like though "
+                "it has no byte-order mark",
+            )
+        if not _text_with_nuls(head):
+            raise FileFormatError(
+                "does not look like a text table (it holds binary data)",
+                path=source.name,
+                hint=_EXPORT_HINT,
+            )
     # Decoding the whole file costs one pass over its bytes; it is the only way
     # to be sure a non-UTF-8 byte is not hiding past the sniffed head.
     decoder = codecs.getincrementaldecoder("utf-8")()
     try:
-        with path.open("rb") as fh:
+        with source.open() as fh:
             for chunk in iter(lambda: fh.read(16 * 1024 * 1024), b""):
                 decoder.decode(chunk)
+                nul = nul or b"\x00" in chunk
             decoder.decode(b"", final=True)
-        return "utf-8"
+        return "utf-8", nul, None
     except UnicodeDecodeError:
         pass
+    except _DECOMPRESS_ERRORS as exc:
+        raise _decompress_error(source, exc) from exc
     try:
-        path.read_bytes().decode("cp1252")
-        return "cp1252"
+        cp1252 = codecs.getincrementaldecoder("cp1252")()
+        with source.open() as fh:
+            for chunk in iter(lambda: fh.read(16 * 1024 * 1024), b""):
+                cp1252.decode(chunk)
+        encoding = "cp1252"
     except UnicodeDecodeError:
-        return "latin-1"
+        encoding = "latin-1"
+    return (
+        encoding,
+        nul,
+        f"decoded the file as {encoding}, as it is not valid UTF-8; pass "
+        "--encoding if accented letters look wrong",
+    )
+
+
+def _guess_encoding(head: bytes, path: Path, name: str) -> str:
+    """The encoding of the plain file ``path`` (see :func:`_detect_encoding`)."""
+    return _detect_encoding(head, _Source(path, name))[0]
+
+
+def _utf16_without_bom(head: bytes) -> str | None:
+    """'utf-16-le' or 'utf-16-be' when every other byte is NUL, as in mostly
+    ASCII text in UTF-16, and the bytes decode as such."""
+    n = len(head) - len(head) % 2
+    if n < 4:
+        return None
+    even, odd = head[0:n:2], head[1:n:2]
+    half = n // 2
+    for zeros, other, encoding in ((odd, even, "utf-16-le"), (even, odd, "utf-16-be")):
+        if zeros.count(0) > 0.3 * half and other.count(0) < 0.02 * half:
+            text = head[:n].decode(encoding, errors="replace")
+            if text.count("\ufffd") <= 2:
+                return encoding
+    return None
+
+
+def _text_with_nuls(head: bytes) -> bool:
+    """UTF-8 text with a few stray NUL bytes (a damaged export), as opposed to
+    binary data: without the NULs it decodes, and has few control characters."""
+    stripped = head.replace(b"\x00", b"")
+    if head.count(0) > 0.1 * len(head):
+        return False
+    try:
+        text = codecs.getincrementaldecoder("utf-8")().decode(stripped)
+    except UnicodeDecodeError:
+        return False
+    controls = len(_CONTROL.findall(text))
+    return controls <= _CONTROL_SHARE * max(len(text), 1)
 
 
 def _sniff_delimiter(text: str) -> str:
@@ -353,31 +813,7 @@ def _sniff_delimiter(text: str) -> str:
     return best
 
 
-# -- Excel and Parquet -------------------------------------------------------
-
-
-def _read_excel(
-    path: Path, name: str, sheet: str | int | None
-) -> tuple[pd.DataFrame, dict[str, Any]]:
-    try:
-        df = pd.read_excel(path, sheet_name=0 if sheet is None else sheet, dtype=object)
-    except ImportError as exc:  # pragma: no cover - openpyxl is a dependency
-        raise FileFormatError(
-            "reading Excel needs openpyxl", path=name, hint="pip install openpyxl"
-        ) from exc
-    except ValueError as exc:
-        raise InputError(str(exc), path=name) from exc
-    except Exception as exc:  # openpyxl raises many types for a bad workbook
-        raise FileFormatError(
-            f"is not a readable Excel workbook ({type(exc).__name__})", path=name
-        ) from exc
-    meta: dict[str, Any] = {
-        "source": name,
-        "format": "excel",
-        "sheet": sheet or 0,
-        "repairs": [],
-    }
-    return df, meta
+# -- Parquet -----------------------------------------------------------------
 
 
 def _read_parquet(path: Path, name: str) -> tuple[pq.ParquetFile, dict[str, Any]]:
@@ -419,20 +855,75 @@ def _clean_headers(columns: pd.Index, repairs: list[str]) -> list[str]:
     return result
 
 
-def _text_table(df: pd.DataFrame) -> pa.Table:
-    """An Excel sheet as a table of text, so that it is typed like a CSV file."""
-    arrays = [
-        pa.array(
-            [None if _is_missing(v) else str(v) for v in df.iloc[:, i].tolist()],
-            type=pa.string(),
-        )
-        for i in range(df.shape[1])
+def _tidy_table(table: pa.Table, meta: dict[str, Any]) -> pa.Table:
+    """Drop columns with neither a name nor a value (trailing delimiters), and
+    rows that are entirely blank or repeat the header (files pasted together).
+
+    The usual file costs one pass over its first column: the other columns
+    are looked at only for the rows that column flags.
+    """
+    names = [str(n) for n in table.column_names]
+    if not names:
+        return table
+    keep = [
+        i for i, n in enumerate(names) if n.strip() or not _all_blank(table.column(i))
     ]
-    return pa.table(arrays, names=[str(c) for c in df.columns])
+    if keep and len(keep) < len(names):
+        gone = [i + 1 for i in range(len(names)) if i not in set(keep)]
+        meta["repairs"].append(
+            f"dropped {len(gone)} empty column{'s' if len(gone) > 1 else ''} with "
+            f"no name (column{'s' if len(gone) > 1 else ''} {format_rows(gone)})"
+        )
+        table = table.select(keep)
+        names = [names[i] for i in keep]
+    if table.num_rows == 0:
+        return table
+    blank = _blank(table.column(0))
+    repeat = pc.fill_null(pc.equal(table.column(0), names[0]), False)
+    for i in range(1, len(names)):
+        if not (pc.any(blank).as_py() or pc.any(repeat).as_py()):
+            return table
+        column = table.column(i)
+        if pc.any(blank).as_py():
+            blank = pc.and_(blank, _blank(column))
+        if pc.any(repeat).as_py():
+            same = (
+                _blank(column)
+                if not names[i].strip()
+                else pc.fill_null(pc.equal(column, names[i]), False)
+            )
+            repeat = pc.and_(repeat, same)
+    drop = pc.or_(blank, repeat)
+    if not pc.any(drop).as_py():
+        return table
+    for mask, reason in ((blank, "every cell blank"), (repeat, "repeats the header")):
+        rows = np.flatnonzero(mask.to_numpy(zero_copy_only=False)) + 1
+        if len(rows):
+            _note_dropped(meta, reason, len(rows), rows.tolist(), "rows")
+    return table.filter(pc.invert(drop))
 
 
-def _is_missing(value: object) -> bool:
-    return value is None or (isinstance(value, float) and np.isnan(value))
+def _blank(column: pa.ChunkedArray) -> pa.ChunkedArray:
+    """Missing, empty or only white space."""
+    if not (pa.types.is_string(column.type) or pa.types.is_large_string(column.type)):
+        return pc.is_null(column)
+    return pc.fill_null(pc.or_(pc.equal(column, ""), pc.utf8_is_space(column)), True)
+
+
+def _all_blank(column: pa.ChunkedArray) -> bool:
+    return bool(pc.all(_blank(column)).as_py())
+
+
+@dataclass
+class _Typing:
+    """What typing a text column needs to know about its file, and what it
+    found (per column name, so that the report lists them in column order)."""
+
+    na_values: frozenset[str] | None
+    decimal_comma: bool = False
+    nul: bool = False
+    repairs: dict[str, list[str]] = field(default_factory=dict)
+    mistyped: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
 def _frame_from_arrow(
@@ -452,7 +943,8 @@ def _frame_from_arrow(
         if isinstance(table, pq.ParquetFile)
         else table.column_names
     )
-    names = _clean_headers(pd.Index(raw_names), meta["repairs"])
+    repairs = meta.setdefault("repairs", [])
+    names = _clean_headers(pd.Index(raw_names), repairs)
     if isinstance(table, pq.ParquetFile):
         parquet = table
         # One ParquetFile must not be read from two threads at once (it
@@ -473,31 +965,38 @@ def _frame_from_arrow(
             assert arr is not None
             return arr
 
-    mistyped: dict[str, dict[str, Any]] = {}
+    ctx = _Typing(
+        na_values,
+        # A decimal comma is possible only where the comma does not delimit.
+        decimal_comma=meta.get("format") == "csv" and meta.get("delimiter") != ",",
+        nul=bool(meta.get("nul_bytes")),
+    )
 
     def convert(i: int) -> pd.Series:
-        return _to_pandas(column(i), names[i], na_values, mistyped)
+        return _to_pandas(column(i), names[i], ctx)
 
     with ThreadPoolExecutor(max_workers=min(2, len(names))) as pool:
         converted = list(pool.map(convert, range(len(names))))
-    meta["mistyped"] = {n: mistyped[n] for n in names if n in mistyped}
+    meta["mistyped"] = {n: ctx.mistyped[n] for n in names if n in ctx.mistyped}
+    for n in names:
+        repairs.extend(ctx.repairs.get(n, ()))
     # PyArrow's allocator keeps freed blocks for reuse; hand them back now that
     # the Arrow copies are gone.
     pa.default_memory_pool().release_unused()
     # copy=False keeps each column's array as it is instead of consolidating
     # them into one 2-D block (a full extra copy of the table).
-    return pd.DataFrame(dict(zip(names, converted, strict=True)), copy=False)
+    frame = pd.DataFrame(dict(zip(names, converted, strict=True)), copy=False)
+    if len(names) > _MAX_BLOCKS and frame.size <= _CONSOLIDATE_CELLS:
+        # Hundreds of one-column blocks make every later column insert slow
+        # (and pandas warns); a wide table is small enough to copy.
+        frame = frame.copy()
+    return frame
 
 
-def _to_pandas(
-    column: pa.ChunkedArray,
-    name: str,
-    na_values: frozenset[str] | None,
-    mistyped: dict[str, dict[str, Any]],
-) -> pd.Series:
+def _to_pandas(column: pa.ChunkedArray, name: str, ctx: _Typing) -> pd.Series:
     kind = column.type
     if pa.types.is_string(kind) or pa.types.is_large_string(kind):
-        return _infer_text(column, name, na_values, mistyped)
+        return _infer_text(column, name, ctx)
     if pa.types.is_dictionary(kind) and (
         pa.types.is_string(kind.value_type) or pa.types.is_large_string(kind.value_type)
     ):
@@ -507,36 +1006,51 @@ def _to_pandas(
     return pd.Series(column.to_pandas(), name=name)
 
 
-def _infer_text(
-    column: pa.ChunkedArray,
-    name: str,
-    na_values: frozenset[str] | None,
-    mistyped: dict[str, dict[str, Any]],
-) -> pd.Series:
+def _infer_text(column: pa.ChunkedArray, name: str, ctx: _Typing) -> pd.Series:
     """Turn a text column into numbers when every value is a number.
 
     Columns that are mostly numbers but hold a few other strings stay text and
-    are listed in ``mistyped`` with the offending rows and values. Numbers with
-    a leading zero (``0001``) or in hexadecimal stay text: they are codes.
-    The common case, a clean numeric column, costs one vectorised cast; the
-    trimming and missing-marker passes run only when that cast fails.
+    are listed in ``ctx.mistyped`` with the offending rows and values. Numbers
+    with a leading zero (``0001``), in hexadecimal, or too long for a float
+    stay text: they are codes. The common case, a clean numeric column, costs
+    one vectorised cast; the trimming and missing-marker passes run only when
+    that cast fails, and the passes that read numbers written for people
+    (:func:`custseg.io._numbers.read_written_numbers`) only when the first
+    values look like them.
     """
     n = len(column)
     if column.null_count == n:
         return pd.Series(np.full(n, np.nan), name=name)
-    text = column
-    numbers = _parse_numbers(text)
+    repairs: list[str] = []
+    if ctx.nul:
+        column = _strip_nuls(column, name, repairs)
+    text = checked = column
+    problem: dict[str, Any] | None = None
+    numbers = parse_numbers(text)
     if numbers is None:
-        text = pc.utf8_trim_whitespace(column)
-        if na_values:
-            markers = pa.array(sorted(na_values), type=text.type)
-            text = pc.if_else(pc.is_in(text, value_set=markers), None, text)
+        text = checked = pc.utf8_trim_whitespace(column)
+        if ctx.na_values:
+            markers = pa.array(sorted(ctx.na_values), type=text.type)
+            text = checked = pc.if_else(pc.is_in(text, value_set=markers), None, text)
         if text.null_count == n:
+            ctx.repairs[name] = repairs
             return pd.Series(np.full(n, np.nan), name=name)
-        numbers = _parse_numbers(text)
-    n_present = n - text.null_count
+        numbers = parse_numbers(text)
+        if numbers is None:
+            written = read_written_numbers(text, name, ctx.decimal_comma)
+            numbers, checked, problem = (
+                written.numbers,
+                written.checked,
+                written.problem,
+            )
+            repairs.extend(written.repairs)
+    if repairs:
+        ctx.repairs[name] = repairs
+    n_present = n - checked.null_count
     if numbers is not None:
-        if _has_codes(text):
+        if _has_codes(checked) or (
+            pa.types.is_floating(numbers.type) and _long_integers(checked)
+        ):
             return _as_string(text, name)
         if numbers.null_count == 0 and pa.types.is_floating(numbers.type):
             ints = _exact_int64(numbers)
@@ -546,17 +1060,29 @@ def _infer_text(
         if values.dtype.kind == "i":
             values = _compact_ints(values)
         return pd.Series(values, name=name)
-    ok = pc.fill_null(pc.match_substring_regex(text, _NUMBER_PATTERN), True)
-    n_bad = n - int(pc.sum(ok).as_py() or 0)
-    if 0 < n_bad <= (1 - _NUMERIC_SHARE) * n_present:
-        idx = np.flatnonzero(~ok.to_numpy(zero_copy_only=False))
-        values = list(dict.fromkeys(text.take(pa.array(idx[:1000])).to_pylist()))
-        mistyped[name] = {
-            "rows": [int(i) + 1 for i in idx],
-            "values": [str(v) for v in values[:5]],
-            "count": n_bad,
-        }
+    if problem is not None:
+        ctx.mistyped[name] = problem
+        return _as_string(text, name)
+    pattern = NUMBERISH_COMMA if ctx.decimal_comma else NUMBERISH_POINT
+    stray = stray_text(checked, pattern, (1 - _NUMERIC_SHARE) * n_present)
+    if stray is not None:
+        ctx.mistyped[name] = stray
     return _as_string(text, name)
+
+
+def _strip_nuls(
+    column: pa.ChunkedArray, name: str, repairs: list[str]
+) -> pa.ChunkedArray:
+    """Remove NUL characters (damage from a crashed writer or a bad copy)."""
+    found = pc.fill_null(pc.match_substring(column, "\x00"), False)
+    if not pc.any(found).as_py():
+        return column
+    rows = np.flatnonzero(found.to_numpy(zero_copy_only=False)) + 1
+    repairs.append(
+        f"removed NUL characters (zero bytes) from {len(rows)} value"
+        f"{'s' if len(rows) > 1 else ''} in '{name}', rows {format_rows(rows.tolist())}"
+    )
+    return pc.replace_substring(column, "\x00", "")
 
 
 def _has_codes(text: pa.ChunkedArray) -> bool:
@@ -572,13 +1098,14 @@ def _has_codes(text: pa.ChunkedArray) -> bool:
     return bool(pc.any(pc.match_substring_regex(candidates, _CODE_PATTERN)).as_py())
 
 
-def _parse_numbers(text: pa.ChunkedArray) -> pa.ChunkedArray | None:
-    for target in (pa.int64(), pa.float64()):
-        try:
-            return pc.cast(text, target)
-        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
-            continue
-    return None
+def _long_integers(text: pa.ChunkedArray) -> bool:
+    """A column of integers, some too long for int64 (so parsed as floats,
+    losing digits): identifiers, to keep as text. The lengths come from the
+    string offsets, so the usual float column costs almost nothing."""
+    longest = pc.max(pc.binary_length(text)).as_py()
+    if not longest or longest < _LONG_INTEGER_DIGITS:
+        return False
+    return bool(pc.all(pc.match_substring_regex(text, r"^[+-]?\d+$")).as_py())
 
 
 def _compact_ints(values: np.ndarray) -> np.ndarray:

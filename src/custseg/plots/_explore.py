@@ -41,7 +41,8 @@ def plot_distributions(df: pd.DataFrame, columns: Sequence[str]) -> Figure:
     fig, axes = _grid(len(columns))
     for ax, col in zip(axes, columns, strict=True):
         values = pd.to_numeric(df[col], errors="coerce").to_numpy(dtype=float)
-        values = values[np.isfinite(values)]
+        with np.errstate(invalid="ignore"):  # NaN compares False: left out
+            values = values[np.abs(values) <= 1e100]  # as in preparation
         ax.hist(
             values,
             bins=min(40, max(10, int(np.sqrt(len(values))))),
@@ -117,7 +118,10 @@ def plot_pairs(
     if hue:
         data[hue] = data[hue].astype("string").fillna("(missing)").astype(object)
     for col in columns:
-        data[col] = pd.to_numeric(data[col], errors="coerce")
+        values = pd.to_numeric(data[col], errors="coerce")
+        # Infinite and absurd values (beyond ±1e100, missing to the model too)
+        # are left out: an axis spanning them overflows matplotlib's ticks.
+        data[col] = values.where(values.abs() <= 1e100)
     # The lower triangle only: the upper one mirrors it, and drawing the panels
     # (not the data) is what costs, about 0.3 s each.
     grid = sns.pairplot(

@@ -36,6 +36,10 @@ _LARGEST = 1e100
 # An explicitly named text feature with more categories than this would explode
 # the one-hot encoding into a column per customer, which is never what is meant.
 _MAX_EXPLICIT_CATEGORIES = 200
+# Automatic feature choice stops here: a table with thousands of candidate
+# columns (a wide export) is refused with a request to name the features,
+# instead of a run that takes an hour and gigabytes to say little.
+MAX_AUTO_FEATURES = 200
 # Rows per chunk when building the prepared matrix of a large table: big enough
 # that per-call overheads vanish, small enough that temporaries stay ~100 MB.
 CHUNK_ROWS = 500_000
@@ -152,6 +156,14 @@ def select_features(
             categorical.append(col.name)
         else:
             excluded[col.name] = col.kind
+    if len(numeric) + len(categorical) > MAX_AUTO_FEATURES:
+        raise ParameterError(
+            f"{report.source}: {len(numeric) + len(categorical):,} columns could "
+            f"be features, more than the {MAX_AUTO_FEATURES} custseg picks on its "
+            "own (distances over that many columns say little about customers, "
+            "and every step slows down). Name the features to segment on with "
+            "--features"
+        )
     if not numeric and not categorical:
         raise ColumnTypeError(
             "no column can be used as a feature ("

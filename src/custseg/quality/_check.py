@@ -19,7 +19,10 @@ __all__ = ["ColumnSummary", "QualityReport", "check_table", "looks_like_id_name"
 # A text column with at most this many distinct values is a categorical feature.
 MAX_CATEGORIES = 20
 _ID_TOKENS = {"id", "key", "code", "number", "no", "nr", "num", "uuid", "guid", "ref"}
+# Column names that mean a person's age (English, German, French, Spanish).
+_AGE_TOKENS = {"age", "ages", "alter", "âge", "edad"}
 _TOKEN = re.compile(r"[A-Z]?[a-z]+|[A-Z]+(?![a-z])|\d+")
+_NOTHING_FOUND = "No data-quality problems found."
 
 
 def looks_like_id_name(name: str) -> bool:
@@ -171,17 +174,23 @@ def check_table(
         if count:
             duplicate_ids[col] = count
     constants = tuple(s.name for s in summaries if s.constant and s.kind != "empty")
-    report_findings = _findings(
-        source,
-        n,
-        summaries,
-        int(dup_mask.sum()),
-        dup_rows,
-        duplicate_ids,
-        constants,
-        meta["mistyped"],
-    )
     info = {k: v for k, v in meta.items() if k not in {"repairs", "mistyped"}}
+    report_findings = [
+        *_file_findings(info),
+        *_impossible_values(df, summaries),
+        *_findings(
+            source,
+            n,
+            summaries,
+            int(dup_mask.sum()),
+            dup_rows,
+            duplicate_ids,
+            constants,
+            meta["mistyped"],
+        ),
+    ]
+    if len(report_findings) > 1 and _NOTHING_FOUND in report_findings:
+        report_findings.remove(_NOTHING_FOUND)
     return QualityReport(
         source=source,
         n_rows=n,
@@ -318,6 +327,42 @@ def _iqr_outliers(values: np.ndarray) -> int:
     return int(np.sum((values < q1 - 1.5 * iqr) | (values > q3 + 1.5 * iqr)))
 
 
+def _file_findings(info: dict[str, Any]) -> list[str]:
+    """What the reader of the report should know about how the file was read."""
+    out = []
+    sheets = info.get("sheets")
+    if sheets:
+        listing = ", ".join(f"'{s}'" for s in sheets)
+        out.append(
+            f"Read the sheet '{info.get('sheet')}' of a workbook with {len(sheets)} "
+            f"sheets ({listing}); pass --sheet to read another."
+        )
+    return out
+
+
+def _impossible_values(df: pd.DataFrame, columns: Sequence[ColumnSummary]) -> list[str]:
+    """Values a column's name rules out: negative ages. They are reported, not
+    changed (-1 may be a code for "unknown"; only the user knows)."""
+    out = []
+    for c in columns:
+        if c.kind != "numeric" or c.min is None or c.min >= 0:
+            continue
+        words = {t.lower() for t in _TOKEN.findall(c.name)}
+        words |= set(re.findall(r"[^\W\d_]+", c.name.lower()))
+        if not words & _AGE_TOKENS:
+            continue
+        with np.errstate(invalid="ignore"):
+            values = df[c.name].to_numpy(dtype="float64", na_value=np.nan)
+            rows = np.flatnonzero(values < 0) + 1
+        out.append(
+            f"Column '{c.name}' has {len(rows)} negative values in rows "
+            f"{format_rows(rows.tolist())}, which an age cannot be; they are used "
+            "as they are. Correct them, or empty those cells to treat them as "
+            "missing."
+        )
+    return out
+
+
 def _findings(
     source: str,
     n: int,
@@ -331,6 +376,14 @@ def _findings(
     out = []
     for col, info in mistyped.items():
         values = ", ".join(repr(v) for v in info["values"][:3])
+        if info.get("reason"):
+            # Numbers written inconsistently: several currencies, two formats.
+            out.append(
+                f"Column '{col}' holds {info['reason']}: {values} in rows "
+                f"{format_rows(info['rows'])}; it is left out of the automatic "
+                "features. Write every value of the column the same way."
+            )
+            continue
         out.append(
             f"Column '{col}' looks numeric but {info['count']} values are not "
             f"numbers ({values}) in rows {format_rows(info['rows'])}; it is left "
@@ -371,5 +424,5 @@ def _findings(
                 "it is not used as a feature."
             )
     if not out:
-        out.append("No data-quality problems found.")
+        out.append(_NOTHING_FOUND)
     return out
