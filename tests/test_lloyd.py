@@ -279,3 +279,21 @@ def test_assign_accepts_more_centres_than_rows() -> None:
     labels, inertia = assign(np.array([[0.2]]), np.array([[0.0], [1.0], [2.0]]))
     assert labels.tolist() == [0]
     assert inertia == pytest.approx(0.04)
+
+
+def test_wide_tables_skip_compilation_with_the_same_result(monkeypatch):
+    from custseg.cluster import _lloyd
+
+    X, _ = planted_blobs(4, seed=3, n_per=50, dim=12)
+    X = X.to_numpy()
+    compiled = _lloyd.kmeans(X, 4, n_init=2, random_state=0)
+    labels, inertia = _lloyd.assign(X, compiled.centers)
+    # Treat 12 features as "wide": scikit-learn's Lloyd and numpy assignment.
+    monkeypatch.setattr(_lloyd, "MAX_COMPILED_FEATURES", 8)
+    monkeypatch.setattr(_lloyd, "_kernels", None)  # would fail if called
+    wide = _lloyd.kmeans(X, 4, n_init=2, random_state=0)
+    assert (wide.labels == compiled.labels).all()
+    assert wide.inertia == pytest.approx(compiled.inertia, rel=1e-9)
+    wide_labels, wide_inertia = _lloyd.assign(X, compiled.centers)
+    assert (wide_labels == labels).all()
+    assert wide_inertia == pytest.approx(inertia, rel=1e-9)
