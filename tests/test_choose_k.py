@@ -8,7 +8,7 @@ from sklearn.preprocessing import StandardScaler
 from tests.conftest import INCOME, SPENDING, planted_blobs
 
 from custseg import ParameterError, choose_k
-from custseg.cluster._choose_k import _reconcile
+from custseg.cluster._choose_k import _knee, _reconcile
 
 
 def test_mall_income_spending_gives_five(mall_df):
@@ -96,3 +96,12 @@ def test_more_segments_than_rows():
 def test_bad_k_range(k_range):
     with pytest.raises(ParameterError):
         choose_k(np.random.default_rng(0).normal(size=(50, 2)), k_range)
+
+
+@pytest.mark.parametrize(
+    "inertia", [[0.004, 0.004, 0.004], [5.0, math.nan, 1.0], [math.inf, 2.0, 1.0]]
+)
+def test_a_flat_or_undefined_elbow_has_no_knee(inertia):
+    """GMM on a few distinct values fits every k equally well: kneed divided
+    0 by 0 (a RuntimeWarning; found by tests/test_properties.py)."""
+    assert _knee([2, 3, 4], inertia) is None

@@ -99,6 +99,18 @@ def test_figures_use_the_rounded_threshold():
     _honest(r1, df, labels)
 
 
+def test_values_beyond_float32_do_not_break_the_trees():
+    """scikit-learn's trees work in float32: 3.5e38 became infinity and the
+    fit refused it with a ValueError (found by tests/test_properties.py)."""
+    df = pd.DataFrame({"x": [0.0, 1.0, 2.0, 2e38, 3e38, 3.5e38]})
+    labels = np.array([0, 0, 0, 1, 1, 1])
+    r0, r1 = segment_rules(df, labels, ["x"], [])
+    assert (r0.precision, r0.coverage, r1.precision, r1.coverage) == (1, 1, 1, 1)
+    assert r0.conditions[0].op == "<=" and 2 <= r0.conditions[0].value < 2e38
+    _honest(r0, df, labels)
+    _honest(r1, df, labels)
+
+
 def test_categorical_rules():
     df = pd.DataFrame(
         {

@@ -130,6 +130,17 @@ def test_predict_with_missing_or_mistyped_columns(fitted, mall_df):
         fitted.predict(bad, source="new.csv")
 
 
+def test_predict_with_a_categorical_feature_entirely_missing(fitted, mall_df):
+    """New customers whose Gender is empty in every row: imputed, not an
+    IndexError (the column then has no categories at all)."""
+    seg = Segmenter(features=[*FEATURES, "Gender"]).fit(mall_df)
+    new = mall_df.head(3).assign(Gender=None)
+    labels = seg.predict(new)
+    assert labels.shape == (3,) and (labels >= 0).all()
+    expected = seg.predict(new.assign(Gender=mall_df["Gender"].mode()[0]))
+    np.testing.assert_array_equal(labels, expected)
+
+
 def test_sklearn_contract(mall_df):
     seg = Segmenter(3, features=FEATURES, random_state=7)
     assert seg.get_params()["n_clusters"] == 3 and seg.get_params()["random_state"] == 7

@@ -431,7 +431,7 @@ def write_outputs(
     (starting with ``=``, ``+``, ``-`` or ``@``) get a leading ``'`` unless
     ``safe_formulas`` is False; database tables keep values as they are.
     """
-    from custseg.io._write import atomic_write
+    from custseg.io._write import atomic_write, output_checksums
     from custseg.report import summarize
 
     out = Path(out_dir)
@@ -486,6 +486,9 @@ def write_outputs(
             progress("writing the database table", len(steps), len(steps) + 1)
         written = _write_database(result, database)
     summary = summarize(result)
+    # Written last: its sizes and SHA-256s tell a reader whether the other
+    # files all come from this run (custseg.io._write.check_outputs).
+    summary["checksums"] = output_checksums(paths)
     summary["outputs"] = {k: v.name for k, v in paths.items()} | {
         "summary": "summary.json"
     }

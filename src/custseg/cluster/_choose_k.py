@@ -496,6 +496,11 @@ def _arg(ks: list[int], values: list[float], pick: Callable[..., float]) -> int 
 def _knee(ks: list[int], inertia: list[float]) -> int | None:
     if len(ks) < 3:
         return None
+    values = np.asarray(inertia, dtype=np.float64)
+    # A flat curve (every k fits equally well: tied or repeated rows) has no
+    # knee, and kneed would divide 0 by 0 normalising it.
+    if not np.isfinite(values).all() or values.max() == values.min():
+        return None
     from kneed import KneeLocator
 
     locator = KneeLocator(

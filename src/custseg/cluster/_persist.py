@@ -1,23 +1,54 @@
 """Save and load fitted Segmenters with skops, never with bare pickle.
 
-A model file is a skops archive of plain data (dicts, lists, strings, numbers,
-arrays) plus the scikit-learn objects of the preparation and the clusterer.
-Loading checks every type in the file against ``TRUSTED_TYPES`` first and
-refuses the file if anything else is in it, so a model file cannot run
-arbitrary code.
+A model file is a skops archive (a zip) of plain data (dicts, lists, strings,
+numbers, arrays) plus the scikit-learn objects of the preparation and the
+clusterer. :func:`save_model` adds one member, ``custseg-integrity.json``, with
+the SHA-256 of every other member. Loading refuses, with
+:class:`~custseg.errors.ModelFileError`, in this order:
+
+1. a file that is not a zip, is truncated, holds a member twice, or whose
+   members unpack to far more than the file holds (a zip bomb);
+2. any type outside ``TRUSTED_TYPES``, so a model file cannot run arbitrary
+   code;
+3. a member added, removed or changed since the file was saved (the
+   integrity record); a byte flipped in place is also caught by the zip's own
+   CRC-32;
+4. an unknown format version, missing parts, or parts that do not fit
+   together (features that are not those the preparation was fitted on, a
+   segment count that differs between centroids and profiles, a prediction
+   that fails on a probe row).
+
+Files saved before the integrity record (format versions 2 and 3 from
+earlier custseg releases) still load: they get checks 1, 2 and 4 and the
+CRC-32, but an edit made by unpacking and re-zipping the file goes unseen.
+Re-save them (``custseg run``) to get the record. The record guards against
+damage and careless edits, not against a forger: whoever can rewrite the file
+can rewrite the record too, and checks 2 and 4 are what stop such a file from
+running code or predicting nonsense.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import math
 import os
+import warnings
+import zipfile
+from collections import Counter
 from typing import Any
 
 import numpy as np
 
-from custseg.errors import ModelFileError
+from custseg.errors import CustsegError, ModelFileError
 
-__all__ = ["MODEL_FORMAT", "TRUSTED_TYPES", "load_model", "save_model"]
+__all__ = [
+    "INTEGRITY_MEMBER",
+    "MODEL_FORMAT",
+    "TRUSTED_TYPES",
+    "load_model",
+    "save_model",
+]
 
 MODEL_FORMAT = "custseg-model"
 # Version 2 stores the centroids as an array (version 1 stored a scikit-learn
@@ -26,6 +57,13 @@ MODEL_FORMAT = "custseg-model"
 # rules; version 2 files (K-Means) still load.
 MODEL_FORMAT_VERSION = 3
 READABLE_VERSIONS = (2, 3)
+# The archive member with the SHA-256 of every other member.
+INTEGRITY_MEMBER = "custseg-integrity.json"
+# skops stores members uncompressed, so a model unpacks to about its file size;
+# members declaring more than this (beyond a small allowance) are a zip bomb.
+_UNPACK_RATIO = 20
+_UNPACK_ALLOWANCE = 64 << 20
+_REMAKE = "re-create it with 'custseg run'"
 # Every non-builtin type a custseg model file may contain.
 TRUSTED_TYPES = frozenset(
     {
@@ -84,7 +122,96 @@ def save_model(segmenter: Any, path: str | os.PathLike[str]) -> None:
         else None,
         "rules": [_plain(r.to_dict()) for r in segmenter.rules_],
     }
-    atomic_write(path, lambda tmp: sio.dump(state, tmp))
+
+    def write(tmp: str) -> None:
+        sio.dump(state, tmp)
+        _seal(tmp)
+
+    atomic_write(path, write)
+
+
+def _seal(path: str) -> None:
+    """Add the integrity record: the SHA-256 of every member of the archive."""
+    with zipfile.ZipFile(path, "a") as zf:
+        digests = {info.filename: _sha256(zf, info) for info in zf.infolist()}
+        record = {"sha256": digests}
+        zf.writestr(INTEGRITY_MEMBER, json.dumps(record, indent=1, sort_keys=True))
+
+
+def _sha256(zf: zipfile.ZipFile, info: zipfile.ZipInfo) -> str:
+    h = hashlib.sha256()
+    with zf.open(info) as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _check_archive(name: str) -> None:
+    """Refuse a file that is not an intact model archive (checks 1 and 3 of
+    the module docstring), before skops parses any of it."""
+    try:
+        with zipfile.ZipFile(name) as zf:
+            infos = zf.infolist()
+            members = [i.filename for i in infos]
+            size = os.path.getsize(name)
+            unpacked = sum(i.file_size for i in infos)
+            if unpacked > _UNPACK_ALLOWANCE + _UNPACK_RATIO * size:
+                raise ModelFileError(
+                    f"{name}: refused to load: its members unpack to "
+                    f"{unpacked:,} bytes from a file of {size:,} bytes (a zip "
+                    f"bomb?); no custseg model does that. Use the model file "
+                    f"custseg wrote, or {_REMAKE}."
+                )
+            twice = sorted(m for m, n in Counter(members).items() if n > 1)
+            if twice:
+                raise ModelFileError(
+                    f"{name}: refused to load: the archive holds {twice[0]!r} "
+                    f"twice, which custseg never writes. It may have been "
+                    f"tampered with; {_REMAKE}."
+                )
+            if "schema.json" not in members:
+                raise ModelFileError(
+                    f"{name}: not a custseg model file (no schema.json in the archive)"
+                )
+            if INTEGRITY_MEMBER in members:
+                _check_integrity(name, zf, infos)
+    except ModelFileError:
+        raise
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, EOFError) as exc:
+        raise ModelFileError(
+            f"{name}: not a readable custseg model ({type(exc).__name__}: {exc}). "
+            f"The file is damaged or not a model; {_REMAKE}."
+        ) from exc
+    except (RuntimeError, NotImplementedError, ValueError) as exc:
+        # Encrypted members, unknown compression, a malformed record.
+        raise ModelFileError(
+            f"{name}: not a readable custseg model ({type(exc).__name__}: {exc})"
+        ) from exc
+
+
+def _check_integrity(
+    name: str, zf: zipfile.ZipFile, infos: list[zipfile.ZipInfo]
+) -> None:
+    data = json.loads(zf.read(INTEGRITY_MEMBER))
+    record = data.get("sha256") if isinstance(data, dict) else None
+    if not isinstance(record, dict):
+        raise ValueError(f"{INTEGRITY_MEMBER} has no 'sha256' table")
+    stored = {i.filename for i in infos} - {INTEGRITY_MEMBER}
+    changed = sorted(stored ^ set(record))
+    changed += [
+        i.filename
+        for i in infos
+        if i.filename in record
+        and i.filename != INTEGRITY_MEMBER
+        and _sha256(zf, i) != record[i.filename]
+    ]
+    if changed:
+        shown = ", ".join(changed[:3]) + (" ..." if len(changed) > 3 else "")
+        raise ModelFileError(
+            f"{name}: refused to load: the file has changed since custseg saved "
+            f"it ({len(changed)} part(s) added, removed or altered: {shown}). "
+            f"It is damaged or has been tampered with; {_REMAKE}."
+        )
 
 
 def load_model(path: str | os.PathLike[str]) -> Any:
@@ -98,14 +225,10 @@ def load_model(path: str | os.PathLike[str]) -> Any:
     """
     import skops.io as sio
 
-    from custseg.cluster._choose_k import KSelection
-    from custseg.cluster._segmenter import Segmenter
-    from custseg.prep import FeatureSelection
-    from custseg.profile import SegmentProfile
-
     name = os.fspath(path)
     if not os.path.isfile(name):
         raise ModelFileError(f"{name}: no such model file")
+    _check_archive(name)
     try:
         untrusted = set(sio.get_untrusted_types(file=name))
     except Exception as exc:  # a corrupt archive raises zipfile/json errors
@@ -133,6 +256,31 @@ def load_model(path: str | os.PathLike[str]) -> Any:
             f"{name}: model format version {version} is not supported (this "
             f"custseg reads versions {', '.join(map(str, READABLE_VERSIONS))})"
         )
+    try:
+        seg = _from_state(state)
+    except CustsegError:
+        raise
+    except (KeyError, TypeError, ValueError, IndexError, AttributeError) as exc:
+        what = f"no {exc}" if isinstance(exc, KeyError) else f"{exc}"
+        raise ModelFileError(
+            f"{name}: damaged model file: a part is missing or malformed "
+            f"({type(exc).__name__}: {what}); {_REMAKE}."
+        ) from exc
+    problem = _inconsistency(seg)
+    if problem:
+        raise ModelFileError(
+            f"{name}: damaged model file: {problem}. It may have been tampered "
+            f"with; {_REMAKE}."
+        )
+    return seg
+
+
+def _from_state(state: dict[str, Any]) -> Any:
+    """The Segmenter a model file's state describes."""
+    from custseg.cluster._choose_k import KSelection
+    from custseg.cluster._segmenter import Segmenter
+    from custseg.prep import FeatureSelection
+    from custseg.profile import SegmentProfile
 
     params = dict(state["params"])
     if isinstance(params.get("k_range"), list):
@@ -179,6 +327,46 @@ def load_model(path: str | os.PathLike[str]) -> Any:
     seg.stability_ = _stability(state.get("stability"))
     seg.rules_ = tuple(_rule(r) for r in state.get("rules", []))
     return seg
+
+
+def _inconsistency(seg: Any) -> str | None:
+    """What does not fit together in a loaded model (None when all fits)."""
+    import pandas as pd
+
+    columns = [str(c) for c in seg.selection_.columns]
+    fitted = getattr(seg.preprocessor_, "feature_names_in_", None)
+    if fitted is not None and sorted(map(str, fitted)) != sorted(columns):
+        return (
+            f"its features ({', '.join(columns) or 'none'}) are not those its "
+            f"preparation was fitted on ({', '.join(map(str, fitted))})"
+        )
+    k = seg.n_clusters_
+    if k < 1 or seg.cluster_centers_.ndim != 2:
+        return "it has no segment centroids"
+    if len(seg.profiles_) != k or len(seg.segment_ids_) != k:
+        return (
+            f"it has {k} segment centroids but {len(seg.profiles_)} profiles "
+            f"and {len(seg.segment_ids_)} segment numbers"
+        )
+    lm = seg.label_map_
+    if lm.size and (int(lm.min()) < -1 or int(lm.max()) >= k):
+        return f"its label map points outside the {k} segments"
+    # A probe: one customer with every feature missing (imputed) must get a
+    # segment index, or -1, without error.
+    probe = pd.DataFrame({c: pd.Series([np.nan], dtype=object) for c in columns})
+    for c in seg.selection_.numeric:
+        probe[c] = probe[c].astype(np.float64)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            label = seg.predict(probe)
+    except CustsegError:
+        return None  # refused like data would be, not a broken model
+    except Exception as exc:
+        return f"a prediction fails ({type(exc).__name__}: {exc})"
+    if label.shape != (1,) or not -1 <= int(label[0]) < k:
+        return f"a prediction gives segment index {label.tolist()}"
+    return None
 
 
 def _stability(state: dict[str, Any] | None) -> Any:

@@ -323,6 +323,11 @@ class Segmenter(ClusterMixin, TransformerMixin, BaseEstimator):  # type: ignore[
                 f"{report.source}: cannot make {self.n_clusters} segments from "
                 f"{n} rows; ask for at most {n}"
             )
+        if self.n_clusters is None and n < 3:
+            raise ParameterError(
+                f"{report.source}: choosing k needs at least 3 rows; the data "
+                f"have {n}. Set the number of segments with --k"
+            )
         timings: dict[str, float] = {}
         clock = time.perf_counter()
         preprocessor, selection = self._fit_preprocessor(df, selection, report.source)

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
+import re
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -13,11 +15,18 @@ import pyarrow as pa
 import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
 
+try:
+    import fcntl
+except ImportError:  # Windows: no flock; leftovers of killed runs stay
+    fcntl = None  # type: ignore[assignment]
+
 __all__ = [
     "EXCEL_SUFFIXES",
     "FORMULA_PREFIXES",
     "atomic_write",
+    "check_outputs",
     "neutralise_formulas",
+    "output_checksums",
     "write_table",
 ]
 
@@ -30,6 +39,8 @@ EXCEL_MAX_ROWS = 1_048_575
 # "+cmd|...", "-2+3", "@SUM(...)", and tab or carriage return before them.
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 _FORMULA_RE = r"^[=+\-@\t\r]"
+# What tempfile.mkstemp puts after the prefix (see atomic_write).
+_TEMP_SUFFIX = re.compile(r"[a-z0-9_]{8}")
 
 
 def atomic_write(path: str | os.PathLike[str], write: Callable[[str], Any]) -> Path:
@@ -37,12 +48,21 @@ def atomic_write(path: str | os.PathLike[str], write: Callable[[str], Any]) -> P
 
     A run that stops half-way never leaves a half-written file under the final
     name: the rename is atomic on POSIX file systems.
+
+    The temporary file, ``.<name>.<8 random characters>`` in the same folder,
+    is locked (``flock``) while it is written. A run killed half-way (SIGKILL,
+    a power cut) leaves its temporary file behind, hidden but as large as the
+    output; the next write of the same ``path`` removes such leftovers, but
+    never one that a live process still holds locked (a run writing to the
+    same folder at the same time). Where locks are not available (Windows,
+    some network file systems) leftovers are left alone.
     """
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
-    os.close(fd)
+    fd, tmp, locked = _locked_temp(target)
     try:
+        if locked:
+            _remove_stale_temps(target, keep=tmp)
         write(tmp)
         # mkstemp creates the file 0600; give it the permissions a normal
         # open() would have had under the user's umask.
@@ -54,7 +74,131 @@ def atomic_write(path: str | os.PathLike[str], write: Callable[[str], Any]) -> P
         if os.path.exists(tmp):
             os.unlink(tmp)
         raise
+    finally:
+        os.close(fd)  # releases the lock
     return target
+
+
+def _locked_temp(target: Path) -> tuple[int, str, bool]:
+    """A new temporary file next to ``target``, its descriptor held open and
+    locked; ``locked`` is False where the file system has no locks."""
+    while True:
+        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
+        if fcntl is None:
+            return fd, tmp, False
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            return fd, tmp, False
+        # Another run's cleanup may have removed the file between mkstemp and
+        # the lock (it was not locked yet): start again with a new one.
+        try:
+            if os.path.samestat(os.stat(tmp), os.fstat(fd)):
+                return fd, tmp, True
+        except FileNotFoundError:
+            pass
+        os.close(fd)
+
+
+def _remove_stale_temps(target: Path, *, keep: str) -> list[str]:
+    """Remove the temporary files of ``target`` that no process holds locked
+    (left by a killed run); returns their paths."""
+    assert fcntl is not None
+    prefix = f".{target.name}."
+    removed = []
+    with os.scandir(target.parent) as entries:
+        stale = [
+            e.path
+            for e in entries
+            if e.name.startswith(prefix)
+            and _TEMP_SUFFIX.fullmatch(e.name[len(prefix) :])
+            and e.path != keep
+            and e.is_file(follow_symlinks=False)
+        ]
+    for name in stale:
+        try:
+            fd = os.open(name, os.O_RDWR | os.O_NOFOLLOW)
+        except OSError:
+            continue
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            if os.path.samestat(os.stat(name), os.fstat(fd)):
+                os.unlink(name)
+                removed.append(name)
+        except OSError:  # locked by a live writer, or already gone
+            pass
+        finally:
+            os.close(fd)
+    return removed
+
+
+def output_checksums(paths: Mapping[str, Path]) -> dict[str, dict[str, Any]]:
+    """Name, size and SHA-256 of each output, for ``summary.json``.
+
+    ``summary.json`` is written last, so after a run killed half-way the
+    folder can hold new files beside the previous run's summary; the sizes and
+    checksums let a reader tell (:func:`check_outputs`). A folder (Spark's
+    ``segments.parquet``) is hashed file by file, in name order.
+    """
+    return {name: {"file": path.name, **_digest(path)} for name, path in paths.items()}
+
+
+def check_outputs(out_dir: str | os.PathLike[str]) -> list[str]:
+    """What is wrong with a folder of outputs, as sentences; empty when every
+    output listed in its ``summary.json`` is there, with the size and
+    SHA-256 recorded there (so all come from the same, finished run).
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> check_outputs(tempfile.mkdtemp())[0].endswith(
+    ...     "summary.json: missing: the run did not finish, or this is not "
+    ...     "a custseg output folder"
+    ... )
+    True
+    """
+    import json
+
+    out = Path(out_dir)
+    summary = out / "summary.json"
+    if not summary.is_file():
+        return [
+            f"{summary}: missing: the run did not finish, or this is not a custseg "
+            "output folder"
+        ]
+    try:
+        recorded = json.loads(summary.read_text(encoding="utf-8")).get("checksums")
+    except (ValueError, AttributeError) as exc:
+        return [f"{summary}: not a custseg summary ({exc})"]
+    if not isinstance(recorded, dict):
+        return [f"{summary}: records no checksums (written by an older custseg)"]
+    problems = []
+    for entry in recorded.values():
+        path = out / str(entry.get("file"))
+        if not path.exists():
+            problems.append(f"{path}: missing")
+        elif _digest(path) != {k: entry.get(k) for k in ("bytes", "sha256")}:
+            problems.append(
+                f"{path}: differs from what {summary.name} records: written by "
+                "another run (one stopped half-way?) or changed since"
+            )
+    return problems
+
+
+def _digest(path: Path) -> dict[str, Any]:
+    """Size and SHA-256 of a file (what ``sha256sum`` prints); of a folder, the
+    total size and the SHA-256 of each file's relative name and SHA-256."""
+    if not path.is_dir():
+        with open(path, "rb") as fh:
+            sha = hashlib.file_digest(fh, "sha256").hexdigest()
+        return {"bytes": path.stat().st_size, "sha256": sha}
+    h = hashlib.sha256()
+    size = 0
+    for file in sorted(p for p in path.rglob("*") if p.is_file()):
+        part = _digest(file)
+        h.update(f"{file.relative_to(path).as_posix()}\0{part['sha256']}\n".encode())
+        size += part["bytes"]
+    return {"bytes": size, "sha256": h.hexdigest()}
 
 
 def neutralise_formulas(table: pa.Table) -> tuple[pa.Table, int]:

@@ -211,8 +211,11 @@ class DirectPrep:
             else column
         )
         known = {v: i for i, v in enumerate(self.categories[j])}
+        # One -1 at the end: a column with no value at all has no categories,
+        # and its codes (all -1) must still index something.
         lookup = np.array(
-            [known.get(str(v), -1) for v in cat.cat.categories], dtype=np.int64
+            [*(known.get(str(v), -1) for v in cat.cat.categories), -1],
+            dtype=np.int64,
         )
         codes = cat.cat.codes.to_numpy()
         missing = known.get(self.most_frequent[j], -1)

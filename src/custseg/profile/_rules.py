@@ -284,9 +284,9 @@ def segment_rules(
     sample_labels = labels[rows]
     universe = {c: data.levels(c) for c in categorical}
     name_rows = {c: _name_rows(sample, c) for c in categorical}
-    design, columns = _design(sample, weights, name_rows)
     medians = {c: data.medians[c] for c in numeric}
     spec = _RoundingSpec.build(data, sample)
+    design, columns = _design(sample, weights, name_rows, spec)
     cache: dict[Condition, BoolArray] = {}
 
     rules = []
@@ -499,14 +499,25 @@ def _name_rows(sample: _Columns, feature: str) -> _NameRows:
 
 
 def _design(
-    sample: _Columns, weights: FloatArray, name_rows: dict[str, _NameRows]
+    sample: _Columns,
+    weights: FloatArray,
+    name_rows: dict[str, _NameRows],
+    spec: _RoundingSpec,
 ) -> tuple[FloatArray, list[_Column]]:
     """The tree's matrix: imputed numbers, then one-hot categories (the
-    ``_MAX_LEVELS`` most frequent of each feature)."""
+    ``_MAX_LEVELS`` most frequent of each feature).
+
+    A number enters as its rank among the sample's distinct values
+    (``spec.values``), not as itself: scikit-learn's trees work in float32,
+    which turns values beyond 3.4e38 into infinity (and refuses them) and
+    merges values closer than float32's precision. A split only depends on the
+    order, and :func:`_tidy` turns a rank threshold back into the value
+    interval it splits."""
     blocks: list[FloatArray] = []
     columns: list[_Column] = []
     for c, x in sample.numbers.items():
-        blocks.append(np.where(np.isnan(x), sample.medians[c], x))
+        imputed = np.where(np.isnan(x), sample.medians[c], x)
+        blocks.append(np.searchsorted(spec.values[c], imputed).astype(np.float64))
         columns.append((c, "num", ()))
     for c, (rows, names) in name_rows.items():
         totals = np.bincount(rows, weights=weights, minlength=len(names))
@@ -621,6 +632,17 @@ class _RoundingSpec:
             finest[c] = max(e, 0) if data.integer[c] else e
         return cls(values, finest, span)
 
+    def unrank(self, feature: str, t: float) -> float:
+        """The value threshold for a threshold ``t`` between ranks (see
+        :func:`_design`): midway between the two sample values it separates."""
+        u = self.values[feature]
+        i = min(max(math.floor(t), 0), len(u) - 2)
+        if i < 0:  # one distinct value: a tree never splits on it
+            return float(u[0])
+        a, b = float(u[i]), float(u[i + 1])
+        mid = a + (b - a) / 2  # |values| <= _LARGEST, so no overflow
+        return mid if mid < b else a
+
     def round(self, feature: str, t: float) -> int | float:
         """A readable threshold that splits the sample as ``t`` does (if any)."""
         u = self.values[feature]
@@ -668,6 +690,7 @@ def _tidy(
     for j, right, t in path:
         feature, kind, levels = columns[j]
         if kind == "num":
+            t = spec.unrank(feature, t)
             if right:
                 lows[feature] = max(lows.get(feature, -math.inf), t)
             else:
