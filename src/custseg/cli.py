@@ -1103,6 +1103,36 @@ def datasets() -> None:
         click.echo(f"  File: {ds.path()}")
 
 
+@cli.command()
+@click.option(
+    "--host",
+    default="127.0.0.1",
+    show_default=True,
+    help="Address to listen on. The default serves this machine only; 0.0.0.0 "
+    "opens the app to the network (it has no login).",
+)
+@click.option("--port", type=click.IntRange(1, 65535), default=8501, show_default=True)
+@click.option(
+    "--max-upload-mb",
+    type=click.IntRange(min=1),
+    default=200,
+    show_default=True,
+    help="Largest file a user may upload, in megabytes.",
+)
+def app(host: str, port: int, max_upload_mb: int) -> None:
+    """Start the web app for analysts: upload a table, pick features, see and
+    download the segments, all in the browser. Needs Streamlit
+    (pip install "custseg[app]").
+
+    Example:
+
+        custseg app --port 8501      # then open http://127.0.0.1:8501
+    """
+    from custseg.app import launch
+
+    sys.exit(launch(host=host, port=port, max_upload_mb=max_upload_mb))
+
+
 def main() -> None:
     """Entry point of the ``custseg`` console script."""
     cli(prog_name="custseg")

@@ -1,0 +1,491 @@
+"""What the web app does, as plain functions the Streamlit script calls.
+
+Nothing here imports Streamlit, so every step can be tested in process. Each
+function is a thin adapter over the library: uploads become files read by
+:func:`custseg.load_table`, runs go through :func:`custseg.pipeline.run` and
+:func:`custseg.pipeline.write_outputs`, and the chart data comes from the
+``from_*`` methods of the Display classes in :mod:`custseg.plots` (the app
+draws them with Altair so that hovering shows the values).
+"""
+
+from __future__ import annotations
+
+import atexit
+import dataclasses
+import hashlib
+import re
+import shutil
+import tempfile
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from custseg import pipeline
+from custseg.cluster import KSelection
+from custseg.datasets import DATASETS
+from custseg.errors import ColumnTypeError, CustsegError, EmptyDataError, InputError
+from custseg.io import load_table, write_table
+from custseg.prep import SCALERS, model_frame, select_features
+from custseg.quality import QualityReport, check_table
+
+__all__ = [
+    "CHART_ROWS",
+    "DEFAULT_MAX_UPLOAD_MB",
+    "SCALERS",
+    "UPLOAD_TYPES",
+    "Card",
+    "RunSettings",
+    "Upload",
+    "cards",
+    "categorical_columns",
+    "check_settings",
+    "default_features",
+    "demo_upload",
+    "feature_choices",
+    "k_curves",
+    "numeric_columns",
+    "output_files",
+    "profile_cells",
+    "projection_points",
+    "read_upload",
+    "sample_rows",
+    "scatter_points",
+    "segment",
+    "stage_upload",
+]
+
+DEFAULT_MAX_UPLOAD_MB = 200
+# What the uploader accepts: the suffixes load_table reads.
+UPLOAD_TYPES = ("csv", "tsv", "txt", "gz", "zip", "xlsx", "xlsm", "parquet", "pq")
+# Charts draw at most this many customers (fixed-seed sample): a browser slows
+# down beyond a few thousand points, and the picture does not change.
+CHART_ROWS = 5_000
+# Staged uploads kept on disk per server process (older ones are removed).
+_KEEP_STAGED = 8
+
+_root: Path | None = None
+
+
+@dataclass(frozen=True)
+class Upload:
+    """A table the user gave the app: its file name, bytes and their SHA-256."""
+
+    name: str
+    data: bytes = dataclasses.field(repr=False)
+    digest: str
+
+    @classmethod
+    def from_bytes(cls, name: str, data: bytes) -> Upload:
+        """Name and bytes, with the digest that keys every cached result."""
+        return cls(name, data, hashlib.sha256(data).hexdigest())
+
+
+@dataclass(frozen=True)
+class RunSettings:
+    """What the user chose on the Features page (hashable: a cache key)."""
+
+    features: tuple[str, ...]
+    scaler: str = "standard"
+    k_range: tuple[int, int] = (2, 10)
+    n_clusters: int | None = None
+    random_state: int = 0
+
+    def automatic(self) -> RunSettings:
+        """The same settings with k chosen automatically."""
+        return dataclasses.replace(self, n_clusters=None)
+
+
+def demo_upload(name: str = "mall_customers") -> Upload:
+    """A bundled dataset (:data:`custseg.datasets.DATASETS`) as an upload."""
+    path = DATASETS[name].path()
+    return Upload.from_bytes(path.name, path.read_bytes())
+
+
+def _staging_root() -> Path:
+    global _root
+    if _root is None:
+        _root = Path(tempfile.mkdtemp(prefix="custseg-app-"))
+        atexit.register(shutil.rmtree, _root, True)
+    return _root
+
+
+def _safe_name(name: str) -> str:
+    """The base name of an uploaded file, with only harmless characters."""
+    base = Path(name.replace("\\", "/")).name or "upload"
+    return re.sub(r"[^A-Za-z0-9._() -]", "_", base).lstrip(".") or "upload"
+
+
+def stage_upload(upload: Upload, *, max_mb: float = DEFAULT_MAX_UPLOAD_MB) -> Path:
+    """Write the uploaded bytes to a private file with the original name (so
+    the suffix picks the reader and :func:`custseg.load_table` sniffs it like
+    any file). Empty and oversized uploads are refused here.
+
+    Raises
+    ------
+    EmptyDataError
+        The file has no bytes at all.
+    InputError
+        The file is larger than ``max_mb`` megabytes.
+    """
+    name = _safe_name(upload.name)
+    size = len(upload.data)
+    if size == 0:
+        raise EmptyDataError(
+            "the file is empty (0 bytes)",
+            path=name,
+            hint="Choose a file with a header row and at least one customer.",
+        )
+    if size > max_mb * 1024 * 1024:
+        raise InputError(
+            f"the file is {size / 1024 / 1024:,.0f} MB, over the app's upload "
+            f"limit of {max_mb:g} MB",
+            path=name,
+            hint="Start the app with a larger limit (custseg app --max-upload-mb "
+            "N), or segment the file on the command line: custseg run FILE.",
+        )
+    folder = _staging_root() / upload.digest[:16]
+    path = folder / name
+    if not path.exists():
+        folder.mkdir(parents=True, exist_ok=True)
+        tmp = folder / f".{name}.part"
+        tmp.write_bytes(upload.data)
+        tmp.replace(path)
+        _prune(keep=folder)
+    return path
+
+
+def _prune(keep: Path) -> None:
+    folders = sorted(
+        (p for p in _staging_root().iterdir() if p.is_dir() and p != keep),
+        key=lambda p: p.stat().st_mtime,
+    )
+    for old in folders[: max(0, len(folders) - (_KEEP_STAGED - 1))]:
+        shutil.rmtree(old, ignore_errors=True)
+
+
+def _strip_folder(exc: CustsegError, path: Path) -> CustsegError:
+    """Error messages name the user's file, not the staging folder."""
+    prefix = str(path.parent) + "/"
+    exc.args = tuple(
+        a.replace(prefix, "") if isinstance(a, str) else a for a in exc.args
+    )
+    if isinstance(exc, InputError) and exc.path:
+        exc.path = exc.path.replace(prefix, "")
+    return exc
+
+
+def read_upload(
+    upload: Upload, *, max_mb: float = DEFAULT_MAX_UPLOAD_MB
+) -> tuple[pd.DataFrame, QualityReport]:
+    """Stage, load and check an uploaded table.
+
+    Returns the table and its :class:`~custseg.QualityReport`, whose source is
+    the uploaded file's name.
+
+    Raises
+    ------
+    CustsegError
+        The file cannot be used: empty, too large, not a table, or without a
+        numeric column. The message names the file and says what to do.
+
+    Examples
+    --------
+    >>> df, quality = read_upload(demo_upload())
+    >>> df.shape, quality.source, quality.id_columns
+    ((200, 5), 'mall_customers.csv', ('CustomerID',))
+    """
+    path = stage_upload(upload, max_mb=max_mb)
+    try:
+        df = load_table(path)
+        quality = check_table(df)
+    except CustsegError as exc:
+        raise _strip_folder(exc, path) from None
+    quality = dataclasses.replace(quality, source=path.name)
+    if not numeric_columns(quality):
+        mistyped = ", ".join(f"'{c}'" for c in quality.mistyped)
+        raise ColumnTypeError(
+            "no numeric column to segment on"
+            + (f" (numbers mixed with text in {mistyped})" if mistyped else ""),
+            path=path.name,
+            hint="custseg groups customers by numbers such as income, spending or "
+            "visits; check that the file has such columns and that they hold "
+            "plain numbers.",
+        )
+    return df, quality
+
+
+def numeric_columns(quality: QualityReport) -> list[str]:
+    """Columns the quality check found numeric."""
+    return [c.name for c in quality.columns if c.kind == "numeric"]
+
+
+def categorical_columns(quality: QualityReport) -> list[str]:
+    """Columns the quality check found categorical (few distinct values)."""
+    return [c.name for c in quality.columns if c.kind == "categorical"]
+
+
+def default_features(quality: QualityReport) -> list[str]:
+    """The features :class:`custseg.Segmenter` uses when none are named.
+
+    Examples
+    --------
+    >>> default_features(read_upload(demo_upload())[1])
+    ['Age', 'Annual Income (k$)', 'Spending Score (1-100)', 'Gender']
+    """
+    return list(select_features(quality).columns)
+
+
+def segment(
+    upload: Upload,
+    settings: RunSettings,
+    *,
+    max_mb: float = DEFAULT_MAX_UPLOAD_MB,
+    progress: Any = None,
+) -> pipeline.SegmentationRun:
+    """Run :func:`custseg.pipeline.run` on the staged upload, as ``custseg run``
+    would on the file; the run's source is the uploaded file's name.
+
+    Examples
+    --------
+    >>> run = segment(
+    ...     demo_upload(),
+    ...     RunSettings(("Annual Income (k$)", "Spending Score (1-100)")),
+    ... )
+    >>> run.k_selection.k, run.source
+    (5, 'mall_customers.csv')
+    """
+    path = stage_upload(upload, max_mb=max_mb)
+    try:
+        result = pipeline.run(
+            path,
+            features=list(settings.features) or None,
+            n_clusters=settings.n_clusters,
+            k_range=settings.k_range,
+            scaler=settings.scaler,
+            random_state=settings.random_state,
+            progress=progress,
+        )
+    except CustsegError as exc:
+        raise _strip_folder(exc, path) from None
+    return dataclasses.replace(
+        result,
+        quality=dataclasses.replace(result.quality, source=path.name),
+        settings={**result.settings, "data": path.name},
+    )
+
+
+def sample_rows(df: pd.DataFrame, n: int = CHART_ROWS, seed: int = 0) -> pd.DataFrame:
+    """At most ``n`` rows, a fixed-seed sample in input order."""
+    if len(df) <= n:
+        return df
+    rows = np.sort(np.random.default_rng(seed).choice(len(df), n, replace=False))
+    return df.iloc[rows]
+
+
+# -- chart data from the Display classes ---------------------------------------
+
+_INDICES = (
+    ("inertia", "Elbow: inertia", "lower is better; look for the bend"),
+    ("silhouette", "Silhouette", "higher is better"),
+    ("calinski_harabasz", "Calinski-Harabasz", "higher is better"),
+    ("davies_bouldin", "Davies-Bouldin", "lower is better"),
+)
+
+
+def k_curves(selection: KSelection) -> pd.DataFrame:
+    """One row per (index, k): the four curves of
+    :class:`~custseg.plots.ElbowDisplay` and
+    :class:`~custseg.plots.KScoresDisplay`, long format, with the chosen k
+    flagged."""
+    from custseg.plots import ElbowDisplay, KScoresDisplay
+
+    elbow = ElbowDisplay.from_selection(selection)
+    scores = KScoresDisplay.from_selection(selection).selection
+    values = {
+        "inertia": elbow.inertia,
+        "silhouette": scores.silhouette,
+        "calinski_harabasz": scores.calinski_harabasz,
+        "davies_bouldin": scores.davies_bouldin,
+    }
+    rows = [
+        {
+            "index": title,
+            "k": int(k),
+            "value": float(v),
+            "reading": reading,
+            "chosen": int(k) == selection.k,
+        }
+        for key, title, reading in _INDICES
+        for k, v in zip(elbow.k_values, values[key], strict=True)
+    ]
+    return pd.DataFrame(rows)
+
+
+def _labels(result: pipeline.SegmentationRun) -> tuple[list[str], list[int]]:
+    seg = result.segmenter
+    names = list(seg.segment_names_)
+    numbers = [int(n) for n in getattr(seg, "segment_ids_", range(len(names)))]
+    return names, numbers
+
+
+def _segment_column(labels: np.ndarray, names: list[str], numbers: list[int]) -> Any:
+    shown = [f"{n}: {name}" for n, name in zip(numbers, names, strict=True)]
+    cats = pd.Categorical.from_codes(
+        np.where(labels < 0, len(shown), labels).astype(np.int64),
+        pd.Index([*shown, "unassigned"]),
+    )
+    return cats.remove_unused_categories()
+
+
+def scatter_points(
+    result: pipeline.SegmentationRun, x: str, y: str
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Points (a sample) and segment centres of two numeric columns, from
+    :class:`~custseg.plots.SegmentScatterDisplay`; columns ``x``, ``y`` and
+    ``segment``."""
+    from custseg.plots import SegmentScatterDisplay
+
+    names, numbers = _labels(result)
+    frame = pd.DataFrame(
+        {c: pd.to_numeric(result.data[c], errors="coerce") for c in (x, y)},
+        dtype=float,
+    )
+    d = SegmentScatterDisplay.from_frame(
+        frame,
+        result.labels,
+        x,
+        y,
+        names,
+        numbers=numbers,
+        random_state=result.segmenter.random_state,
+    )
+    points = pd.DataFrame(
+        {"x": d.x, "y": d.y, "segment": _segment_column(d.labels, names, numbers)}
+    )
+    centres = pd.DataFrame(
+        {
+            "x": d.centers[:, 0],
+            "y": d.centers[:, 1],
+            "segment": [f"{n}: {name}" for n, name in zip(numbers, names, strict=True)],
+        }
+    )
+    return points, centres
+
+
+def projection_points(
+    result: pipeline.SegmentationRun,
+) -> tuple[pd.DataFrame, tuple[float, float]]:
+    """The PCA view of :class:`~custseg.plots.ProjectionDisplay` (a sample) and
+    the share of variance on each axis."""
+    from custseg.plots import ProjectionDisplay
+
+    seg = result.segmenter
+    names, numbers = _labels(result)
+    rows = sample_rows(
+        pd.DataFrame({"i": np.arange(len(result.data))}), 20_000, seg.random_state
+    )["i"].to_numpy()
+    frame, _ = model_frame(result.data.iloc[rows], seg.selection_)
+    Z = seg.prepare_frame(frame)
+    d = ProjectionDisplay.from_prepared(
+        Z,
+        result.labels[rows],
+        seg.cluster_centers_,
+        names,
+        numbers=numbers,
+        random_state=seg.random_state,
+    )
+    points = pd.DataFrame(
+        {
+            "PC1": d.points[:, 0],
+            "PC2": d.points[:, 1],
+            "segment": _segment_column(d.labels, names, numbers),
+        }
+    )
+    return points, d.explained
+
+
+def profile_cells(result: pipeline.SegmentationRun) -> pd.DataFrame:
+    """One row per (segment, numeric feature): mean and z-score, from
+    :class:`~custseg.plots.ProfileHeatmapDisplay`."""
+    from custseg.plots import ProfileHeatmapDisplay
+
+    d = ProfileHeatmapDisplay.from_profiles(result.profiles)
+    z = d.z.rename_axis(index="segment", columns="feature").stack()
+    means = d.means.rename_axis(index="segment", columns="feature").stack()
+    return pd.DataFrame({"z": z, "mean": means}).reset_index()
+
+
+@dataclass(frozen=True)
+class Card:
+    """What a segment card shows."""
+
+    number: int
+    name: str
+    size: int
+    share: float
+    traits: tuple[str, ...]
+    profile: tuple[tuple[str, str], ...]  # (feature, "mean 87.1 (+1.2 sd)")
+    action_title: str
+    action: str
+
+
+def cards(result: pipeline.SegmentationRun) -> list[Card]:
+    """One card per segment, from the run's profiles."""
+    out = []
+    for p in result.profiles:
+        profile = tuple(
+            (feature, f"{p.mean[feature]:,.3g} ({_signed(p.z.get(feature, 0.0))} sd)")
+            for feature in p.mean
+        ) + tuple(
+            (feature, ", ".join(f"{v} {s:.0%}" for v, s in list(shares.items())[:3]))
+            for feature, shares in p.categories.items()
+        )
+        out.append(
+            Card(
+                int(p.segment),
+                p.name,
+                int(p.size),
+                float(p.share),
+                tuple(p.traits),
+                profile,
+                p.action_title,
+                p.action,
+            )
+        )
+    return out
+
+
+def _signed(z: float) -> str:
+    """``+1.2``, ``-0.3``, ``0.0`` (never ``-0.0``)."""
+    text = f"{z:+.1f}"
+    return "0.0" if text in {"+0.0", "-0.0"} else text
+
+
+def output_files(result: pipeline.SegmentationRun) -> dict[str, tuple[str, bytes]]:
+    """Every download, as ``{key: (file name, bytes)}``: what
+    :func:`custseg.pipeline.write_outputs` writes (segments, profiles, report,
+    model, summary) plus the segments as an Excel workbook."""
+    with tempfile.TemporaryDirectory(prefix="custseg-app-out-") as tmp:
+        paths = pipeline.write_outputs(result, tmp)
+        xlsx = write_table(result.segments_frame(), Path(tmp) / "segments.xlsx")
+        paths = {**paths, "segments_excel": xlsx}
+        return {key: (path.name, path.read_bytes()) for key, path in paths.items()}
+
+
+def feature_choices(quality: QualityReport) -> list[str]:
+    """Columns a user may pick as features: all but empty and date columns."""
+    return [c.name for c in quality.columns if c.kind not in {"empty", "datetime"}]
+
+
+def check_settings(features: Sequence[str], k_range: tuple[int, int]) -> None:
+    """Refuse settings the run would refuse, with the app's words."""
+    from custseg.errors import ParameterError
+
+    if not features:
+        raise ParameterError("choose at least one feature to segment on")
+    if k_range[0] >= k_range[1]:
+        raise ParameterError("the range of k needs at least two values")

@@ -1,0 +1,689 @@
+"""The custseg web app. Start it with ``custseg app``.
+
+A thin page script: every step calls :mod:`custseg.app._logic`, which calls
+the library (load_table, check_table, pipeline.run, the plots' Display data,
+write_outputs). Loads and runs are cached on the file's SHA-256 and the
+settings, so changing a chart does not segment again.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Callable
+from typing import Any
+
+import altair as alt
+import pandas as pd
+import streamlit as st
+from matplotlib.colors import to_hex
+
+from custseg.app import _logic as app
+from custseg.datasets import DATASETS
+from custseg.errors import CustsegError
+from custseg.pipeline import SegmentationRun
+from custseg.plots import segment_colors
+from custseg.quality import QualityReport
+
+PAGES = (
+    "1 · Data",
+    "2 · Explore",
+    "3 · Features",
+    "4 · Choose k",
+    "5 · Segments",
+    "6 · Downloads",
+)
+SCALER_WORDS = {
+    "standard": "standard: mean 0, standard deviation 1 (usual choice)",
+    "robust": "robust: median and interquartile range (many outliers)",
+    "minmax": "min-max: each column from 0 to 1",
+    "none": "none: use the numbers as they are (same units only)",
+}
+
+
+def _max_mb() -> float:
+    return float(st.get_option("server.maxUploadSize"))
+
+
+# -- cached work -----------------------------------------------------------------
+
+
+@st.cache_resource(max_entries=4, show_spinner=False)
+def _load(
+    digest: str, name: str, max_mb: float, _upload: app.Upload
+) -> tuple[pd.DataFrame, QualityReport]:
+    return app.read_upload(_upload, max_mb=max_mb)
+
+
+@st.cache_resource(show_spinner=False)
+def _runs() -> OrderedDict[tuple[Any, ...], SegmentationRun]:
+    """Finished runs shared by every session, newest last. (A cached function
+    cannot drive a progress bar made outside it, so runs are kept here.)"""
+    return OrderedDict()
+
+
+_KEEP_RUNS = 8
+
+
+@st.cache_resource(max_entries=4, show_spinner=False)
+def _outputs(
+    digest: str, name: str, settings: tuple[Any, ...], _result: SegmentationRun
+) -> dict[str, tuple[str, bytes]]:
+    return app.output_files(_result)
+
+
+@st.cache_data(max_entries=32, show_spinner=False)
+def _scatter(
+    key: tuple[Any, ...], x: str, y: str, _result: SegmentationRun
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    return app.scatter_points(_result, x, y)
+
+
+@st.cache_data(max_entries=8, show_spinner=False)
+def _projection(
+    key: tuple[Any, ...], _result: SegmentationRun
+) -> tuple[pd.DataFrame, tuple[float, float]]:
+    return app.projection_points(_result)
+
+
+def _source() -> app.Upload | None:
+    source: app.Upload | None = st.session_state.get("source")
+    return source
+
+
+def _table() -> tuple[app.Upload, pd.DataFrame, QualityReport] | None:
+    """The current table, or None (with a message saying what to do)."""
+    source = _source()
+    if source is None:
+        st.info("Start on the **1 · Data** page: upload a table or pick the demo data.")
+        return None
+    df, quality = _load(source.digest, source.name, _max_mb(), source)
+    return source, df, quality
+
+
+def _result(settings: app.RunSettings) -> SegmentationRun:
+    source = _source()
+    assert source is not None
+    key = (source.digest, source.name, _astuple(settings), _max_mb())
+    runs = _runs()
+    if key in runs:
+        runs.move_to_end(key)
+        return runs[key]
+    bar = st.progress(0.0, text="Starting…")
+    last = [0.0]
+
+    def progress(step: str, done: int, total: int) -> None:
+        if total > 0:  # total 0: a step of unknown length (K-Means iterations)
+            last[0] = min(1.0, done / total)
+        bar.progress(last[0], text=f"Working: {step}")
+
+    with st.spinner("Segmenting the customers…"):
+        try:
+            result = app.segment(source, settings, max_mb=_max_mb(), progress=progress)
+        finally:
+            bar.empty()
+    runs[key] = result
+    while len(runs) > _KEEP_RUNS:
+        runs.popitem(last=False)
+    return result
+
+
+def _astuple(settings: app.RunSettings) -> tuple[Any, ...]:
+    return (
+        settings.features,
+        settings.scaler,
+        settings.k_range,
+        settings.n_clusters,
+        settings.random_state,
+    )
+
+
+def _settings() -> app.RunSettings | None:
+    settings: app.RunSettings | None = st.session_state.get("settings")
+    if settings is None:
+        st.info(
+            "Choose the features on the **3 · Features** page and press "
+            "**Run segmentation**."
+        )
+    return settings
+
+
+def _go(page: str) -> None:
+    st.session_state["page"] = page
+
+
+# -- 1. Data ---------------------------------------------------------------------
+
+
+def _uploaded() -> None:
+    file = st.session_state.get("uploader")
+    if file is not None:
+        st.session_state["source"] = app.Upload.from_bytes(file.name, file.getvalue())
+        st.session_state.pop("settings", None)
+
+
+def _use_demo() -> None:
+    st.session_state["source"] = app.demo_upload(st.session_state["demo"])
+    st.session_state.pop("settings", None)
+
+
+def page_data() -> None:
+    st.header("Your customer table")
+    st.write(
+        "Upload one table with a row per customer (CSV, Excel or Parquet), or try "
+        "the bundled demo data. custseg checks it and shows what it found."
+    )
+    left, right = st.columns([3, 2], gap="large")
+    left.file_uploader(
+        f"Upload a file (up to {_max_mb():g} MB)",
+        type=list(app.UPLOAD_TYPES),
+        key="uploader",
+        on_change=_uploaded,
+    )
+    with right:
+        st.selectbox(
+            "…or use a demo dataset",
+            list(DATASETS),
+            format_func=lambda n: f"{n} ({DATASETS[n].rows} rows)",
+            key="demo",
+        )
+        st.button("Use the demo data", on_click=_use_demo)
+    table = _table()
+    if table is None:
+        return
+    source, df, quality = table
+    st.success(
+        f"**{quality.source}**: {len(df):,} customers, {df.shape[1]} columns. "
+        "Next: **2 · Explore** or **3 · Features** in the sidebar."
+    )
+    missing = int(df.isna().sum().sum())
+    cols = st.columns(4)
+    cols[0].metric("Customers (rows)", f"{len(df):,}")
+    cols[1].metric("Columns", df.shape[1])
+    cols[2].metric("Missing values", f"{missing:,}")
+    cols[3].metric("Duplicate rows", f"{quality.duplicate_rows:,}")
+    st.subheader("Data quality")
+    if quality.id_columns:
+        st.write(
+            "ID columns (kept in the output, not used to segment): "
+            + ", ".join(f"`{c}`" for c in quality.id_columns)
+        )
+    for line in quality.findings:
+        st.warning(line)
+    for line in quality.repairs:
+        st.info(f"Repaired: {line}")
+    if not quality.findings and not quality.repairs:
+        st.write("No problems found.")
+    with st.expander("Column by column"):
+        st.dataframe(quality.to_frame(), width="stretch")
+    st.subheader("Preview (first 100 rows)")
+    st.dataframe(df.head(100), width="stretch", hide_index=True)
+
+
+# -- 2. Explore ------------------------------------------------------------------
+
+
+def page_explore() -> None:
+    table = _table()
+    if table is None:
+        return
+    _, df, quality = table
+    st.header("Explore the data")
+    numeric = app.numeric_columns(quality)
+    categorical = app.categorical_columns(quality)
+    sample = app.sample_rows(df)
+    if len(sample) < len(df):
+        st.caption(
+            f"Charts drawn from a random sample of {len(sample):,} of the "
+            f"{len(df):,} customers."
+        )
+    tabs = st.tabs(["Distributions", "Categories", "Correlations", "Scatter"])
+    with tabs[0]:
+        charts = [
+            alt.Chart(
+                pd.DataFrame(
+                    {"value": pd.to_numeric(sample[col], errors="coerce")}
+                ).dropna(),
+                title=col,
+            )
+            .mark_bar(color="#3366aa")
+            .encode(
+                alt.X("value:Q", bin=alt.Bin(maxbins=30), title=None),
+                alt.Y("count():Q", title="customers"),
+                tooltip=[
+                    alt.Tooltip("value:Q", bin=alt.Bin(maxbins=30), title="range"),
+                    alt.Tooltip("count():Q", title="customers"),
+                ],
+            )
+            .properties(width=230, height=170)
+            for col in numeric
+        ]
+        chart = alt.concat(*charts, columns=3)
+        st.altair_chart(chart)
+    with tabs[1]:
+        if not categorical:
+            st.write("No categorical columns (text with few distinct values).")
+        for col in categorical:
+            counts = df[col].astype("string").fillna("(missing)").value_counts()
+            frame = pd.DataFrame({"value": counts.index, "customers": counts.values})
+            st.altair_chart(
+                alt.Chart(frame, title=col)
+                .mark_bar(color="#3366aa")
+                .encode(
+                    alt.X("customers:Q"),
+                    alt.Y("value:N", sort="-x", title=None),
+                    tooltip=["value", "customers"],
+                )
+                .properties(height=max(80, 28 * len(frame))),
+                width="stretch",
+            )
+    with tabs[2]:
+        if len(numeric) < 2:
+            st.write("Correlations need two numeric columns.")
+        else:
+            corr = df[numeric].apply(pd.to_numeric, errors="coerce").corr()
+            cells = corr.rename_axis(index="a", columns="b").stack()
+            cells = cells.rename("r").reset_index()
+            base = alt.Chart(cells).encode(
+                alt.X("a:N", title=None, sort=numeric),
+                alt.Y("b:N", title=None, sort=numeric),
+            )
+            heat = base.mark_rect().encode(
+                alt.Color(
+                    "r:Q",
+                    scale=alt.Scale(scheme="redblue", domain=[-1, 1], reverse=True),
+                    title="correlation",
+                ),
+                tooltip=["a", "b", alt.Tooltip("r:Q", format=".2f")],
+            )
+            text = base.mark_text().encode(alt.Text("r:Q", format=".2f"))
+            st.altair_chart(
+                (heat + text).properties(
+                    width=120 * len(numeric), height=60 * len(numeric)
+                )
+            )
+    with tabs[3]:
+        c = st.columns(3)
+        x = c[0].selectbox("x axis", numeric, key="explore_x")
+        y = c[1].selectbox(
+            "y axis", numeric, index=min(1, len(numeric) - 1), key="explore_y"
+        )
+        hue = c[2].selectbox("colour by", ["(none)", *categorical], key="explore_hue")
+        frame = pd.DataFrame({"x": sample[x].to_numpy(), "y": sample[y].to_numpy()})
+        enc: list[Any] = [
+            alt.X("x:Q", title=x, scale=alt.Scale(zero=False)),
+            alt.Y("y:Q", title=y, scale=alt.Scale(zero=False)),
+        ]
+        tooltip = [alt.Tooltip("x:Q", title=x), alt.Tooltip("y:Q", title=y)]
+        if hue != "(none)":
+            frame["hue"] = sample[hue].astype("string").fillna("(missing)").to_numpy()
+            enc.append(alt.Color("hue:N", title=hue))
+            tooltip.append(alt.Tooltip("hue:N", title=hue))
+        st.altair_chart(
+            alt.Chart(frame)
+            .mark_circle(size=40, opacity=0.7)
+            .encode(*enc, tooltip=tooltip)
+            .properties(height=450)
+            .interactive(),
+            width="stretch",
+        )
+
+
+# -- 3. Features -----------------------------------------------------------------
+
+
+def _start(features_key: str) -> None:
+    st.session_state["settings"] = app.RunSettings(
+        tuple(st.session_state[features_key]),
+        st.session_state["scaler"],
+        tuple(st.session_state["k_range"]),
+    )
+    _go(PAGES[4])
+
+
+def page_features() -> None:
+    table = _table()
+    if table is None:
+        return
+    source, _, quality = table
+    st.header("Features and preparation")
+    st.write(
+        "Pick the columns that describe how customers differ. custseg has "
+        "pre-selected every numeric and low-cardinality text column except IDs; "
+        "for the classic mall demo, *Annual Income* and *Spending Score* alone "
+        "give the best-known segments."
+    )
+    key = f"features-{source.digest[:16]}"
+    features = st.multiselect(
+        "Features to segment on",
+        app.feature_choices(quality),
+        default=app.default_features(quality),
+        key=key,
+    )
+    left, right = st.columns(2, gap="large")
+    left.selectbox(
+        "Scaling (puts columns with different units on one footing)",
+        list(app.SCALERS),
+        format_func=lambda name: SCALER_WORDS.get(name, name),
+        key="scaler",
+    )
+    right.slider(
+        "Numbers of segments to try (k)",
+        min_value=2,
+        max_value=15,
+        value=(2, 10),
+        key="k_range",
+    )
+    if not features:
+        st.warning("Choose at least one feature.")
+    st.button(
+        "Run segmentation",
+        type="primary",
+        disabled=not features,
+        on_click=_start,
+        args=(key,),
+    )
+
+
+# -- 4. Choose k -----------------------------------------------------------------
+
+
+def _refit(k: int, auto_k: int) -> None:
+    settings: app.RunSettings = st.session_state["settings"]
+    st.session_state["settings"] = app.RunSettings(
+        settings.features,
+        settings.scaler,
+        settings.k_range,
+        None if k == auto_k else k,
+        settings.random_state,
+    )
+    _go(PAGES[4])
+
+
+def page_choose_k() -> None:
+    if _table() is None or (settings := _settings()) is None:
+        return
+    auto = _result(settings.automatic())
+    ks = auto.k_selection
+    st.header("How many segments?")
+    st.success(f"**Automatic choice: k = {ks.k}.** {ks.reason}")
+    st.write(ks.structure_reason)
+    curves = app.k_curves(ks)
+    line = (
+        alt.Chart()
+        .mark_line(point=alt.OverlayMarkDef(size=60))
+        .encode(
+            alt.X("k:O", title="number of segments k", axis=alt.Axis(labelAngle=0)),
+            alt.Y("value:Q", title=None, scale=alt.Scale(zero=False)),
+            tooltip=[
+                alt.Tooltip("index:N", title="index"),
+                "k:O",
+                alt.Tooltip("value:Q", format=",.3f"),
+                alt.Tooltip("reading:N", title="reading"),
+            ],
+        )
+    )
+    rule = (
+        alt.Chart()
+        .mark_rule(color="#d62728", strokeDash=[4, 3], size=2)
+        .encode(x="k:O")
+        .transform_filter(alt.datum.chosen)
+    )
+    chart = (
+        alt.layer(line, rule, data=curves)
+        .properties(width=380, height=190)
+        .facet(
+            alt.Facet("index:N", title=None, sort=list(curves["index"].unique())),
+            columns=2,
+        )
+        .resolve_scale(y="independent")
+    )
+    st.altair_chart(chart)
+    st.caption(
+        "Red dashed line: the automatic choice. Hover a point for its value. "
+        "The elbow is where adding a segment stops paying off; silhouette and "
+        "Calinski-Harabasz are better when higher, Davies-Bouldin when lower."
+    )
+    current = settings.n_clusters or ks.k
+    c1, c2 = st.columns([1, 3])
+    k = c1.selectbox(
+        "Number of segments to use",
+        list(ks.k_values),
+        index=list(ks.k_values).index(current) if current in ks.k_values else 0,
+        format_func=lambda v: f"{v} (automatic)" if v == ks.k else str(v),
+        key="k_pick",
+    )
+    c2.write("")
+    c2.button(
+        f"Use k = {k} and show the segments",
+        type="primary",
+        on_click=_refit,
+        args=(int(k), ks.k),
+    )
+
+
+# -- 5. Segments -----------------------------------------------------------------
+
+
+def _colors(result: SegmentationRun) -> alt.Scale:
+    names = list(result.segmenter.segment_names_)
+    numbers = [
+        int(n) for n in getattr(result.segmenter, "segment_ids_", range(len(names)))
+    ]
+    domain = [f"{n}: {name}" for n, name in zip(numbers, names, strict=True)]
+    colors = [to_hex(c) for c in segment_colors(len(names), numbers=numbers)]
+    return alt.Scale(domain=[*domain, "unassigned"], range=[*colors, "#9e9e9e"])
+
+
+def page_segments() -> None:
+    if (table := _table()) is None or (settings := _settings()) is None:
+        return
+    source, df, quality = table
+    result = _result(settings)
+    ks = result.k_selection
+    st.header(f"{len(result.profiles)} customer segments")
+    if settings.n_clusters is None:
+        st.success(f"**k = {ks.k}, chosen automatically.** {ks.reason}")
+    else:
+        st.info(
+            f"**You chose k = {settings.n_clusters}.** The automatic choice is "
+            f"k = {ks.k}; see **4 · Choose k**."
+        )
+    cards = app.cards(result)
+    for start in range(0, len(cards), 3):
+        row = st.columns(3)
+        for col, card in zip(row, cards[start : start + 3], strict=False):
+            with col.container(border=True, key=f"segment-card-{card.number}"):
+                st.markdown(f"#### {card.number} · {card.name}")
+                st.markdown(
+                    f"**{card.size:,} customers** ({card.share:.0%} of the total)"
+                )
+                st.markdown(
+                    "\n".join(f"- **{feat}**: {text}" for feat, text in card.profile)
+                )
+                st.markdown(f"**Suggested action: {card.action_title}.** {card.action}")
+
+    st.subheader("Segments on a chart")
+    numeric = app.numeric_columns(quality)
+    features = [f for f in result.segmenter.selection_.numeric if f in numeric]
+    axes = features + [c for c in numeric if c not in features]
+    view = st.radio(
+        "View",
+        ["Two columns", "All features (PCA)"],
+        horizontal=True,
+        key="seg_view",
+    )
+    colour = alt.Color(
+        "segment:N",
+        scale=_colors(result),
+        title="segment",
+        legend=alt.Legend(labelLimit=320, orient="bottom", columns=3),
+    )
+    centres: pd.DataFrame | None = None
+    key = (source.digest, source.name, _astuple(settings))
+    if view == "Two columns" and len(axes) >= 1:
+        c = st.columns(2)
+        x = c[0].selectbox("x axis", axes, key="seg_x")
+        y = c[1].selectbox("y axis", axes, index=min(1, len(axes) - 1), key="seg_y")
+        points, centres = _scatter(key, x, y, result)
+        xt, yt = x, y
+    else:
+        points, explained = _projection(key, result)
+        points = points.rename(columns={"PC1": "x", "PC2": "y"})
+        xt = f"principal component 1 ({explained[0]:.0%} of variance)"
+        yt = f"principal component 2 ({explained[1]:.0%} of variance)"
+    tooltip = [
+        alt.Tooltip("segment:N"),
+        alt.Tooltip("x:Q", title=xt),
+        alt.Tooltip("y:Q", title=yt),
+    ]
+    chart = (
+        alt.Chart(points)
+        .mark_circle(size=45, opacity=0.75)
+        .encode(
+            alt.X("x:Q", title=xt, scale=alt.Scale(zero=False)),
+            alt.Y("y:Q", title=yt, scale=alt.Scale(zero=False)),
+            colour,
+            tooltip=tooltip,
+        )
+    )
+    if centres is not None:
+        chart += (
+            alt.Chart(centres)
+            .mark_point(shape="cross", size=260, filled=True, stroke="black")
+            .encode(x="x:Q", y="y:Q", color=colour, tooltip=tooltip)
+        )
+    st.altair_chart(chart.properties(height=480).interactive(), width="stretch")
+    if len(points) < result.n_rows:
+        st.caption(
+            f"Drawn from a random sample of {len(points):,} of the "
+            f"{result.n_rows:,} customers; crosses mark segment centres."
+        )
+
+    cells = app.profile_cells(result)
+    if len(cells):
+        st.subheader("Segment profiles")
+        lim = max(1.0, float(cells["z"].abs().max()))
+        base = alt.Chart(cells).encode(
+            alt.X("feature:N", title=None, axis=alt.Axis(labelAngle=0, labelLimit=220)),
+            alt.Y("segment:N", title=None, axis=alt.Axis(labelLimit=300)),
+        )
+        heat = base.mark_rect().encode(
+            alt.Color(
+                "z:Q",
+                scale=alt.Scale(scheme="redblue", domain=[-lim, lim], reverse=True),
+                title="z-score",
+            ),
+            tooltip=[
+                "segment",
+                "feature",
+                alt.Tooltip("mean:Q", format=",.3g"),
+                alt.Tooltip("z:Q", format="+.2f"),
+            ],
+        )
+        text = base.mark_text(fontSize=13).encode(alt.Text("mean:Q", format=",.3g"))
+        st.altair_chart(
+            (heat + text).properties(height=50 * len(result.profiles) + 40),
+            width="stretch",
+        )
+        st.caption(
+            "Numbers: the segment's mean. Colour: how far above (red) or below "
+            "(blue) the average customer, in standard deviations."
+        )
+
+
+# -- 6. Downloads ----------------------------------------------------------------
+
+_DOWNLOADS = (
+    ("segments", "Segments (CSV)", "Every customer with its segment number and name."),
+    ("segments_excel", "Segments (Excel)", "The same table as an .xlsx workbook."),
+    ("report", "Report (HTML)", "A standalone page with every chart; opens offline."),
+    ("profiles", "Profiles (CSV)", "One row per segment: size, means, action."),
+    (
+        "model",
+        "Model (.skops)",
+        "Scores new customers: custseg predict model.skops FILE.",
+    ),
+    ("summary", "Summary (JSON)", "Settings, choice of k and checksums, for programs."),
+)
+_MIME = {
+    ".csv": "text/csv",
+    ".parquet": "application/octet-stream",
+    ".xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+    ".html": "text/html",
+    ".json": "application/json",
+    ".skops": "application/octet-stream",
+}
+
+
+def page_downloads() -> None:
+    if (table := _table()) is None or (settings := _settings()) is None:
+        return
+    source = table[0]
+    result = _result(settings)
+    st.header("Download the results")
+    with st.spinner("Writing the files…"):
+        files = _outputs(source.digest, source.name, _astuple(settings), result)
+    for key, label, help_text in _DOWNLOADS:
+        if key not in files:
+            continue
+        name, data = files[key]
+        c1, c2 = st.columns([1, 3])
+        c1.download_button(
+            label,
+            data,
+            file_name=name,
+            mime=_MIME.get("." + name.rsplit(".", 1)[-1], "application/octet-stream"),
+            key=f"download-{key}",
+            on_click="ignore",
+            width="stretch",
+        )
+        c2.write(f"`{name}` ({len(data) / 1024:,.0f} KB). {help_text}")
+
+
+# -- the page --------------------------------------------------------------------
+
+PAGE_FUNCTIONS: dict[str, Callable[[], None]] = dict(
+    zip(
+        PAGES,
+        [
+            page_data,
+            page_explore,
+            page_features,
+            page_choose_k,
+            page_segments,
+            page_downloads,
+        ],
+        strict=True,
+    )
+)
+
+
+def main() -> None:
+    st.set_page_config(page_title="custseg: customer segments", layout="wide")
+    with st.sidebar:
+        st.title("custseg")
+        st.caption("Customer segments from a table, step by step.")
+        page = st.radio("Step", PAGES, key="page")
+        source = _source()
+        if source is not None:
+            st.caption(f"Data: **{app._safe_name(source.name)}**")
+        settings: app.RunSettings | None = st.session_state.get("settings")
+        if settings is not None:
+            st.caption(
+                "Features: "
+                + ", ".join(settings.features)
+                + f" · k {'auto' if settings.n_clusters is None else settings.n_clusters}"
+            )
+    try:
+        PAGE_FUNCTIONS[page]()
+    except CustsegError as exc:
+        st.error(str(exc))
+    except Exception as exc:  # a bug, not the user's doing: no traceback on screen
+        st.error(
+            f"Something went wrong inside custseg ({type(exc).__name__}: {exc}). "
+            "Try another file or other settings, and please report it."
+        )
+
+
+if __name__ == "__main__":  # streamlit runs the script as __main__
+    main()

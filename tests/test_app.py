@@ -1,0 +1,215 @@
+"""The web app, in process: its functions, and its pages through Streamlit's AppTest."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+from click.testing import CliRunner
+
+from custseg.app import SCRIPT, _logic, streamlit_command
+from custseg.errors import ColumnTypeError, CustsegError, EmptyDataError, InputError
+
+INCOME = "Annual Income (k$)"
+SPENDING = "Spending Score (1-100)"
+
+
+# -- the functions behind the pages ----------------------------------------------
+
+
+def test_demo_upload_reads_like_the_file():
+    df, quality = _logic.read_upload(_logic.demo_upload())
+    assert df.shape == (200, 5)
+    assert quality.source == "mall_customers.csv"
+    assert quality.id_columns == ("CustomerID",)
+    assert _logic.default_features(quality) == [
+        "Age",
+        INCOME,
+        SPENDING,
+        "Gender",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("name", "data", "error", "words"),
+    [
+        ("empty.csv", b"", EmptyDataError, "empty.csv: the file is empty (0 bytes)."),
+        ("noise.csv", bytes(range(256)) * 40, CustsegError, "noise.csv:"),
+        ("noise.xlsx", b"PK\x03\x04 not really a workbook", CustsegError, "noise.xlsx"),
+        (
+            "words.csv",
+            b"name,city\nann,paris\nbob,rome\ncid,oslo\n",
+            ColumnTypeError,
+            "words.csv: no numeric column to segment on.",
+        ),
+    ],
+    ids=["empty", "binary", "fake-excel", "no-numeric"],
+)
+def test_bad_uploads_raise_a_clean_error_naming_the_file(name, data, error, words):
+    with pytest.raises(error) as info:
+        _logic.read_upload(_logic.Upload.from_bytes(name, data))
+    message = str(info.value)
+    assert message.startswith(words), message
+    assert "custseg-app-" not in message  # the staging folder never shows
+
+
+def test_upload_over_the_limit_is_refused_before_reading():
+    upload = _logic.Upload.from_bytes("big.csv", b"a,b\n" + b"1,2\n" * 300_000)
+    with pytest.raises(
+        InputError,
+        match=r"big\.csv: the file is 1 MB, over the app's upload limit of 0\.5 MB",
+    ):
+        _logic.read_upload(upload, max_mb=0.5)
+
+
+def test_uploaded_name_cannot_escape_the_staging_folder():
+    path = _logic.stage_upload(_logic.Upload.from_bytes("../../etc/x.csv", b"a\n1\n"))
+    assert path.name == "x.csv"
+    assert path.parent.parent.name.startswith("custseg-app-")
+
+
+def test_segment_runs_the_pipeline_and_keeps_the_file_name():
+    settings = _logic.RunSettings((INCOME, SPENDING))
+    result = _logic.segment(_logic.demo_upload(), settings)
+    assert result.k_selection.k == 5
+    assert result.source == result.settings["data"] == "mall_customers.csv"
+    cards = _logic.cards(result)
+    assert [c.size for c in cards] == [81, 39, 35, 23, 22]
+    assert all(c.name and c.action for c in cards)
+    curves = _logic.k_curves(result.k_selection)
+    assert set(curves["index"]) == {
+        "Elbow: inertia",
+        "Silhouette",
+        "Calinski-Harabasz",
+        "Davies-Bouldin",
+    }
+    assert curves.loc[curves["chosen"], "k"].unique().tolist() == [5]
+    points, centres = _logic.scatter_points(result, INCOME, SPENDING)
+    assert len(points) == 200 and len(centres) == 5
+    assert list(points.columns) == ["x", "y", "segment"]
+    pca, explained = _logic.projection_points(result)
+    assert len(pca) == 200 and 0.99 < sum(explained) <= 1.0 + 1e-9
+    cells = _logic.profile_cells(result)
+    assert len(cells) == 10 and set(cells["feature"]) == {INCOME, SPENDING}
+    files = _logic.output_files(result)
+    assert {"segments", "segments_excel", "report", "model", "profiles"} <= set(files)
+    name, data = files["segments"]
+    assert name == "segments.csv" and data.count(b"\n") == 201
+    assert files["segments_excel"][0] == "segments.xlsx"
+    assert files["segments_excel"][1][:2] == b"PK"
+
+
+def test_streamlit_command_binds_to_loopback_by_default():
+    command = streamlit_command()
+    assert command[1:5] == ["-m", "streamlit", "run", str(SCRIPT)]
+    options = dict(zip(command[5::2], command[6::2], strict=True))
+    assert options == {
+        "--server.address": "127.0.0.1",
+        "--server.port": "8501",
+        "--server.headless": "true",
+        "--server.maxUploadSize": "200",
+        "--browser.gatherUsageStats": "false",
+        "--client.toolbarMode": "minimal",
+    }
+
+
+def test_cli_app_without_streamlit_says_how_to_install(monkeypatch):
+    import importlib.util
+
+    from custseg.cli import cli
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util,
+        "find_spec",
+        lambda name, *a: None if name == "streamlit" else real(name, *a),
+    )
+    result = CliRunner().invoke(cli, ["app"])
+    assert result.exit_code == 1
+    assert result.output == (
+        "Error: the web app needs Streamlit, which is not installed. Install it "
+        'with: pip install "custseg[app]"\n'
+    )
+
+
+def test_importing_the_package_does_not_import_streamlit():
+    code = "import custseg.app, sys; print('streamlit' in sys.modules)"
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    )
+    assert out.stdout.strip() == "False"
+
+
+# -- the pages, through Streamlit's AppTest --------------------------------------
+
+AppTest = pytest.importorskip("streamlit.testing.v1").AppTest
+pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
+
+
+def _app():
+    at = AppTest.from_file(str(SCRIPT), default_timeout=60)
+    at.run()
+    assert not at.exception, at.exception
+    return at
+
+
+def _texts(at):
+    parts = [m.value for m in at.markdown]
+    for kind in ("success", "info", "warning", "error", "header", "subheader"):
+        parts += [m.value for m in getattr(at, kind)]
+    return "\n".join(str(p) for p in parts)
+
+
+def test_first_page_invites_an_upload():
+    at = _app()
+    assert at.sidebar.radio(key="page").value == "1 · Data"
+    assert "upload a table or pick the demo data" in _texts(at)
+    assert not at.error
+
+
+def test_demo_data_with_income_and_spending_gives_five_segments():
+    at = _app()
+    at.button[0].click().run()  # "Use the demo data"
+    assert "**mall_customers.csv**: 200 customers, 5 columns" in _texts(at)
+    assert "`CustomerID`" in _texts(at)
+    at.sidebar.radio(key="page").set_value("3 · Features").run()
+    features = at.multiselect[0]
+    assert features.value == ["Age", INCOME, SPENDING, "Gender"]
+    features.set_value([INCOME, SPENDING]).run()
+    run_button = next(b for b in at.button if b.label == "Run segmentation")
+    run_button.click().run()
+    assert not at.exception, at.exception
+    assert at.sidebar.radio(key="page").value == "5 · Segments"
+    text = _texts(at)
+    assert "5 customer segments" in text
+    assert "k = 5, chosen automatically." in text
+    cards = [m.value for m in at.markdown if m.value.startswith("#### ")]
+    assert len(cards) == 5
+    assert cards[0] == "#### 0 · Average income and spending"
+
+    at.sidebar.radio(key="page").set_value("4 · Choose k").run()
+    assert "Automatic choice: k = 5." in _texts(at)
+    at.selectbox(key="k_pick").set_value(4).run()
+    next(b for b in at.button if b.label.startswith("Use k = 4")).click().run()
+    assert "You chose k = 4." in _texts(at)
+    assert "4 customer segments" in _texts(at)
+
+
+def test_bad_upload_shows_an_error_and_the_next_upload_works():
+    at = _app()
+    uploader = at.get("file_uploader")[0]
+    uploader.upload("garbage.csv", bytes(range(256)) * 64, "text/csv").run()
+    assert not at.exception, at.exception
+    assert len(at.error) == 1
+    assert at.error[0].value.startswith("garbage.csv:")
+    assert "Traceback" not in _texts(at)
+    at.get("file_uploader")[0].upload("empty.csv", b"", "text/csv").run()
+    assert [e.value for e in at.error] == [
+        "empty.csv: the file is empty (0 bytes). Choose a file with a header row "
+        "and at least one customer."
+    ]
+    good = _logic.demo_upload().data
+    at.get("file_uploader")[0].upload("customers.csv", good, "text/csv").run()
+    assert not at.error
+    assert "**customers.csv**: 200 customers" in _texts(at)

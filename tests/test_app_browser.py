@@ -1,0 +1,200 @@
+"""The web app end to end: ``custseg app`` in a subprocess, driven by headless Chromium.
+
+Screenshots of each page state go to ``<tmp>/screenshots`` (the path is printed;
+run with ``-s`` to see it, or set ``CUSTSEG_SCREENSHOTS`` to choose the folder).
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from custseg.datasets import mall_customers_path
+
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.slow,
+    pytest.mark.xdist_group("app_browser"),
+]
+
+ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+INCOME = "Annual Income (k$)"
+SPENDING = "Spending Score (1-100)"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def start_app(port: int, log: Path) -> subprocess.Popen[bytes]:
+    """``python -m custseg app`` on ``port``; returns once it answers."""
+    with log.open("wb") as out:  # the child keeps its own copy of the handle
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "custseg", "app", "--port", str(port)],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"custseg app exited: {log.read_text()}")
+        try:
+            url = f"http://127.0.0.1:{port}/_stcore/health"
+            with urllib.request.urlopen(url, timeout=2) as r:
+                if r.status == 200:
+                    return proc
+        except OSError:
+            time.sleep(0.2)
+    proc.terminate()
+    raise RuntimeError(f"custseg app did not start in 60 s: {log.read_text()}")
+
+
+def stop_app(proc: subprocess.Popen[bytes]) -> None:
+    proc.terminate()
+    try:
+        proc.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
+@pytest.fixture
+def app_url(tmp_path: Path) -> Iterator[str]:
+    port = free_port()
+    proc = start_app(port, tmp_path / "server.log")
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        stop_app(proc)
+
+
+def wait_idle(page) -> None:
+    """Until Streamlit has finished the current script run."""
+    page.wait_for_timeout(300)
+    page.wait_for_selector('[data-testid="stStatusWidget"]', state="detached")
+
+
+def go_to(page, step: str) -> None:
+    page.locator('[data-testid="stSidebar"]').get_by_text(step).click()
+    wait_idle(page)
+
+
+def remove_tag(page, name: str) -> None:
+    page.get_by_role("button", name=f"Remove {name}", exact=True).first.click()
+    wait_idle(page)
+
+
+def test_analyst_segments_the_mall_data_in_a_browser(app_url, chromium, tmp_path):
+    from playwright.sync_api import expect, sync_playwright
+
+    expect.set_options(timeout=60_000)
+
+    shots = Path(os.environ.get("CUSTSEG_SCREENSHOTS") or tmp_path / "screenshots")
+    shots.mkdir(parents=True, exist_ok=True)
+    print(f"\nscreenshots: {shots}")
+
+    def snap(name: str) -> None:
+        # Streamlit scrolls inside its main block, so grow the window to fit it.
+        height = page.evaluate(
+            "document.querySelector('[data-testid=\"stMain\"]').scrollHeight"
+        )
+        page.set_viewport_size({"width": 1400, "height": max(900, int(height))})
+        page.wait_for_timeout(700)
+        page.screenshot(path=str(shots / f"{name}.png"), full_page=True)
+        page.set_viewport_size({"width": 1400, "height": 900})
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=chromium, args=ARGS)
+        page = browser.new_page(viewport={"width": 1400, "height": 900})
+        page.set_default_timeout(60_000)
+        page.goto(app_url)
+        expect(page.get_by_text("Your customer table")).to_be_visible()
+        snap("1-start")
+
+        page.locator('input[type="file"]').set_input_files(str(mall_customers_path()))
+        expect(page.get_by_text("200 customers, 5 columns")).to_be_visible()
+        wait_idle(page)
+        snap("2-data")
+
+        go_to(page, "2 · Explore")
+        expect(page.get_by_role("tab", name="Distributions")).to_be_visible()
+        page.wait_for_selector(".vega-embed")
+        snap("3-explore")
+
+        go_to(page, "3 · Features")
+        expect(page.get_by_text("Features to segment on")).to_be_visible()
+        remove_tag(page, "Age")
+        remove_tag(page, "Gender")
+        selected = page.get_by_role("group", name="Selected values").first
+        tags = selected.locator("[data-tag]").all_inner_texts()
+        assert [t.strip() for t in tags] == [INCOME, SPENDING]
+        snap("4-features")
+
+        page.get_by_role("button", name="Run segmentation").click()
+        cards = page.locator('[class*="st-key-segment-card-"]')
+        expect(cards).to_have_count(5)
+        wait_idle(page)
+        page.wait_for_selector(".vega-embed")
+        names = [cards.nth(i).locator("h4").inner_text() for i in range(5)]
+        assert names[0] == "0 · Average income and spending"
+        assert all(" · " in n and len(n) > 8 for n in names), names
+        expect(page.get_by_text("k = 5, chosen automatically.")).to_be_visible()
+        snap("5-segments")
+
+        go_to(page, "4 · Choose k")
+        expect(page.get_by_text("Automatic choice: k = 5.")).to_be_visible()
+        page.wait_for_selector(".vega-embed")
+        snap("6-choose-k")
+
+        go_to(page, "6 · Downloads")
+        button = page.get_by_role("button", name="Segments (CSV)")
+        expect(button).to_be_visible()
+        snap("7-downloads")
+        with page.expect_download() as info:
+            button.click()
+        download = info.value
+        assert download.suggested_filename == "segments.csv"
+        saved = tmp_path / "segments.csv"
+        download.save_as(saved)
+
+        page.get_by_text("1 · Data").click()
+        page.locator('input[type="file"]').set_input_files(
+            files=[
+                {
+                    "name": "garbage.csv",
+                    "mimeType": "text/csv",
+                    "buffer": bytes(range(256)) * 64,
+                }
+            ]
+        )
+        expect(page.locator('[data-testid="stAlertContentError"]')).to_contain_text(
+            "garbage.csv:"
+        )
+        wait_idle(page)
+        snap("8-bad-upload")
+        browser.close()
+
+    segments = pd.read_csv(saved)
+    assert len(segments) == 200
+    assert "segment" in segments.columns and "segment_name" in segments.columns
+    assert sorted(segments["segment"].unique()) == [0, 1, 2, 3, 4]
