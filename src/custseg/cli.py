@@ -1111,7 +1111,13 @@ def datasets() -> None:
     help="Address to listen on. The default serves this machine only; 0.0.0.0 "
     "opens the app to the network (it has no login).",
 )
-@click.option("--port", type=click.IntRange(1, 65535), default=8501, show_default=True)
+@click.option(
+    "--port",
+    type=click.IntRange(1, 65535),
+    default=8501,
+    show_default=True,
+    help="Port to listen on.",
+)
 @click.option(
     "--max-upload-mb",
     type=click.IntRange(min=1),
