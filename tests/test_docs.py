@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import click
 import pytest
 from click.testing import CliRunner
 
@@ -20,6 +21,12 @@ def test_command_is_documented_with_help(command):
     assert result.exit_code == 0
     assert "Example:" in result.output
     assert f"## custseg {command}" in (DOCS / "cli.md").read_text()
+    undocumented = [
+        param.opts[0]
+        for param in cli.commands[command].params
+        if isinstance(param, click.Option) and not (param.help or "").strip()
+    ]
+    assert not undocumented, f"options without help text: {undocumented}"
 
 
 def test_cli_reference_is_current():
