@@ -423,3 +423,35 @@ def test_urls_are_recognised_and_redacted():
     assert not is_database_url("C:\\data\\customers.csv")
     assert redact_url("postgresql://ana:p%40ss@h/db") == "postgresql://ana:***@h/db"
     assert "p@ss" not in repr(DatabaseSource("postgresql://ana:p@ss@h/db", table="t"))
+
+
+@pytest.mark.parametrize("backend", ["sqlite"])
+def test_other_databases_use_the_generic_path(backend, tmp_path, monkeypatch):
+    """No server needed: SQLite through SQLAlchemy's streamed results and
+    pandas' multi-row INSERT, the path every non-PostgreSQL database takes."""
+    monkeypatch.setattr(_sql, "_fetch_postgres", None)  # would fail if used
+    url = f"{backend}:///{tmp_path / 'shop.db'}"
+    with sa.create_engine(url).begin() as conn:
+        pd.read_csv(MALL).to_sql("mall", conn, index=False)
+    out = tmp_path / "out"
+    res = invoke(
+        [
+            "run", url, "--table", "mall", "--write-table", "segs",
+            "-o", str(out), "-q", "--no-report", "--stability-resamples", "0",
+        ]
+    )  # fmt: skip
+    assert res.exit_code == 0, res.output
+    engine = sa.create_engine(url)
+    try:
+        with engine.connect() as conn:
+            written = pd.read_sql("SELECT * FROM segs", conn)
+    finally:
+        engine.dispose()
+    assert len(written) == 200 and written["CustomerID"].is_unique
+    file_segments = pd.read_csv(out / "segments.csv")
+    assert (written["segment"] == file_segments["segment"]).all()
+    df = read_database(
+        DatabaseSource(url, query="SELECT * FROM mall WHERE Gender = 'Male'"),
+        chunk_rows=16,
+    )
+    assert len(df) == 88
