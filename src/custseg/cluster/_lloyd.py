@@ -1016,9 +1016,12 @@ def _fit_wide(
         tol=tol,
         algorithm="lloyd",
     ).fit(X)
-    labels, inertia = assign(X, fit.cluster_centers_)
+    # scikit-learn ends with an assignment to the final centres, as _fit does.
     return LloydResult(
-        fit.cluster_centers_.astype(np.float64), labels, inertia, int(fit.n_iter_)
+        fit.cluster_centers_.astype(np.float64),
+        fit.labels_.astype(np.int32),
+        float(fit.inertia_),
+        int(fit.n_iter_),
     )
 
 

@@ -289,17 +289,12 @@ def write_database(
     """
     import sqlalchemy as sa
 
-    if if_exists not in IF_EXISTS:
-        raise ParameterError(
-            f"if_exists must be one of {', '.join(IF_EXISTS)}; got {if_exists!r}"
-        )
-    label = redact_url(url)
-    engine = make_engine(url, label)
+    where = str(DatabaseTarget(url, table, if_exists))  # checks if_exists
+    engine = make_engine(url, where)
     frame = _plain_columns(frame)
     try:
-        with _database_errors(f"{label}, table {table!r}", url), engine.begin() as conn:
+        with _database_errors(where, url), engine.begin() as conn:
             schema, name = _split_name(conn, table)
-            where = f"{label}, table {table!r}"
             inspector = sa.inspect(conn)
             exists = inspector.has_table(name, schema=schema)
             if exists and if_exists == "fail":

@@ -11,6 +11,7 @@ import pandas as pd
 
 from custseg.errors import (
     ColumnTypeError,
+    InputError,
     MissingColumnError,
     ParameterError,
     format_rows,
@@ -157,12 +158,13 @@ def select_features(
         else:
             excluded[col.name] = col.kind
     if len(numeric) + len(categorical) > MAX_AUTO_FEATURES:
-        raise ParameterError(
-            f"{report.source}: {len(numeric) + len(categorical):,} columns could "
-            f"be features, more than the {MAX_AUTO_FEATURES} custseg picks on its "
-            "own (distances over that many columns say little about customers, "
-            "and every step slows down). Name the features to segment on with "
-            "--features"
+        raise InputError(
+            f"{len(numeric) + len(categorical):,} columns could be features, more "
+            f"than the {MAX_AUTO_FEATURES} custseg picks on its own (distances "
+            "over that many columns say little about customers, and every step "
+            "slows down)",
+            path=report.source,
+            hint="Name the features to segment on with --features",
         )
     if not numeric and not categorical:
         raise ColumnTypeError(
