@@ -110,7 +110,7 @@ def main() -> None:
                     "canvas'); if (!c) return false; const url = c.toDataURL(); "
                     "return url !== before && url.length > 20000; }",
                     arg=before,
-                    polling="raf",
+                    polling=25,
                 )
                 redraws.append(time.perf_counter() - t0)
                 browser.close()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 
@@ -213,3 +214,66 @@ def test_bad_upload_shows_an_error_and_the_next_upload_works():
     at.get("file_uploader")[0].upload("customers.csv", good, "text/csv").run()
     assert not at.error
     assert "**customers.csv**: 200 customers" in _texts(at)
+
+
+def _run_demo(at, features=(INCOME, SPENDING), **choices):
+    """Demo data, the given features and choices, then Run segmentation."""
+    at.button[0].click().run()
+    at.sidebar.radio(key="page").set_value("3 · Features").run()
+    at.multiselect[0].set_value(list(features)).run()
+    for key, value in choices.items():
+        at.selectbox(key=key).set_value(value).run()
+    next(b for b in at.button if b.label == "Run segmentation").click().run()
+    assert not at.exception, at.exception
+    return at
+
+
+def test_hdbscan_finds_its_own_k_and_reports_the_unassigned():
+    at = _run_demo(_app(), algorithm="hdbscan")
+    text = _texts(at)
+    assert "HDBSCAN found 6 segments." in text
+    assert "**27 customers (13.5%) are in no segment.**" in text
+    spec = json.loads(at.get("vega_lite_chart")[0].proto.spec)
+    domain = spec["layer"][0]["encoding"]["color"]["scale"]["domain"]
+    assert domain[-1] == "unassigned" and len(domain) == 7
+    assert at.sidebar.caption[-1].value.startswith("HDBSCAN on ")
+    at.sidebar.radio(key="page").set_value("4 · Choose k").run()
+    assert "HDBSCAN has no k to choose" in _texts(at)
+    assert not at.get("vega_lite_chart")  # no curves of a single k
+
+
+def test_chart_legend_lists_unassigned_only_when_some_are():
+    at = _run_demo(_app())
+    spec = json.loads(at.get("vega_lite_chart")[0].proto.spec)
+    domain = spec["layer"][0]["encoding"]["color"]["scale"]["domain"]
+    assert len(domain) == 5 and "unassigned" not in domain
+    assert "in no segment" not in _texts(at)
+
+
+def test_changing_the_scatter_axis_does_not_segment_again(monkeypatch):
+    calls = []
+    real = _logic.segment
+    monkeypatch.setattr(
+        _logic, "segment", lambda *a, **k: calls.append(a) or real(*a, **k)
+    )
+    at = _run_demo(_app(), scaler="robust")  # settings no other test caches
+    assert len(calls) == 1
+    at.selectbox(key="seg_x").set_value("Age").run()
+    spec = json.loads(at.get("vega_lite_chart")[0].proto.spec)
+    assert spec["layer"][0]["encoding"]["x"]["title"] == "Age"
+    assert len(calls) == 1
+
+
+def test_gaussian_mixture_curves_include_bic():
+    settings = _logic.RunSettings((INCOME, SPENDING), algorithm="gmm")
+    result = _logic.segment(_logic.demo_upload(), settings)
+    curves = _logic.k_curves(result.k_selection)
+    bic = curves[curves["index"] == "BIC (Gaussian mixture)"]
+    assert list(bic["k"]) == list(result.k_selection.k_values)
+    assert bic.loc[bic["chosen"], "k"].tolist() == [result.k_selection.k]
+    kmeans = _logic.k_curves(
+        _logic.segment(
+            _logic.demo_upload(), _logic.RunSettings((INCOME, SPENDING))
+        ).k_selection
+    )
+    assert "BIC (Gaussian mixture)" not in set(kmeans["index"])

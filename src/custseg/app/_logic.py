@@ -93,6 +93,10 @@ class RunSettings:
     k_range: tuple[int, int] = (2, 10)
     n_clusters: int | None = None
     random_state: int = 0
+    algorithm: str = "kmeans"
+    linkage: str = "ward"  # agglomerative
+    covariance_type: str = "full"  # gmm
+    min_cluster_size: int | None = None  # hdbscan; None: 2% of the rows
 
     def automatic(self) -> RunSettings:
         """The same settings with k chosen automatically."""
@@ -267,6 +271,10 @@ def segment(
             k_range=settings.k_range,
             scaler=settings.scaler,
             random_state=settings.random_state,
+            algorithm=settings.algorithm,
+            linkage=settings.linkage,
+            covariance_type=settings.covariance_type,
+            min_cluster_size=settings.min_cluster_size,
             progress=progress,
         )
     except CustsegError as exc:
@@ -294,13 +302,18 @@ _INDICES = (
     ("calinski_harabasz", "Calinski-Harabasz", "higher is better"),
     ("davies_bouldin", "Davies-Bouldin", "lower is better"),
 )
+# Scores only some algorithms report (KSelection.extra_scores).
+_EXTRA_INDICES = (
+    ("bic", "BIC (Gaussian mixture)", "lower is better"),
+    ("aic", "AIC (Gaussian mixture)", "lower is better; shown for comparison"),
+)
 
 
 def k_curves(selection: KSelection) -> pd.DataFrame:
     """One row per (index, k): the four curves of
     :class:`~custseg.plots.ElbowDisplay` and
-    :class:`~custseg.plots.KScoresDisplay`, long format, with the chosen k
-    flagged."""
+    :class:`~custseg.plots.KScoresDisplay` (and a Gaussian mixture's BIC and
+    AIC), long format, with the chosen k flagged."""
     from custseg.plots import ElbowDisplay, KScoresDisplay
 
     elbow = ElbowDisplay.from_selection(selection)
@@ -311,6 +324,11 @@ def k_curves(selection: KSelection) -> pd.DataFrame:
         "calinski_harabasz": scores.calinski_harabasz,
         "davies_bouldin": scores.davies_bouldin,
     }
+    indices = list(_INDICES)
+    for key, title, reading in _EXTRA_INDICES:
+        if len(selection.extra_scores.get(key, ())) == len(elbow.k_values):
+            values[key] = selection.extra_scores[key]
+            indices.append((key, title, reading))
     rows = [
         {
             "index": title,
@@ -319,7 +337,7 @@ def k_curves(selection: KSelection) -> pd.DataFrame:
             "reading": reading,
             "chosen": int(k) == selection.k,
         }
-        for key, title, reading in _INDICES
+        for key, title, reading in indices
         for k, v in zip(elbow.k_values, values[key], strict=True)
     ]
     return pd.DataFrame(rows)

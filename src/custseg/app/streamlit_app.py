@@ -8,6 +8,7 @@ settings, so changing a chart does not segment again.
 
 from __future__ import annotations
 
+import dataclasses
 from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any
@@ -18,6 +19,9 @@ import streamlit as st
 from matplotlib.colors import to_hex
 
 from custseg.app import _logic as app
+from custseg.cluster import ALGORITHMS
+from custseg.cluster._algorithms import COVARIANCE_TYPES, LINKAGES
+from custseg.cluster._segmenter import NOISE_REASON
 from custseg.datasets import DATASETS
 from custseg.errors import CustsegError
 from custseg.pipeline import SegmentationRun
@@ -37,6 +41,14 @@ SCALER_WORDS = {
     "robust": "robust: median and interquartile range (many outliers)",
     "minmax": "min-max: each column from 0 to 1",
     "none": "none: use the numbers as they are (same units only)",
+}
+ALGORITHM_WORDS = {
+    "kmeans": "K-Means: compact groups around a centre (the usual choice)",
+    "minibatch-kmeans": "Mini-batch K-Means: K-Means on samples, for very large tables",
+    "gmm": "Gaussian mixture: oval groups of different sizes and shapes",
+    "agglomerative": "Hierarchical: merges the closest customers step by step",
+    "hdbscan": "HDBSCAN: finds dense groups itself; outliers stay unassigned",
+    "kprototypes": "k-prototypes: numbers and categories (e.g. gender) together",
 }
 
 
@@ -128,13 +140,7 @@ def _result(settings: app.RunSettings) -> SegmentationRun:
 
 
 def _astuple(settings: app.RunSettings) -> tuple[Any, ...]:
-    return (
-        settings.features,
-        settings.scaler,
-        settings.k_range,
-        settings.n_clusters,
-        settings.random_state,
-    )
+    return dataclasses.astuple(settings)
 
 
 def _settings() -> app.RunSettings | None:
@@ -182,7 +188,7 @@ def page_data() -> None:
     with right:
         st.selectbox(
             "…or use a demo dataset",
-            list(DATASETS),
+            [n for n, ds in DATASETS.items() if ds.kind == "customers"],
             format_func=lambda n: f"{n} ({DATASETS[n].rows} rows)",
             key="demo",
         )
@@ -332,10 +338,19 @@ def page_explore() -> None:
 
 
 def _start(features_key: str) -> None:
-    st.session_state["settings"] = app.RunSettings(
-        tuple(st.session_state[features_key]),
-        st.session_state["scaler"],
-        tuple(st.session_state["k_range"]),
+    state = st.session_state
+    # Widgets not drawn in this run (a k range for HDBSCAN, a linkage for
+    # K-Means) have no state: use their defaults.
+    size = int(state.get("min_cluster_size", 0))
+    state["settings"] = app.RunSettings(
+        tuple(state[features_key]),
+        state["scaler"],
+        tuple(state.get("k_range", (2, 10))),
+        random_state=int(state.get("seed", 0)),
+        algorithm=state.get("algorithm", "kmeans"),
+        linkage=state.get("linkage", "ward"),
+        covariance_type=state.get("covariance_type", "full"),
+        min_cluster_size=size if size >= 2 else None,
     )
     _go(PAGES[4])
 
@@ -360,18 +375,57 @@ def page_features() -> None:
         key=key,
     )
     left, right = st.columns(2, gap="large")
+    algorithm = left.selectbox(
+        "Method",
+        list(ALGORITHMS),
+        format_func=lambda name: ALGORITHM_WORDS.get(name, ALGORITHMS[name]),
+        key="algorithm",
+    )
     left.selectbox(
         "Scaling (puts columns with different units on one footing)",
         list(app.SCALERS),
         format_func=lambda name: SCALER_WORDS.get(name, name),
         key="scaler",
     )
-    right.slider(
-        "Numbers of segments to try (k)",
-        min_value=2,
-        max_value=15,
-        value=(2, 10),
-        key="k_range",
+    if algorithm == "hdbscan":
+        right.number_input(
+            "Smallest segment (customers; 0 = 2% of the rows)",
+            min_value=0,
+            value=0,
+            step=5,
+            key="min_cluster_size",
+            help="HDBSCAN chooses the number of segments itself: groups smaller "
+            "than this are not segments, and customers in no dense group stay "
+            "unassigned.",
+        )
+    else:
+        right.slider(
+            "Numbers of segments to try (k)",
+            min_value=2,
+            max_value=15,
+            value=(2, 10),
+            key="k_range",
+        )
+    if algorithm == "agglomerative":
+        right.selectbox(
+            "Linkage (how the distance between two groups is measured)",
+            [*LINKAGES],
+            key="linkage",
+        )
+    if algorithm == "gmm":
+        right.selectbox(
+            "Covariance (the shapes the groups may take)",
+            [*COVARIANCE_TYPES],
+            key="covariance_type",
+        )
+    right.number_input(
+        "Random seed",
+        min_value=0,
+        value=0,
+        step=1,
+        key="seed",
+        help="The same data, settings and seed always give the same segments, "
+        "numbered the same way.",
     )
     if not features:
         st.warning("Choose at least one feature.")
@@ -389,12 +443,8 @@ def page_features() -> None:
 
 def _refit(k: int, auto_k: int) -> None:
     settings: app.RunSettings = st.session_state["settings"]
-    st.session_state["settings"] = app.RunSettings(
-        settings.features,
-        settings.scaler,
-        settings.k_range,
-        None if k == auto_k else k,
-        settings.random_state,
+    st.session_state["settings"] = dataclasses.replace(
+        settings, n_clusters=None if k == auto_k else k
     )
     _go(PAGES[4])
 
@@ -405,6 +455,15 @@ def page_choose_k() -> None:
     auto = _result(settings.automatic())
     ks = auto.k_selection
     st.header("How many segments?")
+    if settings.algorithm == "hdbscan":
+        st.success(f"**HDBSCAN found k = {ks.k}.** {ks.reason}")
+        st.write(ks.structure_reason)
+        st.write(
+            "HDBSCAN has no k to choose: it keeps every dense group of at least "
+            "the smallest segment size. Change that size, or the method, on "
+            "**3 · Features**."
+        )
+        return
     st.success(f"**Automatic choice: k = {ks.k}.** {ks.reason}")
     st.write(ks.structure_reason)
     curves = app.k_curves(ks)
@@ -441,7 +500,8 @@ def page_choose_k() -> None:
     st.caption(
         "Red dashed line: the automatic choice. Hover a point for its value. "
         "The elbow is where adding a segment stops paying off; silhouette and "
-        "Calinski-Harabasz are better when higher, Davies-Bouldin when lower."
+        "Calinski-Harabasz are better when higher, Davies-Bouldin (and BIC, "
+        "for a Gaussian mixture) when lower."
     )
     current = settings.n_clusters or ks.k
     c1, c2 = st.columns([1, 3])
@@ -471,37 +531,18 @@ def _colors(result: SegmentationRun) -> alt.Scale:
     ]
     domain = [f"{n}: {name}" for n, name in zip(numbers, names, strict=True)]
     colors = [to_hex(c) for c in segment_colors(len(names), numbers=numbers)]
-    return alt.Scale(domain=[*domain, "unassigned"], range=[*colors, "#9e9e9e"])
+    if (result.labels < 0).any():  # only then does the legend list them
+        domain, colors = [*domain, "unassigned"], [*colors, "#9e9e9e"]
+    return alt.Scale(domain=domain, range=colors)
 
 
-def page_segments() -> None:
-    if (table := _table()) is None or (settings := _settings()) is None:
-        return
-    source, df, quality = table
-    result = _result(settings)
-    ks = result.k_selection
-    st.header(f"{len(result.profiles)} customer segments")
-    if settings.n_clusters is None:
-        st.success(f"**k = {ks.k}, chosen automatically.** {ks.reason}")
-    else:
-        st.info(
-            f"**You chose k = {settings.n_clusters}.** The automatic choice is "
-            f"k = {ks.k}; see **4 · Choose k**."
-        )
-    cards = app.cards(result)
-    for start in range(0, len(cards), 3):
-        row = st.columns(3)
-        for col, card in zip(row, cards[start : start + 3], strict=False):
-            with col.container(border=True, key=f"segment-card-{card.number}"):
-                st.markdown(f"#### {card.number} · {card.name}")
-                st.markdown(
-                    f"**{card.size:,} customers** ({card.share:.0%} of the total)"
-                )
-                st.markdown(
-                    "\n".join(f"- **{feat}**: {text}" for feat, text in card.profile)
-                )
-                st.markdown(f"**Suggested action: {card.action_title}.** {card.action}")
-
+@st.fragment
+def _segment_chart(
+    key: tuple[Any, ...], result: SegmentationRun, quality: QualityReport
+) -> None:
+    """The segments on a chart whose axes the user picks. A fragment: changing
+    an axis reruns only this function (the cards and heatmap stay as they
+    are), and the points come from a cache, so nothing is segmented again."""
     st.subheader("Segments on a chart")
     numeric = app.numeric_columns(quality)
     features = [f for f in result.segmenter.selection_.numeric if f in numeric]
@@ -519,7 +560,6 @@ def page_segments() -> None:
         legend=alt.Legend(labelLimit=320, orient="bottom", columns=3),
     )
     centres: pd.DataFrame | None = None
-    key = (source.digest, source.name, _astuple(settings))
     if view == "Two columns" and len(axes) >= 1:
         c = st.columns(2)
         x = c[0].selectbox("x axis", axes, key="seg_x")
@@ -558,6 +598,46 @@ def page_segments() -> None:
             f"Drawn from a random sample of {len(points):,} of the "
             f"{result.n_rows:,} customers; crosses mark segment centres."
         )
+
+
+def page_segments() -> None:
+    if (table := _table()) is None or (settings := _settings()) is None:
+        return
+    source, df, quality = table
+    result = _result(settings)
+    ks = result.k_selection
+    st.header(f"{len(result.profiles)} customer segments")
+    if settings.algorithm == "hdbscan":
+        st.success(f"**HDBSCAN found {ks.k} segments.** {ks.reason}")
+    elif settings.n_clusters is None:
+        st.success(f"**k = {ks.k}, chosen automatically.** {ks.reason}")
+    else:
+        st.info(
+            f"**You chose k = {settings.n_clusters}.** The automatic choice is "
+            f"k = {ks.k}; see **4 · Choose k**."
+        )
+    cards = app.cards(result)
+    for start in range(0, len(cards), 3):
+        row = st.columns(3)
+        for col, card in zip(row, cards[start : start + 3], strict=False):
+            with col.container(border=True, key=f"segment-card-{card.number}"):
+                st.markdown(f"#### {card.number} · {card.name}")
+                st.markdown(
+                    f"**{card.size:,} customers** ({card.share:.0%} of the total)"
+                )
+                st.markdown(
+                    "\n".join(f"- **{feat}**: {text}" for feat, text in card.profile)
+                )
+                st.markdown(f"**Suggested action: {card.action_title}.** {card.action}")
+
+    unassigned = int((result.labels < 0).sum())
+    if unassigned:
+        st.info(
+            f"**{unassigned:,} customers ({unassigned / result.n_rows:.1%}) are in "
+            "no segment.** They are in the downloads with the name *unassigned* "
+            f"and the reason *{NOISE_REASON}*, and grey on the chart."
+        )
+    _segment_chart((source.digest, source.name, _astuple(settings)), result, quality)
 
     cells = app.profile_cells(result)
     if len(cells):
@@ -669,10 +749,11 @@ def main() -> None:
             st.caption(f"Data: **{app._safe_name(source.name)}**")
         settings: app.RunSettings | None = st.session_state.get("settings")
         if settings is not None:
+            k = "auto" if settings.n_clusters is None else settings.n_clusters
             st.caption(
-                "Features: "
+                f"{ALGORITHMS[settings.algorithm]} on "
                 + ", ".join(settings.features)
-                + f" · k {'auto' if settings.n_clusters is None else settings.n_clusters}"
+                + f" · k {k}"
             )
     try:
         PAGE_FUNCTIONS[page]()
