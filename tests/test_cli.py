@@ -52,7 +52,10 @@ def test_run_prints_segments(runner, tmp_path):
 def test_datasets(runner, tmp_path):
     result = invoke(runner, ["datasets"], tmp_path)
     assert result.exit_code == 0
-    assert result.stdout.startswith("mall_customers  (200 rows x 5 columns)")
+    assert result.stdout.startswith("mall_customers  (customers: 200 rows x 5 columns)")
+    assert "online_retail_sample  (transactions: 65,126 rows x 8 columns)" in (
+        result.stdout
+    )
 
 
 def _error(runner, args, cwd):

@@ -396,3 +396,33 @@ def test_online_retail_end_to_end(tmp_path):
     assert round(segments["monetary"].sum(), 2) == round(revenue, 2)
     assert sum(cleaning["dropped"].values()) + cleaning["used"] == len(raw)
     assert (out / "report.html").stat().st_size > 100_000
+
+
+def test_bundled_sample_is_every_line_of_its_customers_from_the_uci_file():
+    from custseg.datasets import DATASETS, online_retail_sample_path
+
+    sample = pd.read_csv(online_retail_sample_path(), dtype=str, keep_default_na=False)
+    full = pd.read_csv(ONLINE_RETAIL, dtype=str, keep_default_na=False)
+    assert len(sample) == DATASETS["online_retail_sample"].rows
+    assert list(sample.columns) == list(full.columns)
+    ids = set(sample["CustomerID"]) - {""}
+    assert len(ids) == 500
+    theirs = full[full["CustomerID"].isin(ids)].reset_index(drop=True)
+    ours = sample[sample["CustomerID"] != ""].reset_index(drop=True)
+    pd.testing.assert_frame_equal(ours, theirs)  # every line, unchanged, in order
+    anonymous = sample[sample["CustomerID"] == ""]
+    assert len(anonymous) == round(500 / 4372 * (full["CustomerID"] == "").sum())
+    # each kept anonymous line is a line of the full file
+    merged = anonymous.merge(full.drop_duplicates(), how="left", indicator=True)
+    assert (merged["_merge"] == "both").all()
+
+
+def test_cli_rfm_without_a_file_uses_the_bundled_sample(tmp_path):
+    from custseg.cli import cli
+
+    result = CliRunner().invoke(cli, ["rfm", "-o", str(tmp_path), "--no-report"])
+    assert result.exit_code == 0, result.output
+    assert "65,126 transaction lines from" in result.output
+    segments = pd.read_csv(tmp_path / "segments.csv")
+    assert len(segments) == segments["CustomerID"].nunique() == 494
+    assert {"segment", "segment_name", "rfm_segment"} <= set(segments.columns)

@@ -536,7 +536,7 @@ def run(
 
 
 @cli.command()
-@click.argument("transactions", type=click.Path(dir_okay=False))
+@click.argument("transactions", type=click.Path(dir_okay=False), required=False)
 @click.option(
     "--customer-column",
     metavar="COLUMN",
@@ -680,7 +680,8 @@ def rfm(
     database: Any,
 ) -> None:
     """RFM analysis of the TRANSACTIONS log (CSV, .csv.gz, Excel, Parquet, or
-    a database URL with --table or --query).
+    a database URL with --table or --query). Without TRANSACTIONS, the bundled
+    Online Retail sample (see custseg datasets).
 
     Cleans the lines (every dropped line is counted by reason), computes each
     customer's Recency, Frequency and Monetary value, scores them 1-5 (5 is
@@ -700,6 +701,10 @@ def rfm(
 
     if k_max < k_min:
         raise click.BadParameter(f"--k-max ({k_max}) is smaller than --k-min ({k_min})")
+    if transactions is None:
+        from custseg.datasets import online_retail_sample_path
+
+        transactions = str(online_retail_sample_path())
     progress = _Progress(quiet)
     progress.stage(f"reading transactions from {transactions}")
     result = run_rfm(
@@ -1097,7 +1102,7 @@ def datasets() -> None:
     from custseg.datasets import DATASETS
 
     for ds in DATASETS.values():
-        click.echo(f"{ds.name}  ({ds.rows} rows x {ds.columns} columns)")
+        click.echo(f"{ds.name}  ({ds.kind}: {ds.rows:,} rows x {ds.columns} columns)")
         click.echo(f"  {ds.description}")
         click.echo(f"  Source: {ds.source}")
         click.echo(f"  File: {ds.path()}")

@@ -1,6 +1,7 @@
-"""Customer tables bundled with custseg, loaded from package data.
+"""Data bundled with custseg, loaded from package data.
 
-``custseg datasets`` lists them; ``custseg run`` with no file uses the first.
+``custseg datasets`` lists them. ``custseg run`` with no file uses the mall
+customers table; ``custseg rfm`` with no file uses the Online Retail sample.
 """
 
 from __future__ import annotations
@@ -11,12 +12,22 @@ from pathlib import Path
 
 import pandas as pd
 
-__all__ = ["DATASETS", "Dataset", "load_mall_customers", "mall_customers_path"]
+__all__ = [
+    "DATASETS",
+    "Dataset",
+    "load_mall_customers",
+    "mall_customers_path",
+    "online_retail_sample_path",
+]
 
 
 @dataclass(frozen=True)
 class Dataset:
-    """A bundled table: its name, file, size and where it comes from."""
+    """A bundled table: its name, file, size and where it comes from.
+
+    ``kind`` is ``"customers"`` (a row per customer, for ``custseg run``) or
+    ``"transactions"`` (a row per order line, for ``custseg rfm``).
+    """
 
     name: str
     filename: str
@@ -24,6 +35,7 @@ class Dataset:
     columns: int
     description: str
     source: str
+    kind: str = "customers"
 
     def path(self) -> Path:
         """Path of the bundled file inside the installed package."""
@@ -45,12 +57,34 @@ DATASETS: dict[str, Dataset] = {
             "dataset widely used for K-Means tutorials; see data/README.md."
         ),
     ),
+    "online_retail_sample": Dataset(
+        name="online_retail_sample",
+        filename="online_retail_sample.csv.gz",
+        rows=65_126,
+        columns=8,
+        description=(
+            "Transaction lines of a UK online shop, 2010-12 to 2011-12: every line "
+            "of 500 random customers plus the same share of lines without a "
+            "customer (InvoiceNo, StockCode, Description, Quantity, InvoiceDate, "
+            "UnitPrice, CustomerID, Country)."
+        ),
+        source=(
+            "UCI Machine Learning Repository, 'Online Retail' (Chen, 2015), "
+            "CC BY 4.0; sampled by scripts/make_retail_sample.py."
+        ),
+        kind="transactions",
+    ),
 }
 
 
 def mall_customers_path() -> Path:
     """Path to the bundled mall customers CSV file."""
     return DATASETS["mall_customers"].path()
+
+
+def online_retail_sample_path() -> Path:
+    """Path to the bundled Online Retail transaction sample (.csv.gz)."""
+    return DATASETS["online_retail_sample"].path()
 
 
 def load_mall_customers() -> pd.DataFrame:
