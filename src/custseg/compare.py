@@ -74,6 +74,12 @@ class Comparison:
     errors: dict[str, str]
     prepared: np.ndarray  # the shared prepared matrix (for the figures)
 
+    def _repr_html_(self) -> str:
+        """Jupyter: the algorithms side by side and their agreement."""
+        from custseg.report._notebook import comparison_html
+
+        return comparison_html(self)
+
     def to_dict(self) -> dict[str, Any]:
         """Plain-JSON view."""
         from custseg.report._summarize import json_safe

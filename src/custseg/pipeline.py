@@ -120,6 +120,12 @@ class SegmentationRun:
         """Where the data came from."""
         return self.quality.source
 
+    def _repr_html_(self) -> str:
+        """Jupyter: segment cards, a 2-D picture, and how k was chosen."""
+        from custseg.report._notebook import run_html
+
+        return run_html(self)
+
     def segments_frame(self) -> pd.DataFrame:
         """Every input row and column, in input order, plus segment and name."""
         return attach_segments(self.data, self.labels, self.segmenter)

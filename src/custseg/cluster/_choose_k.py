@@ -119,6 +119,12 @@ class KSelection:
         """False when the data show no clear segment structure."""
         return self.structure != "none"
 
+    def _repr_html_(self) -> str:
+        """Jupyter: the choice and its reason, the curves and the index table."""
+        from custseg.report._notebook import kselection_html
+
+        return kselection_html(self)
+
     def to_dict(self) -> dict[str, Any]:
         """Plain-JSON view (NaN scores become ``None``)."""
         out = asdict(self)

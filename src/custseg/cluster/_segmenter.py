@@ -661,6 +661,19 @@ class Segmenter(ClusterMixin, TransformerMixin, BaseEstimator):  # type: ignore[
         self._check_fitted()
         write_report(SegmentationRun.from_segmenter(self, _as_frame(X)), path)
 
+    def _html_repr(self) -> str:
+        """Jupyter (scikit-learn's hook behind ``_repr_html_`` and
+        ``_repr_mimebundle_``): once fitted, the segments as cards and how k
+        was chosen, above scikit-learn's parameter diagram."""
+        from sklearn.utils._repr_html.estimator import estimator_html_repr
+
+        diagram = estimator_html_repr(self)
+        if not hasattr(self, "profiles_"):
+            return diagram
+        from custseg.report._notebook import segmenter_html
+
+        return segmenter_html(self) + diagram
+
     def __sklearn_tags__(self) -> Any:
         tags = super().__sklearn_tags__()
         tags.input_tags.allow_nan = True

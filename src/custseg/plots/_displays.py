@@ -144,6 +144,7 @@ class KScoresDisplay:
     def plot(self, axes: Sequence[Axes] | None = None) -> KScoresDisplay:
         """Draw three panels side by side."""
         s = self.selection
+        own = axes is None
         if axes is None:
             fig, axs = plt.subplots(1, 3, figsize=(13, 3.8))
             axes = list(axs)
@@ -171,7 +172,8 @@ class KScoresDisplay:
                 label=f"random data, k = {s.k}: {s.reference_silhouette:.2f}",
             )
         self.axes_[0].legend(fontsize=8)
-        self.figure_.tight_layout()
+        if own:  # the user's own figure keeps its layout
+            self.figure_.tight_layout()
         return self
 
 
@@ -443,6 +445,7 @@ class ProfileHeatmapDisplay:
     def plot(self, ax: Axes | None = None) -> ProfileHeatmapDisplay:
         """Draw the heatmap."""
         n_rows, n_cols = self.z.shape
+        own = ax is None
         self.figure_, self.ax_ = _axes(ax, (max(6, 1.6 * n_cols + 4), 0.6 * n_rows + 2))
         ax = self.ax_
         if n_cols == 0:
@@ -477,7 +480,8 @@ class ProfileHeatmapDisplay:
         cbar = self.figure_.colorbar(self.image_, ax=ax)
         cbar.set_label("z-score vs all customers")
         ax.set_title("Segment profiles (numbers: segment mean, colour: z-score)")
-        self.figure_.tight_layout()
+        if own:
+            self.figure_.tight_layout()
         return self
 
 
@@ -517,6 +521,7 @@ class SegmentSizesDisplay:
 
     def plot(self, ax: Axes | None = None) -> SegmentSizesDisplay:
         """Draw horizontal bars, largest segment on top."""
+        own = ax is None
         names, sizes = list(self.names), list(self.sizes)
         colors = segment_colors(len(names), numbers=self.numbers)
         if self.unassigned:
@@ -536,7 +541,8 @@ class SegmentSizesDisplay:
         ax.set_xlabel("customers")
         ax.set_xlim(0, max(sizes) * 1.25 if sizes else 1)
         ax.set_title("Segment sizes")
-        self.figure_.tight_layout()
+        if own:
+            self.figure_.tight_layout()
         return self
 
 

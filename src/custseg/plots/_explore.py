@@ -1,17 +1,21 @@
 """Exploration plots of the raw table: distributions, counts, correlations, pairs.
 
-Each function draws a new figure and returns it; nothing is written to disk.
-Large tables are drawn from a fixed-seed sample of ``max_rows`` rows.
+Each function returns the figure it drew on: a new one, or, when given
+``ax``/``axes``, the user's own (then its layout and title are left alone).
+The pair plot is a grid of its own and always makes a new figure. Large tables
+are drawn from a fixed-seed sample of ``max_rows`` rows.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from typing import cast
 
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
+from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
 __all__ = [
@@ -23,23 +27,36 @@ __all__ = [
 
 
 def _grid(
-    n: int, ncols: int = 3, size: tuple[float, float] = (4.2, 3.0)
+    n: int,
+    axes: Sequence[Axes] | None = None,
+    ncols: int = 3,
+    size: tuple[float, float] = (4.2, 3.0),
 ) -> tuple[Figure, list]:
+    """A new grid of ``n`` panels, or the user's ``axes`` (one per column)."""
+    if axes is not None:
+        given = list(np.ravel(np.asarray(axes, dtype=object)))
+        if len(given) != n:
+            raise ValueError(f"expected {n} axes (one per column), got {len(given)}")
+        return cast(Figure, given[0].figure), given
     ncols = min(ncols, max(n, 1))
     nrows = math.ceil(n / ncols)
-    fig, axes = plt.subplots(
+    fig, grid = plt.subplots(
         nrows, ncols, figsize=(size[0] * ncols, size[1] * nrows), squeeze=False
     )
-    flat = list(axes.ravel())
+    flat = list(grid.ravel())
     for ax in flat[n:]:
         ax.set_visible(False)
     return fig, flat[:n]
 
 
-def plot_distributions(df: pd.DataFrame, columns: Sequence[str]) -> Figure:
-    """Histogram of each numeric column, with its median marked."""
-    fig, axes = _grid(len(columns))
-    for ax, col in zip(axes, columns, strict=True):
+def plot_distributions(
+    df: pd.DataFrame, columns: Sequence[str], axes: Sequence[Axes] | None = None
+) -> Figure:
+    """Histogram of each numeric column, with its median marked; on ``axes``
+    (one per column) when given."""
+    own = axes is None
+    fig, panels = _grid(len(columns), axes)
+    for ax, col in zip(panels, columns, strict=True):
         values = pd.to_numeric(df[col], errors="coerce").to_numpy(dtype=float)
         with np.errstate(invalid="ignore"):  # NaN compares False: left out
             values = values[np.abs(values) <= 1e100]  # as in preparation
@@ -55,15 +72,20 @@ def plot_distributions(df: pd.DataFrame, columns: Sequence[str]) -> Figure:
             ax.legend(fontsize=8)
         ax.set_title(col, fontsize=11)
         ax.set_ylabel("customers")
-    fig.suptitle("Distributions of numeric columns", fontsize=12)
-    fig.tight_layout()
+    if own:
+        fig.suptitle("Distributions of numeric columns", fontsize=12)
+        fig.tight_layout()
     return fig
 
 
-def plot_categorical_counts(df: pd.DataFrame, columns: Sequence[str]) -> Figure:
-    """Bar chart of the values of each categorical column (top 15)."""
-    fig, axes = _grid(len(columns))
-    for ax, col in zip(axes, columns, strict=True):
+def plot_categorical_counts(
+    df: pd.DataFrame, columns: Sequence[str], axes: Sequence[Axes] | None = None
+) -> Figure:
+    """Bar chart of the values of each categorical column (top 15); on
+    ``axes`` (one per column) when given."""
+    own = axes is None
+    fig, panels = _grid(len(columns), axes)
+    for ax, col in zip(panels, columns, strict=True):
         counts = df[col].astype("string").fillna("(missing)").value_counts().head(15)
         ax.bar([str(i) for i in counts.index], counts.to_numpy(), color="#2ca02c")
         for i, v in enumerate(counts.to_numpy()):
@@ -71,18 +93,26 @@ def plot_categorical_counts(df: pd.DataFrame, columns: Sequence[str]) -> Figure:
         ax.set_title(col, fontsize=11)
         ax.set_ylabel("customers")
         ax.tick_params(axis="x", rotation=30)
-    fig.suptitle("Counts of categorical columns", fontsize=12)
-    fig.tight_layout()
+    if own:
+        fig.suptitle("Counts of categorical columns", fontsize=12)
+        fig.tight_layout()
     return fig
 
 
-def plot_correlation(df: pd.DataFrame, columns: Sequence[str]) -> Figure:
-    """Pearson correlation heatmap of the numeric columns, annotated."""
+def plot_correlation(
+    df: pd.DataFrame, columns: Sequence[str], ax: Axes | None = None
+) -> Figure:
+    """Pearson correlation heatmap of the numeric columns, annotated; on
+    ``ax`` when given."""
     import seaborn as sns
 
     corr = df[list(columns)].apply(pd.to_numeric, errors="coerce").corr()
     n = len(columns)
-    fig, ax = plt.subplots(figsize=(max(5, 1.1 * n + 3), max(4, 0.9 * n + 2)))
+    own = ax is None
+    if ax is None:
+        fig, ax = plt.subplots(figsize=(max(5, 1.1 * n + 3), max(4, 0.9 * n + 2)))
+    else:
+        fig = cast(Figure, ax.figure)
     sns.heatmap(
         corr,
         annot=True,
@@ -96,7 +126,8 @@ def plot_correlation(df: pd.DataFrame, columns: Sequence[str]) -> Figure:
     )
     ax.set_title("Correlation between numeric columns")
     ax.tick_params(axis="x", rotation=30)
-    fig.tight_layout()
+    if own:
+        fig.tight_layout()
     return fig
 
 
@@ -108,7 +139,9 @@ def plot_pairs(
     max_rows: int = 2_000,
     random_state: int = 0,
 ) -> Figure:
-    """Pair plot of numeric columns, coloured by a categorical column (e.g. gender)."""
+    """Pair plot of numeric columns, coloured by a categorical column (e.g. gender).
+
+    A grid of its own (seaborn's PairGrid): always a new figure."""
     import seaborn as sns
 
     data = df[list(columns) + ([hue] if hue else [])]

@@ -44,6 +44,12 @@ class SegmentProfile:
     action_title: str
     action: str
 
+    def _repr_html_(self) -> str:
+        """Jupyter: the segment as a card (size, means, categories, action)."""
+        from custseg.report._notebook import profile_html
+
+        return profile_html(self)
+
     def to_dict(self) -> dict[str, Any]:
         """Plain-JSON view."""
         return asdict(self)

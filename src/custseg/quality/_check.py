@@ -95,6 +95,12 @@ class QualityReport:
         """Plain-JSON view of the report."""
         return asdict(self)
 
+    def _repr_html_(self) -> str:
+        """Jupyter: counts, findings, repairs and the column table."""
+        from custseg.report._notebook import quality_html
+
+        return quality_html(self)
+
     def to_frame(self) -> pd.DataFrame:
         """One row per column: kind, type, missing, distinct, outliers, ..."""
         rows = [

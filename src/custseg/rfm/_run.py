@@ -59,6 +59,12 @@ class RFMAnalysis:
     overlap: pd.DataFrame  # customers: RFM segment (rows) x cluster (columns)
     attributes: dict[str, Any] = field(default_factory=dict)
 
+    def _repr_html_(self) -> str:
+        """Jupyter: how every transaction line was used, and the RFM segments."""
+        from custseg.report._notebook import rfm_html
+
+        return rfm_html(self)
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "direction": SCORE_DIRECTION,

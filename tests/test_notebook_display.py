@@ -1,0 +1,224 @@
+"""Jupyter display: the HTML custseg objects show, and plots on the user's axes."""
+
+from __future__ import annotations
+
+import re
+import warnings
+
+import matplotlib
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import pytest
+from tests.conftest import INCOME, SPENDING
+
+from custseg import Segmenter, check_table, load_mall_customers, pipeline, plots
+from custseg.compare import compare
+from custseg.datasets import online_retail_sample_path
+from custseg.rfm import rfm
+
+
+@pytest.fixture(scope="module")
+def run():
+    return pipeline.run(features=[INCOME, SPENDING])
+
+
+def _text(html: str) -> str:
+    """The visible text: tags removed, whitespace collapsed."""
+    html = re.sub(r"<style>.*?</style>", "", html, flags=re.S)
+    return re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", html)).strip()
+
+
+def _images(html: str) -> list[str]:
+    return re.findall(r'<img alt="[^"]*" src="data:image/png;base64,', html)
+
+
+def test_run_shows_cards_a_picture_and_how_k_was_chosen(run):
+    html = run._repr_html_()
+    text = _text(html)
+    assert text.startswith("5 customer segments in mall_customers.csv")
+    for p in run.profiles:
+        assert f"{p.segment} · {p.name}" in text
+        assert f"{p.size:,} customers" in text
+        assert f"Suggested action: {p.action_title}." in text
+    assert "k = 5." in text and run.k_selection.reason in text
+    assert "Rule: " in text
+    assert len(_images(html)) == 1  # income against spending, by segment
+    assert "<details><summary>Data quality</summary>" in html
+
+
+def test_kselection_table_marks_the_chosen_k_and_draws_the_curves(run):
+    ks = run.k_selection
+    html = ks._repr_html_()
+    chosen = re.findall(r'<tr class="chosen"><td class="">(\d+)</td>', html)
+    assert chosen == ["5"]
+    assert len(re.findall(r"<tr", html)) == len(ks.k_values) + 1  # header + one per k
+    assert len(_images(html)) == 1
+    assert ks.structure_reason in _text(html)
+
+
+def test_quality_report_lists_findings_and_every_column():
+    df = load_mall_customers()
+    df.loc[3, "Age"] = np.nan
+    df["<b>odd & name</b>"] = 1
+    html = check_table(df)._repr_html_()
+    text = _text(html)
+    assert "missing values 1" in text
+    assert "ID columns CustomerID" in text
+    for name in ("CustomerID", "Gender", "Age", INCOME, SPENDING):
+        assert f'<td class="l">{name}</td>' in html.replace("&amp;", "&")
+    # user text is escaped, never markup
+    assert "<b>odd & name</b>" not in html
+    assert "&lt;b&gt;odd &amp; name&lt;/b&gt;" in html
+    finding = "Column '<b>odd & name</b>' has a single value"
+    assert any(line.startswith(finding) for line in check_table(df).findings)
+    assert finding.replace("<", "&lt;").replace(">", "&gt;") in html.replace(
+        "&amp;", "&"
+    ).replace("&#39;", "'")
+
+
+def test_profile_card_and_unfitted_segmenter(run):
+    p = run.profiles[1]
+    text = _text(p._repr_html_())
+    assert text.startswith(f"{p.segment} · {p.name} {p.size} customers")
+    assert f"mean {p.mean[INCOME]:.4g}" in text
+    unfitted = Segmenter()._repr_mimebundle_()["text/html"]
+    assert "customer segments" not in unfitted  # scikit-learn's diagram only
+
+
+def test_fitted_segmenter_shows_its_segments_above_the_diagram(mall_df):
+    seg = Segmenter(n_clusters=5, features=[INCOME, SPENDING]).fit(mall_df)
+    bundle = seg._repr_mimebundle_()
+    html = bundle["text/html"]
+    assert _text(html).startswith("5 customer segments")
+    assert html.index("customer segments") < html.index("sk-estimator")
+    assert bundle["text/plain"].startswith("Segmenter(")
+
+
+def test_hdbscan_run_says_how_many_are_unassigned():
+    run = pipeline.run(features=[INCOME, SPENDING], algorithm="hdbscan")
+    n = int((run.labels < 0).sum())
+    assert n > 0
+    assert f"{n:,} customers ({n / 200:.1%}) are in no segment" in _text(
+        run._repr_html_()
+    )
+
+
+def test_rfm_run_adds_the_cleaning_and_the_rfm_segments():
+    result = rfm(online_retail_sample_path())
+    c = result.rfm.cleaning
+    text = _text(result._repr_html_())
+    assert f"RFM: {c.customers:,} customers from {c.lines:,} transaction lines" in text
+    assert f"lines read {c.lines:,}" in text
+    assert f"dropped: no customer id {c.dropped['missing_customer']:,}" in text
+    assert f"lines used {c.used:,}" in text
+    for name in result.rfm.segments["rfm_segment"]:
+        assert name in text
+    assert _text(result.rfm._repr_html_()).startswith("RFM: ")
+
+
+def test_comparison_lists_failures_and_agreement(mall_df):
+    c = compare(mall_df, features=[INCOME, SPENDING], algorithms=["kmeans", "gmm"])
+    text = _text(c._repr_html_())
+    assert text.startswith("2 algorithms on a DataFrame")
+    assert "K-Means" in text and "Gaussian mixture" in text
+    assert "Agreement between algorithms" in text
+    rng = np.random.default_rng(0)  # 12 scattered rows: no dense group at all
+    noise = pd.DataFrame({"x": rng.normal(size=12), "y": rng.normal(size=12)})
+    failed = compare(noise, algorithms=["kmeans", "hdbscan"], n_clusters=3)
+    assert list(failed.errors) == ["hdbscan"]
+    text = _text(failed._repr_html_())
+    assert "hdbscan could not segment these data: HDBSCAN found no dense group" in text
+
+
+def test_showing_a_result_leaves_matplotlib_as_it_was(run):
+    before_rc = dict(matplotlib.rcParams)
+    before_figs = plt.get_fignums()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        run._repr_html_()
+        run.k_selection._repr_html_()
+    assert plt.get_fignums() == before_figs
+    assert dict(matplotlib.rcParams) == before_rc
+
+
+# -- every plot draws on the user's own axes -------------------------------------
+
+
+def _displays(run):
+    seg = run.segmenter
+    names = list(seg.segment_names_)
+    ks = run.k_selection
+    frame = run.data[[INCOME, SPENDING]].astype(float)
+    Z = seg.prepare_frame(frame)
+    from scipy.cluster.hierarchy import linkage
+
+    previous = pd.Series(run.labels, index=run.data["CustomerID"])
+    current = pd.Series(np.roll(run.labels, 3), index=run.data["CustomerID"])
+    return {
+        "elbow": plots.ElbowDisplay.from_selection(ks),
+        "silhouette": plots.SilhouetteDisplay.from_prepared(Z, run.labels, names),
+        "scatter": plots.SegmentScatterDisplay.from_frame(
+            frame, run.labels, INCOME, SPENDING, names
+        ),
+        "projection": plots.ProjectionDisplay.from_prepared(
+            Z, run.labels, seg.cluster_centers_, names
+        ),
+        "heatmap": plots.ProfileHeatmapDisplay.from_profiles(run.profiles),
+        "sizes": plots.SegmentSizesDisplay.from_profiles(run.profiles),
+        "dendrogram": plots.DendrogramDisplay.from_linkage(linkage(Z, "ward"), 5),
+        "criteria": plots.InformationCriteriaDisplay(
+            ks.k_values, ks.inertia, [v * 1.1 for v in ks.inertia], ks.k
+        ),
+        "migration": plots.MigrationDisplay.from_labels(previous, current),
+        "agreement": plots.AgreementDisplay.from_labels(
+            {"a": run.labels, "b": np.roll(run.labels, 3)}
+        ),
+        "stability": plots.StabilityDisplay.from_stability(
+            seg.stability_, names, numbers=list(range(len(names)))
+        ),
+    }
+
+
+def test_every_display_draws_on_the_given_axis_and_keeps_its_layout(run):
+    for name, display in _displays(run).items():
+        fig, (left, right) = plt.subplots(1, 2, layout="constrained")
+        engine = type(fig.get_layout_engine())
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            display.plot(ax=right)
+        assert display.figure_ is fig, name
+        assert display.ax_ is right, name
+        assert right.has_data() or right.patches or right.images, name
+        assert not left.has_data(), name  # the other axis is left alone
+        assert type(fig.get_layout_engine()) is engine, name
+        plt.close(fig)
+
+
+def test_kscores_draws_on_three_given_axes(run):
+    fig, axes = plt.subplots(1, 4, layout="constrained")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no "layout has changed to tight"
+        d = plots.KScoresDisplay.from_selection(run.k_selection).plot(axes=axes[1:])
+    assert d.figure_ is fig and all(ax.has_data() for ax in axes[1:])
+    assert not axes[0].has_data()
+    plt.close(fig)
+
+
+def test_exploration_plots_draw_on_given_axes(mall_df):
+    numeric = ["Age", INCOME, SPENDING]
+    fig, axes = plt.subplots(2, 3, layout="constrained")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert plots.plot_distributions(mall_df, numeric, axes=axes[0]) is fig
+        assert (
+            plots.plot_categorical_counts(mall_df, ["Gender"], axes=[axes[1, 0]]) is fig
+        )
+        assert plots.plot_correlation(mall_df, numeric, ax=axes[1, 1]) is fig
+    assert all(ax.has_data() for ax in axes[0])
+    assert axes[1, 0].patches and axes[1, 1].collections
+    assert not axes[1, 2].has_data()
+    assert fig._suptitle is None  # a user's figure gets no title of ours
+    with pytest.raises(ValueError, match="expected 3 axes"):
+        plots.plot_distributions(mall_df, numeric, axes=axes[0][:2])
+    plt.close(fig)
