@@ -8,7 +8,13 @@ import pandas as pd
 import pytest
 from tests.conftest import INCOME, SHARED_DATA
 
-from custseg import EmptyDataError, FileFormatError, InputError, load_table
+from custseg import (
+    EmptyDataError,
+    EncodingError,
+    FileFormatError,
+    InputError,
+    load_table,
+)
 from custseg.io import table_meta, write_table
 
 ROWS = [
@@ -67,6 +73,18 @@ def test_cp1252_fallback(tmp_path):
     df = load_table(_write_csv(tmp_path / "c.csv", rows, ";", "cp1252"))
     assert table_meta(df)["encoding"] == "cp1252"
     assert df["note"].tolist() == ["£5 off", "café"]
+
+
+def test_wrong_encoding_named_by_the_user_is_an_encoding_error(tmp_path):
+    rows = [["id", "note", "spend"], ["1", "£5 off", "10"], ["2", "café", "12"]]
+    path = _write_csv(tmp_path / "c.csv", rows, ";", "cp1252")
+    with pytest.raises(EncodingError) as info:
+        load_table(path, encoding="utf-8")
+    assert str(info.value) == (
+        f"{path}: cannot be decoded as utf-8: it holds bytes that are not UTF-8 "
+        "(column 'note'). Pass the file's encoding (e.g. --encoding cp1252 or "
+        "latin-1), or leave --encoding out to have it detected."
+    )
 
 
 def test_header_spaces_are_stripped_and_reported(tmp_path):

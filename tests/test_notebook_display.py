@@ -222,3 +222,25 @@ def test_exploration_plots_draw_on_given_axes(mall_df):
     with pytest.raises(ValueError, match="expected 3 axes"):
         plots.plot_distributions(mall_df, numeric, axes=axes[0][:2])
     plt.close(fig)
+
+
+def test_rendering_results_keeps_the_notebook_backend(tmp_path):
+    """In Jupyter the backend is matplotlib-inline; showing a result or writing
+    a report must not switch it (figures would stop appearing in cells)."""
+    import subprocess
+    import sys
+
+    code = (
+        "import matplotlib\n"
+        "matplotlib.use('module://matplotlib_inline.backend_inline')\n"
+        "from custseg import pipeline\n"
+        "r = pipeline.run(features=['Annual Income (k$)', 'Spending Score (1-100)'])\n"
+        "r._repr_html_()\n"
+        f"pipeline.write_outputs(r, {str(tmp_path)!r})\n"
+        "print(matplotlib.get_backend())\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    )
+    assert out.stdout.strip() == "module://matplotlib_inline.backend_inline"
+    assert (tmp_path / "report.html").stat().st_size > 10_000

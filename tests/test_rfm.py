@@ -426,3 +426,6 @@ def test_cli_rfm_without_a_file_uses_the_bundled_sample(tmp_path):
     segments = pd.read_csv(tmp_path / "segments.csv")
     assert len(segments) == segments["CustomerID"].nunique() == 494
     assert {"segment", "segment_name", "rfm_segment"} <= set(segments.columns)
+    default = rfm()  # the Python API falls back to the same sample
+    assert default.rfm.cleaning.lines == 65_126
+    assert len(default.data) == 494

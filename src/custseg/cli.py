@@ -701,7 +701,7 @@ def rfm(
 
     if k_max < k_min:
         raise click.BadParameter(f"--k-max ({k_max}) is smaller than --k-min ({k_min})")
-    if transactions is None:
+    if transactions is None:  # as custseg.rfm.rfm: the bundled sample
         from custseg.datasets import online_retail_sample_path
 
         transactions = str(online_retail_sample_path())
@@ -1146,4 +1146,10 @@ def app(host: str, port: int, max_upload_mb: int) -> None:
 
 def main() -> None:
     """Entry point of the ``custseg`` console script."""
+    import matplotlib
+
+    # Figures are only ever written to files: never open a window. (The
+    # library itself leaves the backend alone, so that plots in a notebook
+    # keep drawing inline after a report is rendered.)
+    matplotlib.use("Agg")
     cli(prog_name="custseg")

@@ -282,9 +282,6 @@ def write_comparison(
 
 def render_comparison(comparison: Comparison) -> str:
     """The comparison as one self-contained HTML page."""
-    import matplotlib
-
-    matplotlib.use("Agg", force=False)
     import matplotlib.pyplot as plt
     from jinja2 import Environment, PackageLoader, select_autoescape
 

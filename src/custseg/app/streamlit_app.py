@@ -14,6 +14,7 @@ from collections.abc import Callable
 from typing import Any
 
 import altair as alt
+import matplotlib
 import pandas as pd
 import streamlit as st
 from matplotlib.colors import to_hex
@@ -739,6 +740,8 @@ PAGE_FUNCTIONS: dict[str, Callable[[], None]] = dict(
 
 
 def main() -> None:
+    # The report is drawn in server threads: a GUI backend must never start.
+    matplotlib.use("Agg")
     st.set_page_config(page_title="custseg: customer segments", layout="wide")
     with st.sidebar:
         st.title("custseg")

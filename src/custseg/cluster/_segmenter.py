@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 import warnings
 from collections.abc import Callable, Sequence
@@ -647,7 +648,7 @@ class Segmenter(ClusterMixin, TransformerMixin, BaseEstimator):  # type: ignore[
         self._check_fitted()
         return profiles_frame(self.profiles_)
 
-    def save(self, path: str) -> None:
+    def save(self, path: str | os.PathLike[str]) -> None:
         """Save the fitted model (preparation, clusterer, names) to ``path``."""
         from custseg.cluster._persist import save_model
 

@@ -476,6 +476,16 @@ def _read_csv(
             raise EmptyDataError(
                 "the file has no header and no rows", path=name
             ) from exc
+        if "invalid UTF8" in str(exc):  # Arrow's own decoder, on --encoding utf-8
+            found = re.search(r"column #(\d+)", str(exc))
+            where = f" (column '{header[int(found[1])]}')" if found else ""
+            raise EncodingError(
+                f"cannot be decoded as {encoding}: it holds bytes that are not "
+                f"UTF-8{where}",
+                path=name,
+                hint="Pass the file's encoding (e.g. --encoding cp1252 or "
+                "latin-1), or leave --encoding out to have it detected.",
+            ) from exc
         raise FileFormatError(f"cannot be read as CSV ({exc})", path=name) from exc
     except UnicodeDecodeError as exc:
         raise EncodingError(

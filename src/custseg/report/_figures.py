@@ -12,17 +12,14 @@ import io
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-import matplotlib
+import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
+from matplotlib.figure import Figure
 
-matplotlib.use("Agg", force=False)
-import matplotlib.pyplot as plt  # noqa: E402
-from matplotlib.figure import Figure  # noqa: E402
-
-from custseg import plots  # noqa: E402
-from custseg.prep import model_frame  # noqa: E402
-from custseg.quality import QualityReport  # noqa: E402
+from custseg import plots
+from custseg.prep import model_frame
+from custseg.quality import QualityReport
 
 if TYPE_CHECKING:
     from custseg.pipeline import SegmentationRun

@@ -201,7 +201,7 @@ def _join_attributes(
 
 
 def rfm(
-    data: str | os.PathLike[str] | pd.DataFrame | DatabaseSource,
+    data: str | os.PathLike[str] | pd.DataFrame | DatabaseSource | None = None,
     *,
     columns: Mapping[str, str | None] | None = None,
     as_of: str | dt.date | None = None,
@@ -235,9 +235,9 @@ def rfm(
 
     Parameters
     ----------
-    data : path, DataFrame or DatabaseSource
+    data : path, DataFrame, DatabaseSource or None
         Transaction lines (CSV, ``.csv.gz``, Parquet, Excel, or a database
-        table or query).
+        table or query); ``None`` uses the bundled Online Retail sample.
     columns, as_of, cancellations, drop_duplicates, date_format
         As for :func:`custseg.rfm.aggregate_transactions`.
     breaks : mapping, optional
@@ -279,6 +279,10 @@ def rfm(
     from custseg.pipeline import SegmentationRun
     from custseg.quality import check_table
 
+    if data is None:
+        from custseg.datasets import online_retail_sample_path
+
+        data = online_retail_sample_path()
     timings: dict[str, float] = {}
     clock = time.perf_counter()
     parsed_breaks = parse_breaks(breaks)
@@ -378,6 +382,7 @@ def rfm(
             categories=pd.Index([*cluster_names, "unassigned"], dtype=object),
         ),
         dropna=False,
+        colnames=["cluster"],
     )
     overlap = overlap.loc[overlap.sum(axis=1) > 0]
     if not (labels < 0).any():
