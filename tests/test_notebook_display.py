@@ -244,3 +244,27 @@ def test_rendering_results_keeps_the_notebook_backend(tmp_path):
     )
     assert out.stdout.strip() == "module://matplotlib_inline.backend_inline"
     assert (tmp_path / "report.html").stat().st_size > 10_000
+
+
+def test_a_loaded_model_shows_its_segments(run, tmp_path):
+    from custseg import load_model, save_model
+
+    save_model(run.segmenter, tmp_path / "model.skops")
+    model = load_model(tmp_path / "model.skops")
+    assert not hasattr(model, "labels_")
+    text = _text(model._repr_mimebundle_()["text/html"])
+    assert text.startswith("5 customer segments customers 200 method K-Means")
+    for p in run.profiles:
+        assert f"{p.segment} · {p.name} {p.size} customers" in text
+
+
+def test_information_criteria_from_a_gaussian_mixture_selection(mall_df):
+    seg = Segmenter(algorithm="gmm", features=[INCOME, SPENDING]).fit(mall_df)
+    ks = seg.k_selection_
+    d = plots.InformationCriteriaDisplay.from_selection(ks)
+    assert d.bic == list(ks.extra_scores["bic"]) and d.k == ks.k
+    assert d.best_bic == ks.k_values[int(np.nanargmin(ks.extra_scores["bic"]))]
+    with pytest.raises(ValueError, match="come with algorithm='gmm'"):
+        plots.InformationCriteriaDisplay.from_selection(
+            pipeline.run(features=[INCOME, SPENDING]).k_selection
+        )

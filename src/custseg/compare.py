@@ -288,11 +288,11 @@ def render_comparison(comparison: Comparison) -> str:
     from custseg import __version__
     from custseg.plots._algorithms import AgreementDisplay
     from custseg.plots._displays import ProjectionDisplay
-    from custseg.report._figures import to_data_uri
+    from custseg.report._figures import report_style, to_data_uri
     from custseg.report._html import _fmt
 
     figures = []
-    with plt.rc_context({"figure.dpi": 100, "font.size": 10}):
+    with report_style({"figure.dpi": 100, "font.size": 10}):
         if len(comparison.agreement) > 1:
             figures.append(
                 {

@@ -432,6 +432,18 @@ class InformationCriteriaDisplay:
         self.aic = [float(v) for v in aic]
         self.k = k
 
+    @classmethod
+    def from_selection(cls, selection: Any) -> InformationCriteriaDisplay:
+        """From a Gaussian mixture's :class:`~custseg.cluster.KSelection`
+        (``segmenter.k_selection_``), which holds BIC and AIC for every k."""
+        extra = selection.extra_scores
+        if "bic" not in extra or "aic" not in extra:
+            raise ValueError(
+                "this k selection has no BIC and AIC: they come with "
+                "algorithm='gmm' (Gaussian mixture)"
+            )
+        return cls(selection.k_values, extra["bic"], extra["aic"], selection.k)
+
     @staticmethod
     def _argmin(ks: Sequence[int], values: Sequence[float]) -> int | None:
         arr = np.asarray(values, dtype=float)

@@ -8,10 +8,12 @@ small whatever the row count: scatter plots are drawn from samples anyway.
 from __future__ import annotations
 
 import base64
+import contextlib
 import io
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
+import matplotlib
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
@@ -45,8 +47,28 @@ def to_data_uri(fig: Figure, dpi: int = 90) -> str:
     return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
 
 
+@contextlib.contextmanager
+def report_style(rc: dict[str, Any] | None = None) -> Iterator[None]:
+    """The report's rcParams for the figures drawn inside, and the user's
+    values of those keys back afterwards.
+
+    Not ``plt.rc_context``: that restores every rcParam, including
+    ``interactive``, which the Jupyter inline backend switches on when pyplot
+    first loads it; if that first load happens inside the context, leaving
+    it turns interactive mode off and no later figure of the notebook shows.
+    """
+    params: Any = matplotlib.rcParams  # typed by key names; ours are plain str
+    rc = _RC if rc is None else rc
+    saved = {key: params[key] for key in rc}
+    params.update(rc)
+    try:
+        yield
+    finally:
+        params.update(saved)
+
+
 def _draw(make: Callable[[], Figure]) -> str:
-    with plt.rc_context(_RC):  # type: ignore[arg-type]
+    with report_style():
         return to_data_uri(make())
 
 
@@ -278,13 +300,7 @@ def _add_k(
             "parameter; BIC charges more, so it tends to pick fewer components. "
             "BIC's lowest point is one of the votes for k; AIC is shown for "
             "comparison only.",
-            lambda: (
-                plots.InformationCriteriaDisplay(
-                    ks.k_values, extra["bic"], extra["aic"], ks.k
-                )
-                .plot()
-                .figure_
-            ),
+            lambda: plots.InformationCriteriaDisplay.from_selection(ks).plot().figure_,
         )
     linkage = getattr(seg, "linkage_", None)
     if linkage is not None and len(linkage) >= 1:

@@ -89,11 +89,9 @@ def _table(
 
 
 def _figure(make: Callable[[], Figure]) -> str:
-    import matplotlib.pyplot as plt
+    from custseg.report._figures import report_style, to_data_uri
 
-    from custseg.report._figures import _RC, to_data_uri
-
-    with plt.rc_context(_RC):  # type: ignore[arg-type]
+    with report_style():
         return to_data_uri(make(), dpi=_FIGURE_DPI)
 
 
@@ -261,7 +259,8 @@ def _segments(seg: Segmenter, n_rows: int, source: str | None) -> dict[str, Any]
     from custseg.cluster import ALGORITHMS
 
     k = len(seg.profiles_)
-    n_none = int((seg.labels_ < 0).sum())
+    labels = getattr(seg, "labels_", None)  # a loaded model has none
+    n_none = 0 if labels is None else int((labels < 0).sum())
     facts = [
         ("customers", f"{n_rows:,}"),
         ("method", ALGORITHMS.get(getattr(seg, "algorithm", "kmeans"), "")),
@@ -275,7 +274,7 @@ def _segments(seg: Segmenter, n_rows: int, source: str | None) -> dict[str, Any]
         from custseg.cluster._segmenter import NOISE_REASON
 
         unassigned = (
-            f"{n_none:,} customers ({n_none / max(len(seg.labels_), 1):.1%}) are in "
+            f"{n_none:,} customers ({n_none / max(n_rows, 1):.1%}) are in "
             f"no segment: {NOISE_REASON}."
         )
     return {
@@ -292,8 +291,11 @@ def _segments(seg: Segmenter, n_rows: int, source: str | None) -> dict[str, Any]
 
 
 def segmenter_html(seg: Segmenter) -> str:
-    """A fitted Segmenter: its segments as cards and how k was chosen."""
-    return _render("run", _segments(seg, len(seg.labels_), None))
+    """A fitted Segmenter: its segments as cards and how k was chosen. A model
+    loaded from a file has no training rows: the profiles' sizes count them."""
+    labels = getattr(seg, "labels_", None)
+    n_rows = len(labels) if labels is not None else sum(p.size for p in seg.profiles_)
+    return _render("run", _segments(seg, n_rows, None))
 
 
 def run_html(result: SegmentationRun) -> str:

@@ -31,6 +31,7 @@ The cleaning rules
 from __future__ import annotations
 
 import codecs
+import contextlib
 import datetime as dt
 import gzip
 import os
@@ -209,7 +210,10 @@ def _connect(
             "RFM needs the duckdb package: pip install duckdb"
         ) from exc
     con = duckdb.connect(config={"preserve_insertion_order": False})
-    con.execute("SET enable_progress_bar = false")
+    # In a Jupyter kernel DuckDB refuses to touch the setting unless
+    # ipywidgets is installed; there it is off already.
+    with contextlib.suppress(duckdb.InvalidInputException):
+        con.execute("SET enable_progress_bar = false")
     if threads:
         con.execute(f"SET threads = {int(threads)}")
     if memory_limit:
