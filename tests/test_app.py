@@ -250,7 +250,7 @@ def test_chart_legend_lists_unassigned_only_when_some_are():
     assert "in no segment" not in _texts(at)
 
 
-def test_changing_the_scatter_axis_does_not_segment_again(monkeypatch):
+def test_changing_the_scatter_axis_reuses_the_cached_run(monkeypatch):
     calls = []
     real = _logic.segment
     monkeypatch.setattr(
@@ -277,3 +277,19 @@ def test_gaussian_mixture_curves_include_bic():
         ).k_selection
     )
     assert "BIC (Gaussian mixture)" not in set(kmeans["index"])
+
+
+def test_choices_survive_a_visit_to_other_pages():
+    at = _run_demo(_app(), algorithm="gmm", covariance_type="diag")
+    at.sidebar.radio(key="page").set_value("3 · Features").run()
+    at.number_input(key="seed").set_value(7).run()
+    next(b for b in at.button if b.label == "Run segmentation").click().run()
+    settings = at.session_state["settings"]
+    assert (settings.algorithm, settings.covariance_type) == ("gmm", "diag")
+    assert settings.random_state == 7
+    at.sidebar.radio(key="page").set_value("3 · Features").run()  # back again
+    assert at.selectbox(key="algorithm").value == "gmm"
+    assert at.selectbox(key="covariance_type").value == "diag"
+    assert at.number_input(key="seed").value == 7
+    assert at.multiselect[0].value == [INCOME, SPENDING]
+    assert not at.exception

@@ -268,3 +268,44 @@ def test_information_criteria_from_a_gaussian_mixture_selection(mall_df):
         plots.InformationCriteriaDisplay.from_selection(
             pipeline.run(features=[INCOME, SPENDING]).k_selection
         )
+
+
+def test_cards_keep_their_own_rules_after_renumbering(mall_df):
+    seg = Segmenter(n_clusters=5, features=[INCOME, SPENDING]).fit(mall_df)
+    rules = {r.segment: r.text for r in seg.rules_}
+    names = list(seg.segment_names_)
+    seg.renumber([0, 7, 3, 9, 2], names)  # as a previous model's numbers would
+    html = seg._repr_mimebundle_()["text/html"]
+    cards = re.findall(r'<div class="card".*?</div>', html, flags=re.S)
+    assert len(cards) == 5
+    for old, new in zip(range(5), [0, 7, 3, 9, 2], strict=True):
+        card = next(c for c in cards if f"<h4>{new} · {names[old]}</h4>" in c)
+        assert f"Rule: {rules[old]}" in card.replace("&lt;", "<").replace("&gt;", ">")
+
+
+def test_method_is_named_for_an_algorithm_given_by_alias(mall_df):
+    seg = Segmenter(algorithm="hierarchical", n_clusters=4, features=[INCOME, SPENDING])
+    text = _text(seg.fit(mall_df)._repr_mimebundle_()["text/html"])
+    assert "method Agglomerative (hierarchical) clustering" in text
+
+
+def test_report_style_keeps_settings_it_does_not_own():
+    """The Jupyter inline backend turns interactive mode on when pyplot first
+    loads it, which can happen while a custseg figure is drawn; leaving the
+    style must not turn it off again (no later figure would show)."""
+    from custseg.report._figures import report_style
+
+    was = matplotlib.rcParams["interactive"]
+    title_size = matplotlib.rcParams["axes.titlesize"]
+    figures = plt.get_fignums()
+    try:
+        matplotlib.rcParams["interactive"] = False
+        with report_style():
+            assert matplotlib.rcParams["axes.titlesize"] == 12
+            matplotlib.rcParams["interactive"] = True  # what the backend does
+            plt.figure()  # left open, as by a drawing that failed half-way
+        assert matplotlib.rcParams["interactive"] is True
+        assert matplotlib.rcParams["axes.titlesize"] == title_size != 12
+        assert plt.get_fignums() == figures
+    finally:
+        matplotlib.rcParams["interactive"] = was

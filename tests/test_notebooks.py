@@ -42,7 +42,10 @@ def execute(
         kernel_name=KERNEL,
         resources={"metadata": {"path": str(workdir)}},
     )
-    client.execute()
+    # A kernel draws inline unless MPLBACKEND says otherwise, and importing
+    # Streamlit (the app tests, in this same worker) sets MPLBACKEND=Agg.
+    env = {k: v for k, v in os.environ.items() if k != "MPLBACKEND"}
+    client.execute(env=env)
     return nb
 
 
@@ -247,8 +250,8 @@ def test_executed_notebook_reads_well_as_html(executed, chromium, tmp_path):
         page.screenshot(path=str(shots / "notebook-full.png"), full_page=True)
         for i, tag in enumerate(["quality", "k-selection", "names", "model"]):
             cell = page.locator(f".celltag_{tag}").first
-            if cell.count():
-                cell.scroll_into_view_if_needed()
-                page.screenshot(path=str(shots / f"notebook-{i + 1}-{tag}.png"))
+            assert cell.count(), f"no cell tagged {tag!r} in the rendered page"
+            cell.scroll_into_view_if_needed()
+            page.screenshot(path=str(shots / f"notebook-{i + 1}-{tag}.png"))
         browser.close()
     assert (shots / "notebook-full.png").stat().st_size > 100_000

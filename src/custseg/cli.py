@@ -701,12 +701,12 @@ def rfm(
 
     if k_max < k_min:
         raise click.BadParameter(f"--k-max ({k_max}) is smaller than --k-min ({k_min})")
-    if transactions is None:  # as custseg.rfm.rfm: the bundled sample
-        from custseg.datasets import online_retail_sample_path
-
-        transactions = str(online_retail_sample_path())
     progress = _Progress(quiet)
-    progress.stage(f"reading transactions from {transactions}")
+    progress.stage(
+        f"reading transactions from {transactions}"
+        if transactions is not None
+        else "reading the bundled Online Retail sample"
+    )
     result = run_rfm(
         transactions,
         columns={

@@ -283,13 +283,12 @@ def write_comparison(
 def render_comparison(comparison: Comparison) -> str:
     """The comparison as one self-contained HTML page."""
     import matplotlib.pyplot as plt
-    from jinja2 import Environment, PackageLoader, select_autoescape
 
     from custseg import __version__
     from custseg.plots._algorithms import AgreementDisplay
     from custseg.plots._displays import ProjectionDisplay
     from custseg.report._figures import report_style, to_data_uri
-    from custseg.report._html import _fmt
+    from custseg.report._html import environment
 
     figures = []
     with report_style({"figure.dpi": 100, "font.size": 10}):
@@ -331,14 +330,13 @@ def render_comparison(comparison: Comparison) -> str:
                 "src": to_data_uri(fig),
             }
         )
-    env = Environment(
-        loader=PackageLoader("custseg.report", "templates"),
-        autoescape=select_autoescape(["html", "j2"]),
-    )
-    env.globals["fmt"] = _fmt
-    return env.get_template("comparison.html.j2").render(
-        c=comparison.to_dict(),
-        table=comparison.table.reset_index().to_dict("records"),
-        figures=figures,
-        version=__version__,
+    return (
+        environment()
+        .get_template("comparison.html.j2")
+        .render(
+            c=comparison.to_dict(),
+            table=comparison.table.reset_index().to_dict("records"),
+            figures=figures,
+            version=__version__,
+        )
     )

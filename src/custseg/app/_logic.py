@@ -446,7 +446,7 @@ class Card:
     size: int
     share: float
     traits: tuple[str, ...]
-    profile: tuple[tuple[str, str], ...]  # (feature, "mean 87.1 (+1.2 sd)")
+    profile: tuple[tuple[str, str], ...]  # SegmentProfile.feature_lines()
     action_title: str
     action: str
 
@@ -455,13 +455,6 @@ def cards(result: pipeline.SegmentationRun) -> list[Card]:
     """One card per segment, from the run's profiles."""
     out = []
     for p in result.profiles:
-        profile = tuple(
-            (feature, f"{p.mean[feature]:,.3g} ({_signed(p.z.get(feature, 0.0))} sd)")
-            for feature in p.mean
-        ) + tuple(
-            (feature, ", ".join(f"{v} {s:.0%}" for v, s in list(shares.items())[:3]))
-            for feature, shares in p.categories.items()
-        )
         out.append(
             Card(
                 int(p.segment),
@@ -469,18 +462,12 @@ def cards(result: pipeline.SegmentationRun) -> list[Card]:
                 int(p.size),
                 float(p.share),
                 tuple(p.traits),
-                profile,
+                p.feature_lines(),
                 p.action_title,
                 p.action,
             )
         )
     return out
-
-
-def _signed(z: float) -> str:
-    """``+1.2``, ``-0.3``, ``0.0`` (never ``-0.0``)."""
-    text = f"{z:+.1f}"
-    return "0.0" if text in {"+0.0", "-0.0"} else text
 
 
 def output_files(result: pipeline.SegmentationRun) -> dict[str, tuple[str, bytes]]:

@@ -339,18 +339,16 @@ def page_explore() -> None:
 
 
 def _start(features_key: str) -> None:
-    state = st.session_state
-    # Widgets not drawn in this run (a k range for HDBSCAN, a linkage for
-    # K-Means) have no state: use their defaults.
-    size = int(state.get("min_cluster_size", 0))
+    state = st.session_state  # every choice is there (page_features sets defaults)
+    size = int(state["min_cluster_size"])
     state["settings"] = app.RunSettings(
         tuple(state[features_key]),
         state["scaler"],
-        tuple(state.get("k_range", (2, 10))),
-        random_state=int(state.get("seed", 0)),
-        algorithm=state.get("algorithm", "kmeans"),
-        linkage=state.get("linkage", "ward"),
-        covariance_type=state.get("covariance_type", "full"),
+        tuple(state["k_range"]),
+        random_state=int(state["seed"]),
+        algorithm=state["algorithm"],
+        linkage=state["linkage"],
+        covariance_type=state["covariance_type"],
         min_cluster_size=size if size >= 2 else None,
     )
     _go(PAGES[4])
@@ -369,10 +367,14 @@ def page_features() -> None:
         "give the best-known segments."
     )
     key = f"features-{source.digest[:16]}"
+    # Defaults go into the session state, not the widgets: a widget given both
+    # a default and a kept value (see _keep_choices) makes Streamlit warn.
+    st.session_state.setdefault(key, app.default_features(quality))
+    for name, value in _CHOICE_DEFAULTS.items():
+        st.session_state.setdefault(name, value)
     features = st.multiselect(
         "Features to segment on",
         app.feature_choices(quality),
-        default=app.default_features(quality),
         key=key,
     )
     left, right = st.columns(2, gap="large")
@@ -392,7 +394,6 @@ def page_features() -> None:
         right.number_input(
             "Smallest segment (customers; 0 = 2% of the rows)",
             min_value=0,
-            value=0,
             step=5,
             key="min_cluster_size",
             help="HDBSCAN chooses the number of segments itself: groups smaller "
@@ -404,7 +405,6 @@ def page_features() -> None:
             "Numbers of segments to try (k)",
             min_value=2,
             max_value=15,
-            value=(2, 10),
             key="k_range",
         )
     if algorithm == "agglomerative":
@@ -422,7 +422,6 @@ def page_features() -> None:
     right.number_input(
         "Random seed",
         min_value=0,
-        value=0,
         step=1,
         key="seed",
         help="The same data, settings and seed always give the same segments, "
@@ -739,10 +738,32 @@ PAGE_FUNCTIONS: dict[str, Callable[[], None]] = dict(
 )
 
 
+# Choices on the Features page. Streamlit forgets a widget's value in a run
+# where it is not drawn, so leaving the page would reset the method and seed;
+# writing each value back at the start of a run keeps it.
+_CHOICE_DEFAULTS: dict[str, Any] = {
+    "algorithm": "kmeans",
+    "scaler": "standard",
+    "k_range": (2, 10),
+    "seed": 0,
+    "linkage": "ward",
+    "covariance_type": "full",
+    "min_cluster_size": 0,  # HDBSCAN: 0 stands for 2% of the rows
+}
+
+
+def _keep_choices() -> None:
+    state = st.session_state
+    for key in list(state.keys()):
+        if key in _CHOICE_DEFAULTS or str(key).startswith("features-"):
+            state[key] = state[key]
+
+
 def main() -> None:
     # The report is drawn in server threads: a GUI backend must never start.
     matplotlib.use("Agg")
     st.set_page_config(page_title="custseg: customer segments", layout="wide")
+    _keep_choices()
     with st.sidebar:
         st.title("custseg")
         st.caption("Customer segments from a table, step by step.")

@@ -666,7 +666,7 @@ class Segmenter(ClusterMixin, TransformerMixin, BaseEstimator):  # type: ignore[
         """Jupyter (scikit-learn's hook behind ``_repr_html_`` and
         ``_repr_mimebundle_``): once fitted, the segments as cards and how k
         was chosen, above scikit-learn's parameter diagram."""
-        from sklearn.utils._repr_html.estimator import estimator_html_repr
+        from sklearn.utils import estimator_html_repr
 
         diagram = estimator_html_repr(self)
         if not hasattr(self, "profiles_"):

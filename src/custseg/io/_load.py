@@ -478,7 +478,8 @@ def _read_csv(
             ) from exc
         if "invalid UTF8" in str(exc):  # Arrow's own decoder, on --encoding utf-8
             found = re.search(r"column #(\d+)", str(exc))
-            where = f" (column '{header[int(found[1])]}')" if found else ""
+            column = int(found[1]) if found else len(header)
+            where = f" (column '{header[column]}')" if column < len(header) else ""
             raise EncodingError(
                 f"cannot be decoded as {encoding}: it holds bytes that are not "
                 f"UTF-8{where}",

@@ -44,6 +44,23 @@ class SegmentProfile:
     action_title: str
     action: str
 
+    def feature_lines(self) -> tuple[tuple[str, str], ...]:
+        """``(feature, text)`` for each feature, as the cards show them:
+        ``("Annual Income (k$)", "mean 86.54 (+1.0 sd)")`` for a numeric one,
+        ``("Gender", "Female 59%, Male 41%")`` (top three) for a categorical
+        one."""
+        from custseg._format import number, signed
+
+        numeric = tuple(
+            (name, f"mean {number(mean) or 'n/a'} ({signed(self.z.get(name, 0.0))} sd)")
+            for name, mean in self.mean.items()
+        )
+        categorical = tuple(
+            (name, ", ".join(f"{v} {s:.0%}" for v, s in list(shares.items())[:3]))
+            for name, shares in self.categories.items()
+        )
+        return numeric + categorical
+
     def _repr_html_(self) -> str:
         """Jupyter: the segment as a card (size, means, categories, action)."""
         from custseg.report._notebook import profile_html

@@ -50,7 +50,8 @@ def to_data_uri(fig: Figure, dpi: int = 90) -> str:
 @contextlib.contextmanager
 def report_style(rc: dict[str, Any] | None = None) -> Iterator[None]:
     """The report's rcParams for the figures drawn inside, and the user's
-    values of those keys back afterwards.
+    values of those keys back afterwards; figures opened inside and still
+    open are closed.
 
     Not ``plt.rc_context``: that restores every rcParam, including
     ``interactive``, which the Jupyter inline backend switches on when pyplot
@@ -60,11 +61,16 @@ def report_style(rc: dict[str, Any] | None = None) -> Iterator[None]:
     params: Any = matplotlib.rcParams  # typed by key names; ours are plain str
     rc = _RC if rc is None else rc
     saved = {key: params[key] for key in rc}
+    before = set(plt.get_fignums())
     params.update(rc)
     try:
         yield
     finally:
         params.update(saved)
+        # A figure left open by a drawing that failed half-way would show up
+        # under the notebook cell's traceback, and leak in a server.
+        for number in set(plt.get_fignums()) - before:
+            plt.close(number)
 
 
 def _draw(make: Callable[[], Figure]) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import math
 import os
 from pathlib import Path
@@ -9,28 +10,26 @@ from typing import TYPE_CHECKING, Any
 
 from jinja2 import Environment, PackageLoader, select_autoescape
 
+from custseg._format import number as _fmt
 from custseg.report._summarize import summarize
 
 if TYPE_CHECKING:
     from custseg.pipeline import SegmentationRun
 
-__all__ = ["render_report", "write_report"]
+__all__ = ["environment", "render_report", "write_report"]
 
 
-def _fmt(value: Any, decimals: int | None = None) -> str:
-    """Numbers for tables: fixed decimals when asked, else 4 significant digits
-    (thousands separated, whole numbers without a trailing .0)."""
-    if value is None or (isinstance(value, float) and not math.isfinite(value)):
-        return ""
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        return str(value)
-    if decimals is not None:
-        return f"{value:,.{decimals}f}"
-    if float(value).is_integer():
-        return f"{int(value):,}"
-    if abs(value) >= 1000:
-        return f"{value:,.0f}"
-    return f"{value:.4g}"
+@functools.cache
+def environment() -> Environment:
+    """The Jinja environment of every custseg template (report, comparison,
+    notebook display): package templates, autoescaping on, ``fmt`` for
+    numbers."""
+    env = Environment(
+        loader=PackageLoader("custseg.report", "templates"),
+        autoescape=select_autoescape(["html", "j2"]),
+    )
+    env.globals["fmt"] = _fmt
+    return env
 
 
 def render_report(result: SegmentationRun) -> str:
@@ -40,11 +39,7 @@ def render_report(result: SegmentationRun) -> str:
     from custseg.plots import segment_colors
     from custseg.report._figures import build_figures
 
-    env = Environment(
-        loader=PackageLoader("custseg.report", "templates"),
-        autoescape=select_autoescape(["html", "j2"]),
-    )
-    env.globals["fmt"] = _fmt
+    env = environment()
     summary = summarize(result)
     numbers = [int(seg["segment"]) for seg in summary["segments"]]
     colors = [to_hex(c) for c in segment_colors(len(numbers), numbers=numbers)]

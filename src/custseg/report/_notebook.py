@@ -15,9 +15,7 @@ from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from jinja2 import Environment, PackageLoader, select_autoescape
-
-from custseg.report._html import _fmt
+from custseg._format import number as _fmt
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -66,11 +64,9 @@ _FIGURE_DPI = 80
 
 @cache
 def _macros() -> Any:
-    env = Environment(
-        loader=PackageLoader("custseg.report", "templates"),
-        autoescape=select_autoescape(["html", "j2"]),
-    )
-    return env.get_template("notebook.html.j2").module
+    from custseg.report._html import environment
+
+    return environment().get_template("notebook.html.j2").module
 
 
 def _render(macro: str, data: dict[str, Any]) -> str:
@@ -146,27 +142,23 @@ def quality_html(q: QualityReport) -> str:
 
 
 def _kselection(ks: KSelection, figure: bool = True) -> dict[str, Any]:
-    extra = {k: v for k, v in ks.extra_scores.items() if len(v) == len(ks.k_values)}
-    columns = ["k", "inertia", "silhouette", "Calinski-Harabasz", "Davies-Bouldin"]
-    columns += [name.upper() for name in extra]
+    frame = ks.to_frame().reset_index()
+    titles = {
+        "calinski_harabasz": "Calinski-Harabasz",
+        "davies_bouldin": "Davies-Bouldin",
+        "bic": "BIC",
+        "aic": "AIC",
+    }
     rows = [
-        [
-            k,
-            ks.inertia[i],
-            ks.silhouette[i],
-            ks.calinski_harabasz[i],
-            ks.davies_bouldin[i],
-        ]
-        + [values[i] for values in extra.values()]
-        for i, k in enumerate(ks.k_values)
+        [int(row[0]), *(_round(float(v)) for v in row[1:])]
+        for row in frame.itertuples(index=False)
     ]
-    shown = [[r[0], *(_round(v) for v in r[1:])] for r in rows]
     chosen = list(ks.k_values).index(ks.k) if ks.k in ks.k_values else None
     return {
         "k": ks.k,
         "reason": ks.reason,
         "structure_reason": ks.structure_reason,
-        "table": _table(columns, shown, left=()),
+        "table": _table([titles.get(c, c) for c in frame.columns], rows, left=()),
         "chosen_row": chosen,
         "figure": _k_figure(ks) if figure and len(ks.k_values) > 1 else None,
     }
@@ -205,30 +197,17 @@ def kselection_html(ks: KSelection) -> str:
 def _card(
     p: SegmentProfile, number: int, color: str, rule: str | None = None
 ) -> dict[str, Any]:
-    features = [
-        (name, f"mean {_fmt(p.mean[name])} ({_signed(p.z.get(name, 0.0))} sd)")
-        for name in p.mean
-    ]
-    features += [
-        (name, ", ".join(f"{v} {share:.0%}" for v, share in list(shares.items())[:3]))
-        for name, shares in p.categories.items()
-    ]
     return {
         "number": number,
         "name": p.name,
         "size": f"{p.size:,}",
         "share": f"{_share(p.share)} of the customers",
-        "features": features,
+        "features": p.feature_lines(),
         "rule": rule,
         "action_title": p.action_title,
         "action": p.action,
         "color": color,
     }
-
-
-def _signed(z: float) -> str:
-    text = f"{z:+.1f}"
-    return "0.0" if text in {"+0.0", "-0.0"} else text
 
 
 def profile_html(p: SegmentProfile) -> str:
@@ -249,9 +228,12 @@ def _cards(seg: Segmenter) -> list[dict[str, Any]]:
     profiles = seg.profiles_
     numbers = [int(n) for n in getattr(seg, "segment_ids_", range(len(profiles)))]
     colors = [to_hex(c) for c in segment_colors(len(profiles), numbers=numbers)]
+    # rules are keyed by segment number, which differs from the position once
+    # a previous model's numbers are kept (Segmenter.renumber)
     rules = {int(r.segment): r.text for r in getattr(seg, "rules_", ())}
     return [
-        _card(p, numbers[i], colors[i], rules.get(i)) for i, p in enumerate(profiles)
+        _card(p, numbers[i], colors[i], rules.get(numbers[i]))
+        for i, p in enumerate(profiles)
     ]
 
 
@@ -263,7 +245,7 @@ def _segments(seg: Segmenter, n_rows: int, source: str | None) -> dict[str, Any]
     n_none = 0 if labels is None else int((labels < 0).sum())
     facts = [
         ("customers", f"{n_rows:,}"),
-        ("method", ALGORITHMS.get(getattr(seg, "algorithm", "kmeans"), "")),
+        ("method", ALGORITHMS[getattr(seg, "algorithm_", "kmeans")]),
         ("features", ", ".join(seg.selection_.columns)),
     ]
     stability = getattr(seg, "stability_", None)
@@ -294,7 +276,12 @@ def segmenter_html(seg: Segmenter) -> str:
     """A fitted Segmenter: its segments as cards and how k was chosen. A model
     loaded from a file has no training rows: the profiles' sizes count them."""
     labels = getattr(seg, "labels_", None)
-    n_rows = len(labels) if labels is not None else sum(p.size for p in seg.profiles_)
+    if hasattr(seg, "n_fit_rows_"):  # Spark: labels_ hold the driver's sample
+        n_rows = int(seg.n_fit_rows_)
+    elif labels is not None:
+        n_rows = len(labels)
+    else:
+        n_rows = sum(p.size for p in seg.profiles_)
     return _render("run", _segments(seg, n_rows, None))
 
 
@@ -328,9 +315,9 @@ def _run_figures(result: SegmentationRun) -> list[dict[str, str]]:
     data, labels, _ = figure_sample(
         result.data, result.labels, seg.random_state, total=result.n_rows
     )
+    frame, _ = model_frame(data, seg.selection_)  # numbers as the model saw them
     if len(seg.selection_.columns) == 2 and len(numeric) == 2:
         x, y = numeric
-        frame = data[[x, y]].apply(lambda s: s.astype("float64"))
 
         def make() -> Figure:
             return (
@@ -348,7 +335,6 @@ def _run_figures(result: SegmentationRun) -> list[dict[str, str]]:
             )
 
         return [{"alt": f"{y} against {x}, by segment", "src": _figure(make)}]
-    frame, _ = model_frame(data, seg.selection_)
     Z = seg.prepare_frame(frame)
     if Z.shape[1] < 2:
         return []
