@@ -310,37 +310,24 @@ _EXTRA_INDICES = (
 
 
 def k_curves(selection: KSelection) -> pd.DataFrame:
-    """One row per (index, k): the four curves of
-    :class:`~custseg.plots.ElbowDisplay` and
-    :class:`~custseg.plots.KScoresDisplay` (and a Gaussian mixture's BIC and
-    AIC), long format, with the chosen k flagged."""
-    from custseg.plots import ElbowDisplay, KScoresDisplay
-
-    elbow = ElbowDisplay.from_selection(selection)
-    scores = KScoresDisplay.from_selection(selection).selection
-    values = {
-        "inertia": elbow.inertia,
-        "silhouette": scores.silhouette,
-        "calinski_harabasz": scores.calinski_harabasz,
-        "davies_bouldin": scores.davies_bouldin,
-    }
-    indices = list(_INDICES)
-    for key, title, reading in _EXTRA_INDICES:
-        if len(selection.extra_scores.get(key, ())) == len(elbow.k_values):
-            values[key] = selection.extra_scores[key]
-            indices.append((key, title, reading))
-    rows = [
-        {
-            "index": title,
-            "k": int(k),
-            "value": float(v),
-            "reading": reading,
-            "chosen": int(k) == selection.k,
-        }
-        for key, title, reading in indices
-        for k, v in zip(elbow.k_values, values[key], strict=True)
-    ]
-    return pd.DataFrame(rows)
+    """One row per (index, k): the curves of :meth:`KSelection.to_frame`
+    (elbow inertia, silhouette, Calinski-Harabasz, Davies-Bouldin, and a
+    Gaussian mixture's BIC and AIC), long format, with the chosen k flagged."""
+    frame = selection.to_frame()
+    return pd.DataFrame(
+        [
+            {
+                "index": title,
+                "k": int(k),
+                "value": float(v),
+                "reading": reading,
+                "chosen": int(k) == selection.k,
+            }
+            for key, title, reading in (*_INDICES, *_EXTRA_INDICES)
+            if key in frame.columns
+            for k, v in zip(selection.k_values, frame[key], strict=True)
+        ]
+    )
 
 
 def _labels(result: pipeline.SegmentationRun) -> tuple[list[str], list[int]]:
