@@ -15,7 +15,13 @@ from tests.pg_server import Postgres, PostgresUnavailable, throwaway_postgres
 
 from custseg.datasets import load_mall_customers
 
-SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+# Every file a test reads is in the repository: tests/data/README.md gives each
+# one's source and licence. Nothing here may read the data folder beside the
+# checkout, which a user's clone does not have.
+TEST_DATA = Path(__file__).resolve().parent / "data"
+MALL_CSV = TEST_DATA / "Mall_Customers.csv"
+WHOLESALE_CSV = TEST_DATA / "Wholesale customers data.csv"
+ONLINE_RETAIL = TEST_DATA / "online_retail_subset.csv.gz"
 INCOME = "Annual Income (k$)"
 SPENDING = "Spending Score (1-100)"
 

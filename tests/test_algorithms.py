@@ -9,16 +9,13 @@ import pytest
 from click.testing import CliRunner
 from sklearn.datasets import make_blobs, make_moons
 from sklearn.metrics import adjusted_rand_score
-from tests.conftest import INCOME, SHARED_DATA, SPENDING, planted_blobs
+from tests.conftest import INCOME, MALL_CSV, SPENDING, WHOLESALE_CSV, planted_blobs
 
 from custseg import Segmenter, load_model
 from custseg.cli import cli
 from custseg.cluster._algorithms import ALGORITHMS, check_algorithm, within_ss
 from custseg.cluster._choose_k import _reconcile
 from custseg.errors import InputError, ParameterError
-
-WHOLESALE = SHARED_DATA / "Wholesale customers data.csv"
-MALL = SHARED_DATA / "Mall_Customers.csv"
 
 
 @pytest.mark.parametrize(
@@ -220,7 +217,7 @@ def test_same_seed_same_segments_for_every_algorithm(mall_df):
 
 @pytest.mark.slow
 @pytest.mark.parametrize("algorithm", list(ALGORITHMS))
-@pytest.mark.parametrize("data", [MALL, WHOLESALE], ids=["mall", "wholesale"])
+@pytest.mark.parametrize("data", [MALL_CSV, WHOLESALE_CSV], ids=["mall", "wholesale"])
 def test_cli_runs_every_algorithm_on_real_data(algorithm, data, tmp_path):
     """custseg run --algorithm X on the mall and Wholesale tables: every input
     row comes out once, in order, with a segment or the reason it has none."""

@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 import sqlalchemy as sa
 from click.testing import CliRunner
-from tests.conftest import SHARED_DATA
+from tests.conftest import MALL_CSV, ONLINE_RETAIL, TEST_DATA
 from tests.pg_server import PG_PASSWORD
 
 from custseg.cli import cli
@@ -25,9 +25,6 @@ from custseg.io._sql import (
     redact_url,
     write_database,
 )
-
-MALL = SHARED_DATA / "Mall_Customers.csv"
-ONLINE_RETAIL = SHARED_DATA / "online_retail.csv.gz"
 
 pytestmark = [pytest.mark.postgres, pytest.mark.xdist_group("postgres")]
 
@@ -48,7 +45,7 @@ def execute(postgres, *statements: str) -> None:
 
 
 def load_mall(postgres, table: str = "mall") -> pd.DataFrame:
-    frame = pd.read_csv(MALL)
+    frame = pd.read_csv(MALL_CSV)
     with postgres.engine() as engine:
         frame.to_sql(table, engine, index=False, if_exists="replace")
     return frame
@@ -62,7 +59,7 @@ def assert_no_password(*texts: str | bytes) -> None:
 
 def test_mall_round_trip_matches_the_file_run(postgres, tmp_path):
     load_mall(postgres)
-    from_file = invoke(["run", str(MALL), "-o", str(tmp_path / "file"), "-q"])
+    from_file = invoke(["run", str(MALL_CSV), "-o", str(tmp_path / "file"), "-q"])
     assert from_file.exit_code == 0, from_file.output
     out = tmp_path / "db"
     res = invoke(
@@ -114,7 +111,7 @@ def test_mall_round_trip_matches_the_file_run(postgres, tmp_path):
 @pytest.mark.slow
 def test_online_retail_rfm_round_trip_matches_the_file_run(postgres, tmp_path):
     # Loaded the way a database holds it: typed columns, prices as NUMERIC,
-    # via COPY straight from the shared file.
+    # via COPY straight from the test log.
     execute(
         postgres,
         "DROP TABLE IF EXISTS transactions",
@@ -136,7 +133,8 @@ def test_online_retail_rfm_round_trip_matches_the_file_run(postgres, tmp_path):
         while chunk := fh.read(1 << 20):
             copy.write(chunk)
     lines = query(postgres, "SELECT count(*) AS n FROM transactions")["n"][0]
-    assert lines == 541_909
+    source = json.loads((TEST_DATA / "online_retail_subset.json").read_text())
+    assert lines == source["lines"] == 34_777
 
     common = ["-k", "4", "--stability-resamples", "0", "--no-report", "-q"]
     file_run = invoke(["rfm", str(ONLINE_RETAIL), "-o", str(tmp_path / "f"), *common])
@@ -342,7 +340,7 @@ def test_file_to_database_and_predict_from_database(postgres, tmp_path):
     out = tmp_path / "out"
     res = invoke(
         [
-            "run", str(MALL), "--write-table", "from_file", "--write-url", postgres.url,
+            "run", str(MALL_CSV), "--write-table", "from_file", "--write-url", postgres.url,
             "--if-exists", "replace", "-o", str(out), "-q", "--no-report",
         ]
     )  # fmt: skip
@@ -405,9 +403,12 @@ def test_unreachable_server_and_usage_errors(tmp_path):
     usage = [
         (["run", url], "name a --table or give a --query"),
         (["run", url, "--table", "a", "--query", "SELECT 1"], "one of the two"),
-        (["run", str(MALL), "--table", "a"], "give a database URL as the data"),
-        (["run", str(MALL), "--write-table", "a"], "--write-table needs a database"),
-        (["run", str(MALL), "--write-url", url], "--write-url needs --write-table"),
+        (["run", str(MALL_CSV), "--table", "a"], "give a database URL as the data"),
+        (
+            ["run", str(MALL_CSV), "--write-table", "a"],
+            "--write-table needs a database",
+        ),
+        (["run", str(MALL_CSV), "--write-url", url], "--write-url needs --write-table"),
     ]
     for args, message in usage:
         res = invoke([*args, "-o", str(tmp_path)])
@@ -432,7 +433,7 @@ def test_other_databases_use_the_generic_path(backend, tmp_path, monkeypatch):
     monkeypatch.setattr(_sql, "_fetch_postgres", None)  # would fail if used
     url = f"{backend}:///{tmp_path / 'shop.db'}"
     with sa.create_engine(url).begin() as conn:
-        pd.read_csv(MALL).to_sql("mall", conn, index=False)
+        pd.read_csv(MALL_CSV).to_sql("mall", conn, index=False)
     out = tmp_path / "out"
     res = invoke(
         [

@@ -5,7 +5,7 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
-from tests.conftest import INCOME, SHARED_DATA, SPENDING
+from tests.conftest import INCOME, SPENDING, WHOLESALE_CSV
 
 from custseg.pipeline import run, write_outputs
 
@@ -98,6 +98,6 @@ def test_parquet_in_parquet_out(tmp_path, mall_df):
 
 
 def test_wholesale_runs(tmp_path):
-    result = run(SHARED_DATA / "Wholesale customers data.csv")
+    result = run(WHOLESALE_CSV)
     assert len(result.labels) == 440
     assert len({p.name for p in result.profiles}) == result.k_selection.k

@@ -275,7 +275,7 @@ def test_rfm_aggregation_on_spark_matches_duckdb(spark, tmp_path, cancellations)
 @needs_spark
 def test_rfm_on_spark_online_retail_cli(spark, tmp_path):
     from click.testing import CliRunner
-    from tests.test_rfm import ONLINE_RETAIL
+    from tests.conftest import ONLINE_RETAIL
 
     from custseg.cli import cli
     from custseg.rfm import aggregate_transactions
