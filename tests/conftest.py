@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import os
 import shutil
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -12,6 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from tests.pg_server import Postgres, PostgresUnavailable, throwaway_postgres
+from tests.system import apt_install
 
 from custseg.datasets import load_mall_customers
 
@@ -54,17 +53,7 @@ def chromium() -> str:
         found = shutil.which(name)
         if found:
             return found
-    if os.geteuid() == 0 and shutil.which("apt-get"):
-        env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-        subprocess.run(
-            ["apt-get", "update", "-qq"], check=True, env=env, capture_output=True
-        )
-        subprocess.run(
-            ["apt-get", "install", "-y", "-qq", "chromium"],
-            check=True,
-            env=env,
-            capture_output=True,
-        )
+    if apt_install("chromium"):
         found = shutil.which("chromium")
         if found:
             return found

@@ -63,17 +63,9 @@ def _bindir() -> Path | None:
 
 
 def _install() -> Path | None:
-    if os.geteuid() != 0 or not shutil.which("apt-get"):
-        return None
-    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-    subprocess.run(["apt-get", "update", "-qq"], env=env, capture_output=True)
-    subprocess.run(
-        ["apt-get", "install", "-y", "-qq", "postgresql"],
-        env=env,
-        capture_output=True,
-        check=True,
-    )
-    return _bindir()
+    from tests.system import apt_install
+
+    return _bindir() if apt_install("postgresql") else None
 
 
 def _free_port() -> int:

@@ -149,7 +149,7 @@ def test_online_retail_rfm_round_trip_matches_the_file_run(postgres, tmp_path):
 
     file_customers = pd.read_csv(tmp_path / "f" / "segments.csv")
     n = len(file_customers)
-    assert n > 4000
+    assert 250 < n <= source["customers"]  # some have only cancellations
     counts = query(
         postgres,
         'SELECT count(*) AS n, count(DISTINCT "CustomerID") AS ids FROM rfm_out',

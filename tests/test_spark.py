@@ -40,10 +40,26 @@ def needs_spark(test):
     return test
 
 
+def ensure_java() -> None:
+    """Java 17+ for Spark: Debian's headless JRE when missing (as root)."""
+    import shutil
+
+    from tests.system import apt_install
+
+    if os.environ.get("JAVA_HOME") or shutil.which("java"):
+        return
+    if not apt_install("openjdk-17-jre-headless"):
+        pytest.fail(
+            "The Spark tests need Java 17+: install a JRE (Debian: "
+            "openjdk-17-jre-headless), or deselect them with -m 'not spark'."
+        )
+
+
 @pytest.fixture(scope="session")
 def spark():
     """One local[2] session for every Spark test, UI off, bound to 127.0.0.1."""
     pytest.importorskip("pyspark", reason='needs pip install "custseg[spark]"')
+    ensure_java()
     session = spark_session("local[2]", config={"spark.ui.enabled": "false"})
     yield session
     session.stop()
