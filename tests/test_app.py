@@ -89,8 +89,9 @@ def test_segment_runs_the_pipeline_and_keeps_the_file_name():
     points, centres = _logic.scatter_points(result, INCOME, SPENDING)
     assert len(points) == 200 and len(centres) == 5
     assert list(points.columns) == ["x", "y", "segment"]
-    pca, explained = _logic.projection_points(result)
-    assert len(pca) == 200 and 0.99 < sum(explained) <= 1.0 + 1e-9
+    pca, centres, titles = _logic.projection_points(result)
+    assert len(pca) == 200 and len(centres) == result.k_selection.k
+    assert titles[0].startswith("PC1 (") and "of variance): " in titles[0]
     cells = _logic.profile_cells(result)
     assert len(cells) == 10 and set(cells["feature"]) == {INCOME, SPENDING}
     files = _logic.output_files(result)

@@ -13,6 +13,7 @@ import pytest
 from tests.conftest import INCOME, SPENDING
 
 from custseg import Segmenter, check_table, load_mall_customers, pipeline, plots
+from custseg._format import by_role
 from custseg.compare import compare
 from custseg.datasets import online_retail_sample_path
 from custseg.rfm import rfm
@@ -81,7 +82,10 @@ def test_profile_card_and_unfitted_segmenter(run):
     p = run.profiles[1]
     text = _text(p._repr_html_())
     assert text.startswith(f"{p.segment} · {p.name} {p.size} customers")
-    assert f"mean {p.mean[INCOME]:.4g}" in text
+    # features as the cards rank them, values written for their role
+    for label, line in p.feature_lines():
+        assert f"{label} : {line}" in text
+    assert f"{by_role(p.mean[INCOME], 'income')} (" in text
     unfitted = Segmenter()._repr_mimebundle_()["text/html"]
     assert "customer segments" not in unfitted  # scikit-learn's diagram only
 
@@ -272,7 +276,8 @@ def test_information_criteria_from_a_gaussian_mixture_selection(mall_df):
 
 def test_cards_keep_their_own_rules_after_renumbering(mall_df):
     seg = Segmenter(n_clusters=5, features=[INCOME, SPENDING]).fit(mall_df)
-    rules = {r.segment: r.text for r in seg.rules_}
+    labels = {c: r.label for c, r in seg.columns_.items()}
+    rules = {r.segment: r.readable(labels) for r in seg.rules_}
     names = list(seg.segment_names_)
     seg.renumber([0, 7, 3, 9, 2], names)  # as a previous model's numbers would
     html = seg._repr_mimebundle_()["text/html"]

@@ -23,7 +23,7 @@ def test_profile_numbers_by_hand():
     assert p[0].z["Age"] == pytest.approx(-20 / np.std([20, 22, 60, 62]))
     assert p[1].categories["Gender"] == {"M": 0.5, "F": 0.5}
     # segment 0 is all F against 75% overall: a dominant category is a trait
-    assert p[0].name == "Young, mostly F" and p[1].name == "Older"
+    assert p[0].name == "Younger, mostly F" and p[1].name == "Older"
 
 
 def test_names_are_unique():

@@ -203,8 +203,9 @@ def test_rules_appear_with_precision_and_coverage(hdbscan: Any) -> None:
     segments = _text(_section(page, "segments"))
     assert "Precision is the share of customers matching the rule" in segments
     assert "coverage is the share of the segment's customers" in segments
+    labels = {c: r.label for c, r in result.segmenter.columns_.items()}
     for rule in rules:
-        text = rule.text.replace("<=", "≤").replace(">=", "≥")
+        text = rule.readable(labels).replace("<=", "≤").replace(">=", "≥")
         expected = (
             f"Rule: {text} — precision {100 * rule.precision:.0f}%, "
             f"coverage {100 * rule.coverage:.0f}%"
@@ -266,7 +267,8 @@ def test_segment_numbers_with_gaps_in_every_legend(
     def ticks(title: str) -> list[str]:
         return [t.get_text() for t in drawn[title].axes[0].get_yticklabels()]
 
-    scatter = drawn[f"Segments: {SPENDING} against {INCOME}"].axes[0]
+    label = {c: r.label for c, r in seg.columns_.items()}
+    scatter = drawn[f"Segments: {label[SPENDING]} against {label[INCOME]}"].axes[0]
     legend = [t.get_text() for t in scatter.get_legend().get_texts()]
     assert legend == [*expected, "centroids"]
     for collection, number in zip(scatter.collections, numbers, strict=False):
@@ -275,7 +277,11 @@ def test_segment_numbers_with_gaps_in_every_legend(
     assert ticks("Segment sizes") == expected
     assert ticks("Stability of each segment under bootstrap resampling") == expected
     assert (
-        ticks("Segment profiles (numbers: segment mean, colour: z-score)") == expected
+        ticks(
+            "Segment profiles (numbers: segment mean; colour: above (red) or "
+            "below (blue) the average)"
+        )
+        == expected
     )
     projection = drawn["Segments in a 2-D projection (PCA of all features)"].axes[0]
     assert [t.get_text() for t in projection.get_legend().get_texts()][:-1] == expected

@@ -53,9 +53,9 @@ def test_five_well_known_mall_segments(fitted):
     names = {p.name for p in fitted.profiles_}
     assert names == {
         "High income, low spending",
-        "High income, high spending",
+        "High income and spending",
         "Average income and spending",
-        "Low income, low spending",
+        "Low income and spending",
         "Low income, high spending",
     }
 

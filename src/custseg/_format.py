@@ -6,7 +6,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-__all__ = ["number", "signed"]
+__all__ = ["by_role", "compare", "number", "signed"]
 
 
 def number(value: Any, decimals: int | None = None) -> str:
@@ -45,3 +45,74 @@ def signed(z: float) -> str:
         return "n/a"
     text = f"{z:+.1f}"
     return "0.0" if text in {"+0.0", "-0.0"} else text
+
+
+_PERCENT_ROLES = {"share", "frequency", "flag"}
+
+
+def by_role(value: Any, role: str, *, bounded: bool = True) -> str:
+    """A feature's value written for its role (see
+    :mod:`custseg.quality._roles`): money and counts with separators, shares
+    and 0-1 frequencies as %, flags as a % of customers, years as years.
+    ``bounded`` says whether a frequency lies between 0 and 1.
+
+    Examples
+    --------
+    >>> by_role(1295.4, "money"), by_role(0.2869, "share"), by_role(1970.4, "birth_year")
+    ('1,295', '29%', '1970')
+    >>> by_role(0.62, "flag"), by_role(4.25, "count"), by_role(41.6, "age")
+    ('62% of customers', '4.2', '42')
+    >>> by_role(0.9965, "frequency", bounded=False), by_role(847.6, "money")
+    ('0.997', '848')
+    """
+    if value is None or (isinstance(value, float) and not math.isfinite(value)):
+        return "n/a"
+    v = float(value)
+    if role == "flag":
+        return f"{v:.0%} of customers"
+    if role in _PERCENT_ROLES and bounded:
+        return f"{v:.0%}" if abs(v) >= 0.01 or v == 0 else f"{v:.1%}"
+    if role in {"year", "birth_year"}:
+        return f"{v:.0f}"
+    if role == "age":
+        return f"{v:.0f}"
+    if role in {"count", "tenure", "recency"}:
+        return f"{v:,.1f}" if abs(v) < 1000 else f"{v:,.0f}"
+    if abs(v) >= 1000:
+        return f"{v:,.0f}"
+    return f"{v:.3g}"
+
+
+def compare(value: Any, overall: Any, role: str, *, bounded: bool = True) -> str:
+    """How a segment's value compares with the average of all customers:
+    a ratio for amounts and counts, points for shares, years for ages and
+    years, a difference otherwise.
+
+    Examples
+    --------
+    >>> compare(2300, 1000, "money"), compare(0.52, 0.34, "share"), compare(45, 39, "age")
+    ('2.3x avg', '+18 points', '+6 years')
+    >>> compare(1100, 1000, "spend"), compare(4.0, 4.0, "count")
+    ('+10% vs avg', 'as avg')
+    """
+    try:
+        v, o = float(value), float(overall)
+    except (TypeError, ValueError):
+        return ""
+    if not (math.isfinite(v) and math.isfinite(o)):
+        return ""
+    if role in _PERCENT_ROLES and bounded:
+        points = round(100 * (v - o))
+        return "as avg" if points == 0 else f"{points:+d} points"
+    if role in {"age", "year", "birth_year"}:
+        years = round(v - o)
+        return "as avg" if years == 0 else f"{years:+d} years"
+    if role in {"score"} or o <= 0 or v < 0:
+        diff = v - o
+        text = number(abs(diff))
+        return "as avg" if text in {"0", ""} else f"{'+' if diff > 0 else '-'}{text}"
+    ratio = v / o
+    if ratio >= 1.5 or ratio <= 0.67:
+        return f"{ratio:.2g}x avg" if ratio < 10 else f"{ratio:,.0f}x avg"
+    pct = round(100 * (ratio - 1))
+    return "as avg" if pct == 0 else f"{pct:+d}% vs avg"

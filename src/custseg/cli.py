@@ -443,6 +443,23 @@ def cli(debug: bool) -> None:
 @click.option(
     "--no-report", is_flag=True, help="Skip report.html (faster on big data)."
 )
+@click.option(
+    "--transform",
+    "log_transform",
+    type=click.Choice(["auto", "none"]),
+    default="auto",
+    show_default=True,
+    help="auto: cluster heavy-tailed amounts and counts (skew above 2) on a log "
+    "scale; none: as they are. Profiles stay in original units.",
+)
+@click.option(
+    "--columns",
+    "column_roles",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="CSV (column,label,role) or YAML file giving some columns a label and a "
+    "role (money, count, share, flag, ...) instead of the guessed ones.",
+)
 @click.option("-q", "--quiet", is_flag=True, help="Print nothing but errors.")
 def run(
     data: Any,
@@ -459,6 +476,8 @@ def run(
     covariance_type: str,
     min_cluster_size: int | None,
     stability_resamples: int,
+    log_transform: str,
+    column_roles: str | None,
     previous: str | None,
     out: str,
     delimiter: str | None,
@@ -507,6 +526,8 @@ def run(
         covariance_type=covariance_type,
         min_cluster_size=min_cluster_size,
         stability_resamples=stability_resamples,
+        log_transform=log_transform,
+        column_roles=column_roles,
         previous=previous,
         delimiter=delimiter,
         encoding=encoding,
@@ -530,6 +551,7 @@ def run(
     click.echo(f"\n{result.n_rows:,} customers from {result.source}")
     click.echo(ks.reason)
     click.echo(ks.structure_reason)
+    _echo_log_scale(result)
     _echo_trust(result)
     click.echo("")
     _echo_segments(result, paths, database)
@@ -808,6 +830,18 @@ def _echo_trust(result: Any) -> None:
         click.echo(result.migration.sentence())
 
 
+def _echo_log_scale(result: Any) -> None:
+    """Which features were clustered on a log scale, and how to turn it off."""
+    logged = getattr(result.segmenter, "log_features_", ())
+    if logged and result.settings.get("log_transform", "auto") == "auto":
+        labels = result.segmenter.columns_
+        names = ", ".join(labels[c].label if c in labels else c for c in logged)
+        click.echo(
+            f"Clustered on a log scale (heavy-tailed): {names}. Profiles stay in "
+            "original units; --transform none turns this off."
+        )
+
+
 _METHOD_WORDS = {
     "centroid": "the nearest segment centre",
     "neighbours": "a vote of the nearest training customers",
@@ -831,6 +865,8 @@ def _echo_segments(result: Any, paths: dict[str, Path], database: Any = None) ->
             f"  {p.segment:>2}  {p.name:<{width}}  {p.size:>9,} ({p.share:6.1%})  "
             f"{p.action_title}"
         )
+        apart = [f"{line.label} {line.text}" for line in p.distinguishing()[:3]]
+        click.echo(f"      {'':<{width}}  {'; '.join(apart)}")
         rule = rules.get(p.segment)
         if rule is not None:
             click.echo(

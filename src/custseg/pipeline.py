@@ -231,6 +231,8 @@ def run(
     covariance_type: str = "full",
     min_cluster_size: int | None = None,
     stability_resamples: int = 20,
+    log_transform: str = "auto",
+    column_roles: str | os.PathLike[str] | dict[str, dict[str, str]] | None = None,
     previous: str | os.PathLike[str] | Segmenter | None = None,
     delimiter: str | None = None,
     encoding: str | None = None,
@@ -250,6 +252,12 @@ def run(
         As for :class:`custseg.Segmenter`.
     algorithm, linkage, covariance_type, min_cluster_size, stability_resamples
         As for :class:`custseg.Segmenter`.
+    log_transform : {"auto", "none"}, default "auto"
+        As for :class:`custseg.Segmenter`: heavy-tailed amounts and counts
+        are clustered on a log scale unless ``"none"``.
+    column_roles : path or dict, optional
+        Labels and roles for some columns: a CSV (``column,label,role``) or
+        YAML file, or the dict :func:`custseg.quality.read_column_file` makes.
     previous : path or Segmenter, optional
         A previous model: segments that persist keep its numbers and names,
         and the run reports how customers moved (``result.migration``).
@@ -309,6 +317,12 @@ def run(
     quality = check_table(df, id_columns=id_columns)
     timings["quality"] = time.perf_counter() - t0
     previous_model = _load_previous(previous)  # fail early, before the fit
+    roles_file = None
+    if isinstance(column_roles, (str, os.PathLike)):
+        from custseg.quality._roles import read_column_file
+
+        roles_file = os.fspath(column_roles)
+        column_roles = read_column_file(column_roles)
 
     t0 = time.perf_counter()
     segmenter = Segmenter(
@@ -324,6 +338,8 @@ def run(
         covariance_type=covariance_type,
         min_cluster_size=min_cluster_size,
         stability_resamples=stability_resamples,
+        log_transform=log_transform,
+        column_roles=column_roles,
     ).fit(df, quality=quality, progress=progress)
     timings["segment"] = time.perf_counter() - t0
     timings.update({f"segment.{k}": v for k, v in segmenter.timings_.items()})
@@ -347,6 +363,9 @@ def run(
         "covariance_type": covariance_type if segmenter.algorithm_ == "gmm" else None,
         "min_cluster_size": min_cluster_size,
         "stability_resamples": stability_resamples,
+        "log_transform": log_transform,
+        "log_features": list(segmenter.log_features_),
+        "columns": roles_file,
         "previous": None if migration is None else migration.previous,
         "engine": "local",
     }

@@ -383,9 +383,10 @@ def scatter_points(
 
 def projection_points(
     result: pipeline.SegmentationRun,
-) -> tuple[pd.DataFrame, tuple[float, float]]:
-    """The PCA view of :class:`~custseg.plots.ProjectionDisplay` (a sample) and
-    the share of variance on each axis."""
+) -> tuple[pd.DataFrame, pd.DataFrame, tuple[str, str]]:
+    """The PCA view of :class:`~custseg.plots.ProjectionDisplay`: points (a
+    sample), segment centres, and the axis titles (the share of variance and
+    the features that weigh most on each axis)."""
     from custseg.plots import ProjectionDisplay
 
     seg = result.segmenter
@@ -402,6 +403,7 @@ def projection_points(
         names,
         numbers=numbers,
         random_state=seg.random_state,
+        feature_names=seg.prepared_feature_labels(),
     )
     points = pd.DataFrame(
         {
@@ -410,7 +412,27 @@ def projection_points(
             "segment": _segment_column(d.labels, names, numbers),
         }
     )
-    return points, d.explained
+    centres = pd.DataFrame(
+        {
+            "PC1": d.centers[:, 0],
+            "PC2": d.centers[:, 1],
+            "segment": [f"{n}: {name}" for n, name in zip(numbers, names, strict=True)],
+        }
+    )
+    return points, centres, d.axis_titles()
+
+
+def default_axes(result: pipeline.SegmentationRun) -> tuple[str, str] | None:
+    """The two numeric features that separate the segments best
+    (:func:`custseg.profile.separating_pair`), for the first chart."""
+    from custseg.profile import separating_pair
+
+    rows = sample_rows(
+        pd.DataFrame({"i": np.arange(len(result.data))}),
+        20_000,
+        result.segmenter.random_state,
+    )["i"].to_numpy()
+    return separating_pair(result.profiles, result.data.iloc[rows])
 
 
 def profile_cells(result: pipeline.SegmentationRun) -> pd.DataFrame:
@@ -433,15 +455,38 @@ class Card:
     size: int
     share: float
     traits: tuple[str, ...]
-    profile: tuple[tuple[str, str], ...]  # SegmentProfile.feature_lines()
+    profile: tuple[tuple[str, str], ...]  # the top of SegmentProfile.feature_lines()
     action_title: str
     action: str
+    more: tuple[tuple[str, str], ...] = ()  # the other features, folded
+    reason: str = ""
+    rule: str | None = None  # "Rule: ... (precision 98%, coverage 91%)"
+    stability: str | None = None  # "stable (0.93)"; None when not measured
+    unstable: bool = False
 
 
 def cards(result: pipeline.SegmentationRun) -> list[Card]:
-    """One card per segment, from the run's profiles."""
+    """One card per segment, from the run's profiles: the same features in
+    the same order as the report's cards, the rule and the stability."""
+    from custseg.profile import CARD_FEATURES
+
+    seg = result.segmenter
+    rules = {r.segment: r for r in getattr(seg, "rules_", ())}
+    stability = getattr(seg, "stability_", None)
     out = []
-    for p in result.profiles:
+    for i, p in enumerate(result.profiles):
+        lines = p.feature_lines()
+        rule = rules.get(p.segment)
+        rule_text = (
+            f"{rule.readable(p.labels)} (precision {rule.precision:.0%}, "
+            f"coverage {rule.coverage:.0%})"
+            if rule is not None
+            else None
+        )
+        word, value = None, None
+        if stability is not None:
+            value = float(stability.per_segment[i])
+            word = stability.verdict(i)
         out.append(
             Card(
                 int(p.segment),
@@ -449,9 +494,16 @@ def cards(result: pipeline.SegmentationRun) -> list[Card]:
                 int(p.size),
                 float(p.share),
                 tuple(p.traits),
-                p.feature_lines(),
+                lines[:CARD_FEATURES],
                 p.action_title,
                 p.action,
+                more=lines[CARD_FEATURES:],
+                reason=p.reason,
+                rule=rule_text,
+                stability=None
+                if word is None or word == "not measured"
+                else f"{word} ({value:.2f})",
+                unstable=word in ("unstable",),
             )
         )
     return out

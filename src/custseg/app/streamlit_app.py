@@ -94,7 +94,7 @@ def _scatter(
 @st.cache_data(max_entries=8, show_spinner=False)
 def _projection(
     key: tuple[Any, ...], _result: SegmentationRun
-) -> tuple[pd.DataFrame, tuple[float, float]]:
+) -> tuple[pd.DataFrame, pd.DataFrame, tuple[str, str]]:
     return app.projection_points(_result)
 
 
@@ -215,7 +215,12 @@ def page_data() -> None:
             + ", ".join(f"`{c}`" for c in quality.id_columns)
         )
     for line in quality.findings:
-        st.warning(line)
+        if line.level == "problem":
+            st.warning(line, icon=":material/error:")
+        elif line.level == "warning":
+            st.warning(line)
+        else:
+            st.info(line)
     for line in quality.repairs:
         st.info(f"Repaired: {line}")
     if not quality.findings and not quality.repairs:
@@ -546,7 +551,10 @@ def _segment_chart(
     st.subheader("Segments on a chart")
     numeric = app.numeric_columns(quality)
     features = [f for f in result.segmenter.selection_.numeric if f in numeric]
-    axes = features + [c for c in numeric if c not in features]
+    best = app.default_axes(result)
+    first = [c for c in best or () if c in features]
+    axes = first + [f for f in features if f not in first]
+    axes += [c for c in numeric if c not in axes]
     view = st.radio(
         "View",
         ["Two columns", "All features (PCA)"],
@@ -567,10 +575,9 @@ def _segment_chart(
         points, centres = _scatter(key, x, y, result)
         xt, yt = x, y
     else:
-        points, explained = _projection(key, result)
+        points, centres, (xt, yt) = _projection(key, result)
         points = points.rename(columns={"PC1": "x", "PC2": "y"})
-        xt = f"principal component 1 ({explained[0]:.0%} of variance)"
-        yt = f"principal component 2 ({explained[1]:.0%} of variance)"
+        centres = centres.rename(columns={"PC1": "x", "PC2": "y"})
     tooltip = [
         alt.Tooltip("segment:N"),
         alt.Tooltip("x:Q", title=xt),
@@ -593,11 +600,15 @@ def _segment_chart(
             .encode(x="x:Q", y="y:Q", color=colour, tooltip=tooltip)
         )
     st.altair_chart(chart.properties(height=480).interactive(), width="stretch")
+    notes = ["Crosses mark segment centres."]
+    if view == "Two columns" and best and (xt, yt) == best:
+        notes.insert(0, "The two features that separate the segments best.")
     if len(points) < result.n_rows:
-        st.caption(
+        notes.append(
             f"Drawn from a random sample of {len(points):,} of the "
-            f"{result.n_rows:,} customers; crosses mark segment centres."
+            f"{result.n_rows:,} customers."
         )
+    st.caption(" ".join(notes))
 
 
 def page_segments() -> None:
@@ -628,7 +639,23 @@ def page_segments() -> None:
                 st.markdown(
                     "\n".join(f"- **{feat}**: {text}" for feat, text in card.profile)
                 )
+                if card.more:
+                    with st.expander(f"{len(card.more)} more features"):
+                        st.markdown(
+                            "\n".join(f"- **{f}**: {text}" for f, text in card.more)
+                        )
+                if card.rule:
+                    st.markdown(f"**Rule:** {card.rule}")
+                if card.stability and card.unstable:
+                    st.warning(
+                        f"**Stability: {card.stability}.** This segment is not "
+                        "found again reliably: treat it as tentative."
+                    )
+                elif card.stability:
+                    st.markdown(f"**Stability:** {card.stability}")
                 st.markdown(f"**Suggested action: {card.action_title}.** {card.action}")
+                if card.reason:
+                    st.caption(f"Why: {card.reason}")
 
     unassigned = int((result.labels < 0).sum())
     if unassigned:

@@ -121,6 +121,8 @@ def save_model(segmenter: Any, path: str | os.PathLike[str]) -> None:
         if segmenter.stability_ is not None
         else None,
         "rules": [_plain(r.to_dict()) for r in segmenter.rules_],
+        "columns": [c.to_dict() for c in getattr(segmenter, "columns_", {}).values()],
+        "log_features": list(getattr(segmenter, "log_features_", ())),
     }
 
     def write(tmp: str) -> None:
@@ -281,6 +283,7 @@ def _from_state(state: dict[str, Any]) -> Any:
     from custseg.cluster._segmenter import Segmenter
     from custseg.prep import FeatureSelection
     from custseg.profile import SegmentProfile
+    from custseg.quality._roles import ColumnRole
 
     params = dict(state["params"])
     if isinstance(params.get("k_range"), list):
@@ -297,6 +300,10 @@ def _from_state(state: dict[str, Any]) -> Any:
         SegmentProfile(**{**p, "traits": tuple(p["traits"])}) for p in state["profiles"]
     )
     seg.segment_names_ = tuple(p.name for p in seg.profiles_)
+    seg.columns_ = {c["name"]: ColumnRole(**c) for c in state.get("columns", [])}
+    seg.log_features_ = tuple(
+        state.get("log_features") or params.get("log_features") or ()
+    )
     ks = dict(state["k_selection"])
     ks.pop("has_structure", None)
     for key in (

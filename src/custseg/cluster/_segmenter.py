@@ -40,6 +40,7 @@ from custseg.prep import (
     FeatureSelection,
     build_preprocessor,
     direct_prep,
+    heavy_tailed,
     model_matrix,
     model_rows,
     select_features,
@@ -47,6 +48,7 @@ from custseg.prep import (
 from custseg.profile import SegmentProfile, profile_segments
 from custseg.profile._rules import SegmentRule, segment_rules
 from custseg.quality import QualityReport, check_table
+from custseg.quality._roles import check_overrides, describe_columns
 
 __all__ = [
     "NOISE_REASON",
@@ -126,7 +128,17 @@ class Segmenter(ClusterMixin, TransformerMixin, BaseEstimator):  # type: ignore[
     log_features : list of str, optional
         Numeric features log-transformed (``asinh``) before scaling, for heavy
         right tails such as spend or order counts. Profiles stay in the
-        original units.
+        original units. When given, exactly these are transformed, whatever
+        ``log_transform`` says.
+    log_transform : {"auto", "none"}, default "auto"
+        ``auto`` log-transforms (``asinh``, which is log(2x) from x = 3 on and
+        0 at 0) the heavy-tailed non-negative amounts and counts (skew above
+        ``SKEW_LIMIT``; see :func:`custseg.prep.heavy_tailed`); ``none``
+        clusters every feature as it is. ``log_features_`` lists the result.
+    column_roles : dict, optional
+        The user's labels and roles, column -> ``{"label": ..., "role": ...}``
+        (read from a ``--columns`` file by :func:`custseg.read_column_file`);
+        other columns' roles are guessed (see :mod:`custseg.quality._roles`).
     n_init : int, optional
         K-Means restarts; default 10 on up to 10,000 rows, 3 above.
     max_iter : int, default 300
@@ -204,6 +216,8 @@ class Segmenter(ClusterMixin, TransformerMixin, BaseEstimator):  # type: ignore[
         "scaler": f"one of {', '.join(SCALERS)}",
         "categorical_weight": "a number >= 0",
         "log_features": "None or a list of numeric feature names",
+        "log_transform": "one of auto, none",
+        "column_roles": "None or a dict of column to {label, role}",
         "n_init": "None or an integer >= 1",
         "max_iter": "an integer >= 1",
         "random_state": "an integer >= 0",
@@ -227,6 +241,8 @@ class Segmenter(ClusterMixin, TransformerMixin, BaseEstimator):  # type: ignore[
         scaler: str = "standard",
         categorical_weight: float = 0.5,
         log_features: Sequence[str] | None = None,
+        log_transform: str = "auto",
+        column_roles: dict[str, dict[str, str]] | None = None,
         n_init: int | None = None,
         max_iter: int = 300,
         random_state: int = 0,
@@ -246,6 +262,8 @@ class Segmenter(ClusterMixin, TransformerMixin, BaseEstimator):  # type: ignore[
         self.scaler = scaler
         self.categorical_weight = categorical_weight
         self.log_features = log_features
+        self.log_transform = log_transform
+        self.column_roles = column_roles
         self.n_init = n_init
         self.max_iter = max_iter
         self.random_state = random_state
@@ -282,6 +300,9 @@ class Segmenter(ClusterMixin, TransformerMixin, BaseEstimator):  # type: ignore[
             and float(self.categorical_weight) >= 0,
             "log_features": self.log_features is None
             or not isinstance(self.log_features, str),
+            "log_transform": self.log_transform in ("auto", "none"),
+            "column_roles": self.column_roles is None
+            or isinstance(self.column_roles, dict),
             "n_init": self.n_init is None or is_int(self.n_init, 1),
             "max_iter": is_int(self.max_iter, 1),
             "random_state": is_int(self.random_state, 0),
@@ -418,7 +439,8 @@ class Segmenter(ClusterMixin, TransformerMixin, BaseEstimator):  # type: ignore[
             self.labels_,
             selection.numeric,
             selection.categorical,
-            log_columns=list(self.log_features or ()),
+            log_columns=list(self.log_features_),
+            columns=self.columns_,
         )
         self.segment_names_ = tuple(p.name for p in self.profiles_)
         timings["profile"], clock = _lap(clock)
@@ -513,7 +535,23 @@ class Segmenter(ClusterMixin, TransformerMixin, BaseEstimator):  # type: ignore[
             }
         frame, _ = model_rows(sample, selection, source=source, positions=positions)
         selection, frame = _drop_unusable(selection, frame, source, self.features)
-        logged = list(self.log_features or ())
+        overrides = dict(self.column_roles or {})
+        check_overrides(overrides, [str(c) for c in df.columns], source)
+        self.columns_ = describe_columns(
+            [
+                *((c, "numeric", frame[c].to_numpy()) for c in selection.numeric),
+                *((c, "categorical", None) for c in selection.categorical),
+            ],
+            overrides,
+        )
+        if self.log_features is not None:
+            logged = list(self.log_features)
+        elif self.log_transform == "auto":
+            roles = {c: r.role for c, r in self.columns_.items()}
+            logged = heavy_tailed(frame, selection.numeric, roles)
+        else:
+            logged = []
+        self.log_features_ = tuple(logged)
         not_numeric = [c for c in logged if c not in selection.numeric]
         if not_numeric:
             raise ParameterError(
@@ -629,6 +667,27 @@ class Segmenter(ClusterMixin, TransformerMixin, BaseEstimator):  # type: ignore[
 
         Z = self._prepared(X, None)
         return euclidean_distances(Z, self.cluster_centers_.astype(Z.dtype))
+
+    def prepared_feature_labels(self) -> list[str]:
+        """A readable name for each column of the prepared matrix: the
+        feature's label, or ``"Gender: Female"`` for a one-hot column."""
+        self._check_fitted()
+        columns = getattr(self, "columns_", {})
+        categorical = sorted(self.selection_.categorical, key=len, reverse=True)
+        out = []
+        for name in self.preprocessor_.get_feature_names_out():
+            name = str(name)
+            if name in columns:
+                out.append(columns[name].label)
+                continue
+            for c in categorical:
+                if name.startswith(f"{c}_"):
+                    label = columns[c].label if c in columns else c
+                    out.append(f"{label}: {name[len(c) + 1 :]}")
+                    break
+            else:
+                out.append(name)
+        return out
 
     def prepare(self, X: pd.DataFrame | np.ndarray) -> np.ndarray:
         """The prepared (imputed, encoded, scaled) feature matrix for ``X``."""

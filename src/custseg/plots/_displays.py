@@ -303,6 +303,9 @@ class SegmentScatterDisplay:
         self.names = list(names)
         self.numbers = _numbers(numbers, len(self.names))
         self.x_label, self.y_label = x_label, y_label
+        # "asinh" for a feature clustered on that log scale (its heavy tail
+        # would squash everyone else against the axis)
+        self.x_scale, self.y_scale = "linear", "linear"
 
     @classmethod
     def from_frame(
@@ -343,8 +346,15 @@ class SegmentScatterDisplay:
             self.names,
             self.numbers,
         )
-        self.ax_.set_xlabel(self.x_label)
-        self.ax_.set_ylabel(self.y_label)
+        for scale, set_scale in (
+            (self.x_scale, self.ax_.set_xscale),
+            (self.y_scale, self.ax_.set_yscale),
+        ):
+            if scale != "linear":
+                set_scale(scale)
+        log = " (log scale)"
+        self.ax_.set_xlabel(self.x_label + (log if self.x_scale != "linear" else ""))
+        self.ax_.set_ylabel(self.y_label + (log if self.y_scale != "linear" else ""))
         self.ax_.set_title(f"Segments: {self.y_label} against {self.x_label}")
         return self
 
@@ -365,11 +375,24 @@ class ProjectionDisplay:
         explained: tuple[float, float],
         *,
         numbers: Sequence[int] | None = None,
+        loadings: tuple[tuple[str, ...], tuple[str, ...]] = ((), ()),
     ) -> None:
         self.points, self.labels, self.centers = points, labels, centers
         self.names = list(names)
         self.numbers = _numbers(numbers, len(self.names))
         self.explained = explained
+        self.loadings = loadings
+
+    def axis_titles(self) -> tuple[str, str]:
+        """``"PC1 (34% of variance): purchases, one-off purchases"``: what
+        each axis is, by the features that weigh most in it."""
+        out = []
+        for i in range(2):
+            title = f"PC{i + 1} ({self.explained[i]:.0%} of variance)"
+            if self.loadings[i]:
+                title += ": " + ", ".join(self.loadings[i])
+            out.append(title)
+        return out[0], out[1]
 
     @classmethod
     def from_prepared(
@@ -382,8 +405,12 @@ class ProjectionDisplay:
         numbers: Sequence[int] | None = None,
         random_state: int = 0,
         max_points: int = MAX_POINTS,
+        feature_names: Sequence[str] | None = None,
     ) -> ProjectionDisplay:
-        """Fit PCA on a sample of the prepared matrix and project the centroids."""
+        """Fit PCA on a sample of the prepared matrix and project the
+        centroids; ``feature_names`` (one per prepared column) name the
+        features that weigh most in each component (largest loadings, up to
+        three, those above half the largest)."""
         from sklearn.decomposition import PCA
 
         idx = _sample(len(Z), max(max_points, 20_000), random_state)
@@ -396,6 +423,16 @@ class ProjectionDisplay:
             pts = np.column_stack([pts[:, 0], np.zeros(len(pts))])
             cen = np.column_stack([cen[:, 0], np.zeros(len(cen))])
         ratio = list(pca.explained_variance_ratio_) + [0.0]
+        tops: list[tuple[str, ...]] = [(), ()]
+        if feature_names is not None and len(feature_names) == Z.shape[1]:
+            for i, component in enumerate(pca.components_[:2]):
+                weight = np.abs(component)
+                order = np.argsort(-weight, kind="stable")[:3]
+                tops[i] = tuple(
+                    str(feature_names[j])
+                    for j in order
+                    if weight[j] >= 0.5 * weight[order[0]]
+                )
         return cls(
             pts,
             labels[show],
@@ -403,6 +440,7 @@ class ProjectionDisplay:
             names,
             (float(ratio[0]), float(ratio[1])),
             numbers=numbers,
+            loadings=(tops[0], tops[1]),
         )
 
     def plot(self, ax: Axes | None = None) -> ProjectionDisplay:
@@ -417,72 +455,154 @@ class ProjectionDisplay:
             self.names,
             self.numbers,
         )
-        self.ax_.set_xlabel(
-            f"principal component 1 ({self.explained[0]:.0%} of variance)"
-        )
-        self.ax_.set_ylabel(
-            f"principal component 2 ({self.explained[1]:.0%} of variance)"
-        )
+        x_title, y_title = self.axis_titles()
+        self.ax_.set_xlabel(x_title)
+        self.ax_.set_ylabel(_wrap(y_title, 60))
         self.ax_.set_title("Segments in a 2-D projection (PCA of all features)")
         return self
 
 
 class ProfileHeatmapDisplay:
-    """Segments x features: colour is the z-score, text is the mean in original units."""
+    """Segments x features: colour is the z-score, text the mean in original
+    units, written for each column's role (money with separators, shares as
+    %, years as years).
 
-    def __init__(self, z: pd.DataFrame, means: pd.DataFrame) -> None:
+    Features are in the order the cards rank them overall (the ones that
+    separate the segments most first: :func:`custseg.profile.
+    feature_separation`) and named by their readable labels. With more than
+    ``WIDE`` features the table is drawn transposed (features down the side),
+    so every label and every number stays readable at 30 features; the text
+    in each cell is white or black, whichever contrasts more with the cell.
+    """
+
+    WIDE = 8
+
+    def __init__(
+        self,
+        z: pd.DataFrame,
+        means: pd.DataFrame,
+        *,
+        labels: Sequence[str] | None = None,
+        texts: pd.DataFrame | None = None,
+    ) -> None:
         self.z = z
         self.means = means
+        self.labels = list(labels) if labels is not None else [str(c) for c in z]
+        if texts is None:
+            texts = means.map(lambda v: "" if not np.isfinite(v) else f"{v:.3g}")
+        self.texts = texts
 
     @classmethod
     def from_profiles(cls, profiles: Sequence[Any]) -> ProfileHeatmapDisplay:
         """Build from :class:`~custseg.profile.SegmentProfile` objects."""
+        from custseg._format import by_role
+        from custseg.profile import feature_separation
+        from custseg.quality._roles import guess_role, readable_label
+
         index = [f"{p.segment}: {p.name}" for p in profiles]
+        order = list(feature_separation(profiles)) if profiles else []
         z = pd.DataFrame([p.z for p in profiles], index=index)
-        means = pd.DataFrame([p.mean for p in profiles], index=index)
-        return cls(z, means)
+        z = z[[c for c in order if c in z.columns]] if len(z.columns) else z
+        means = pd.DataFrame([p.mean for p in profiles], index=index)[list(z.columns)]
+        first = profiles[0] if profiles else None
+        columns = [str(c) for c in z.columns]
+        roles = {
+            c: (first.roles.get(c) if first else None) or guess_role(c) for c in columns
+        }
+        labels = [
+            (first.labels.get(c) if first else None) or readable_label(c)
+            for c in columns
+        ]
+
+        def text(value: float, column: str) -> str:
+            role = roles[column]
+            overall = first.overall.get(column, 0.5) if first else 0.5
+            bounded = role not in {"share", "frequency"} or 0 <= overall <= 1
+            out = by_role(value, "share" if role == "flag" else role, bounded=bounded)
+            return "" if out == "n/a" else out
+
+        texts = pd.DataFrame(
+            {c: [text(float(v), c) for v in means[c]] for c in z.columns},
+            index=index,
+        )
+        return cls(z, means, labels=labels, texts=texts)
 
     def plot(self, ax: Axes | None = None) -> ProfileHeatmapDisplay:
         """Draw the heatmap."""
-        n_rows, n_cols = self.z.shape
+        import matplotlib as mpl
+
+        n_segments, n_features = self.z.shape
+        transposed = n_features > self.WIDE
         own = ax is None
-        self.figure_, self.ax_ = _axes(ax, (max(6, 1.6 * n_cols + 4), 0.6 * n_rows + 2))
+        if transposed:
+            size = (max(7.0, 1.9 * n_segments + 4.5), 0.38 * n_features + 2.2)
+        else:
+            size = (max(7.0, 1.45 * n_features + 4.5), 0.55 * n_segments + 2.4)
+        self.figure_, self.ax_ = _axes(ax, size)
         ax = self.ax_
-        if n_cols == 0:
+        if n_features == 0:
             ax.text(0.5, 0.5, "no numeric features", ha="center")
             return self
-        lim = max(1.0, float(np.nanmax(np.abs(self.z.to_numpy()))))
-        self.image_ = ax.imshow(
-            self.z.to_numpy(dtype=float),
-            cmap="RdBu_r",
-            vmin=-lim,
-            vmax=lim,
-            aspect="auto",
-        )
         z_values = self.z.to_numpy(dtype=float)
-        mean_values = self.means.to_numpy(dtype=float)
-        for i in range(n_rows):
-            for j in range(n_cols):
+        texts = self.texts.to_numpy()
+        if transposed:
+            z_values, texts = z_values.T, texts.T
+        finite = np.abs(z_values[np.isfinite(z_values)])
+        lim = max(1.0, float(finite.max()) if len(finite) else 1.0)
+        cmap = mpl.colormaps["RdBu_r"]
+        norm = mpl.colors.Normalize(vmin=-lim, vmax=lim)
+        self.image_ = ax.imshow(z_values, cmap=cmap, norm=norm, aspect="auto")
+        rows, cols = z_values.shape
+        fontsize = 9 if cols <= 6 else 8
+        for i in range(rows):
+            for j in range(cols):
                 zval = float(z_values[i, j])
+                r, g, b, _ = cmap(norm(zval if np.isfinite(zval) else 0.0))
+                luminance = 0.2126 * r + 0.7152 * g + 0.0722 * b
                 ax.text(
                     j,
                     i,
-                    f"{mean_values[i, j]:.3g}",
+                    str(texts[i, j]),
                     ha="center",
                     va="center",
-                    color="white" if abs(zval) > 0.6 * lim else "black",
-                    fontsize=9,
+                    color="black" if luminance > 0.45 else "white",
+                    fontsize=fontsize,
                 )
-        ax.set_xticks(
-            range(n_cols), [str(c) for c in self.z.columns], rotation=20, ha="right"
-        )
-        ax.set_yticks(range(n_rows), list(self.z.index))
-        cbar = self.figure_.colorbar(self.image_, ax=ax)
+        segments = list(self.z.index)
+        if transposed:
+            ax.set_yticks(range(n_features), self.labels)
+            ax.set_xticks(
+                range(n_segments),
+                [_wrap(s, 18) for s in segments],
+                fontsize=8,
+            )
+            ax.xaxis.tick_top()
+        else:
+            ax.set_xticks(
+                range(n_features),
+                [_wrap(c, 16) for c in self.labels],
+                rotation=0 if n_features <= 4 else 30,
+                ha="center" if n_features <= 4 else "right",
+            )
+            ax.set_yticks(range(n_segments), segments)
+        cbar = self.figure_.colorbar(self.image_, ax=ax, fraction=0.04, pad=0.02)
         cbar.set_label("z-score vs all customers")
-        ax.set_title("Segment profiles (numbers: segment mean, colour: z-score)")
+        ax.set_title(
+            "Segment profiles (numbers: segment mean; colour: above (red) or "
+            "below (blue) the average)",
+            fontsize=10,
+            pad=28 if transposed else 6,
+        )
         if own:
             self.figure_.tight_layout()
         return self
+
+
+def _wrap(text: str, width: int) -> str:
+    """``text`` on lines of at most ``width`` characters (at spaces)."""
+    import textwrap
+
+    return "\n".join(textwrap.wrap(str(text), width)) or str(text)
 
 
 class SegmentSizesDisplay:

@@ -16,18 +16,22 @@ from custseg.prep._preprocess import (
     build_preprocessor,
     direct_prep,
 )
+from custseg.prep._skew import SKEW_LIMIT, heavy_tailed, skewness
 
 __all__ = [
     "CATEGORICAL_WEIGHT",
     "CHUNK_ROWS",
     "SCALERS",
+    "SKEW_LIMIT",
     "DirectPrep",
     "FeatureSelection",
     "build_preprocessor",
     "direct_prep",
     "finite_values",
+    "heavy_tailed",
     "model_frame",
     "model_matrix",
     "model_rows",
     "select_features",
+    "skewness",
 ]

@@ -1,23 +1,26 @@
-"""Suggested marketing actions, chosen by a documented grid.
+"""Suggested marketing actions, chosen by documented grids (docs/segments.md).
 
-Each segment is placed on two axes, from its z-scores (segment mean minus
-overall mean, in overall standard deviations):
+Each segment is placed, from its z-scores (segment mean minus overall mean,
+in overall standard deviations) and the columns' roles
+(:mod:`custseg.quality._roles`), on up to three axes:
 
-* **value**: the mean z of the spending-like features (names with spend,
-  purchase, monetary, revenue, sales, ...). When no column looks like spending,
-  the mean z of the other numeric features except age and income stands in:
-  larger numbers are read as more business, which fits spend-per-category tables.
-* **means**: the mean z of income-like features (income, salary, wage, wealth);
-  "mid" when there are none.
+* **value**: the mean z of the spend features (money spent, spending
+  scores); without any, of the other money amounts (balance, credit limit);
+  without those, of the plain numbers (spend-per-category tables whose
+  columns say nothing of money).
+* **engagement**: the mean z of frequency and count features and tenure,
+  minus that of recency (days since the last purchase).
+* **means**: the mean z of income features.
 
-Each axis is ``low`` (z <= -0.5), ``mid`` or ``high`` (z >= 0.5), and every one of
-the nine cells of the grid has exactly one action, so the result never depends
-on the order of rules. Frequency-like features (order counts) count towards
-value with spending. Age, when present and distinctive, adds a channel hint.
-
-A segment whose recency (days since the last purchase) is high (z >= 0.5) has
-lapsed, and gets a win-back action instead, whatever its cell:
-``LAPSED_ACTIONS[value == "high"]``.
+Each axis is ``low`` (z <= -``LEVEL_Z``), ``mid`` or ``high`` (z >=
+``LEVEL_Z``). A table with engagement features uses the value x engagement
+grid (``ENGAGEMENT_GRID``), with income, when distinctive, adding a sentence;
+a table without them uses the value x means grid (``ACTION_GRID``, the mall
+demo's). Every cell of each grid has its own action, so segments in different
+places get different actions, and the result never depends on the order of
+rules. A segment whose recency is high has lapsed, and gets a win-back action
+instead, whatever its cell: ``LAPSED_ACTIONS[value == "high"]``. Age, when
+distinctive, adds a channel hint.
 """
 
 from __future__ import annotations
@@ -28,7 +31,15 @@ from dataclasses import dataclass
 
 from custseg.profile._roles import role_of
 
-__all__ = ["ACTION_GRID", "LAPSED_ACTIONS", "Action", "suggest_action"]
+__all__ = [
+    "ACTION_GRID",
+    "ENGAGEMENT_GRID",
+    "LAPSED_ACTIONS",
+    "LEVEL_RATIO",
+    "LEVEL_Z",
+    "Action",
+    "suggest_action",
+]
 
 LEVEL_Z = 0.5
 
@@ -41,6 +52,7 @@ class Action:
     text: str
     value: str
     means: str
+    engagement: str = "mid"
 
 
 # (value level, means level) -> (title, text)
@@ -92,6 +104,57 @@ ACTION_GRID: dict[tuple[str, str], tuple[str, str]] = {
 }
 
 
+# (value level, engagement level) -> (title, text), for tables that say how
+# often or how recently customers buy.
+ENGAGEMENT_GRID: dict[tuple[str, str], tuple[str, str]] = {
+    ("high", "high"): (
+        "Reward and retain",
+        "Your best customers, who spend and come back: offer a VIP or loyalty "
+        "tier, early access and personal service, and protect them from "
+        "competitors.",
+    ),
+    ("high", "mid"): (
+        "Deepen loyalty",
+        "Valuable customers with room to come back more often: loyalty "
+        "rewards, personalised recommendations and referral incentives.",
+    ),
+    ("high", "low"): (
+        "Bring them back more often",
+        "They spend a lot when they buy, but rarely: reminders, subscriptions "
+        "and replenishment offers timed to their buying cycle.",
+    ),
+    ("mid", "high"): (
+        "Grow the basket",
+        "Regulars of average spend: cross-sell and bundles that raise what "
+        "each visit is worth.",
+    ),
+    ("mid", "mid"): (
+        "Nurture",
+        "The core of the base: keep in touch with regular newsletters, "
+        "cross-sell and test offers that move them up.",
+    ),
+    ("mid", "low"): (
+        "Re-engage",
+        "Average spenders drifting away: send reactivation offers and ask for "
+        "feedback on what would bring them back.",
+    ),
+    ("low", "high"): (
+        "Raise order value",
+        "Frequent, small purchases: volume discounts, free-delivery thresholds "
+        "and premium trials to lift spend per order.",
+    ),
+    ("low", "mid"): (
+        "Offer value",
+        "Price-aware customers: highlight value lines, bundles and seasonal discounts.",
+    ),
+    ("low", "low"): (
+        "Serve efficiently",
+        "Low spend and low engagement: reach them through low-cost channels "
+        "with targeted discounts; keep acquisition spending low.",
+    ),
+}
+
+
 # Lapsed segments: (title, text) for valuable ones (True) and the others.
 LAPSED_ACTIONS: dict[bool, tuple[str, str]] = {
     True: (
@@ -122,8 +185,45 @@ def _mean(values: list[float]) -> float | None:
     return sum(clean) / len(clean) if clean else None
 
 
-def suggest_action(z: Mapping[str, float]) -> Action:
-    """The action for a segment with these z-scores.
+# A segment whose total of a kind of amount is this many times the average
+# (or less than its inverse) is high (low) on that axis.
+LEVEL_RATIO = 1.3
+_AMOUNT_ROLES = ("spend", "money")
+
+
+def _ratio_level(
+    columns: list[str], mean: Mapping[str, float], overall: Mapping[str, float]
+) -> str | None:
+    """Level of the segment's total of ``columns`` against the average total
+    (None when the totals are not positive amounts)."""
+    seg = sum(mean.get(c, math.nan) for c in columns)
+    base = sum(overall.get(c, math.nan) for c in columns)
+    if not (math.isfinite(seg) and math.isfinite(base)) or base <= 0 or seg < 0:
+        return None
+    ratio = seg / base
+    if ratio >= LEVEL_RATIO:
+        return "high"
+    if ratio <= 1 / LEVEL_RATIO:
+        return "low"
+    return "mid"
+
+
+def _vote(levels: list[tuple[str, float]]) -> str:
+    score = sum({"high": w, "low": -w}.get(level, 0.0) for level, w in levels)
+    return "high" if score > 0 else "low" if score < 0 else "mid"
+
+
+def suggest_action(
+    z: Mapping[str, float],
+    roles: Mapping[str, str] | None = None,
+    mean: Mapping[str, float] | None = None,
+    overall: Mapping[str, float] | None = None,
+) -> Action:
+    """The action for a segment with these z-scores (``roles``: column ->
+    role, guessed from the names when not given). With the segment's
+    ``mean`` and the ``overall`` mean of each feature, amounts are compared
+    as totals: a segment spending 1.6x the average on wine and meat together
+    is high on value, however its spend splits between them.
 
     Examples
     --------
@@ -132,21 +232,49 @@ def suggest_action(z: Mapping[str, float]) -> Action:
     >>> suggest_action({"Age": -1.0, "Spending Score (1-100)": 1.0}).text.endswith(
     ...     "mobile and social channels.")
     True
+    >>> suggest_action({"MntWines": 1.2, "NumWebPurchases": -0.9}).title
+    'Bring them back more often'
     """
-    roles = {col: role_of(col) for col in z}
-    spend = [z[c] for c, r in roles.items() if r in ("spending", "frequency")]
-    if not spend:
-        spend = [z[c] for c, r in roles.items() if r == "generic"]
-    income = [z[c] for c, r in roles.items() if r == "income"]
-    value, means = _level(_mean(spend)), _level(_mean(income))
-    title, text = ACTION_GRID[(value, means)]
-    recency = _level(_mean([z[c] for c, r in roles.items() if r == "recency"]))
-    if recency == "high":
+    roles = {col: (roles or {}).get(col) or role_of(col) for col in z}
+    mean, overall = mean or {}, overall or {}
+
+    def of(*wanted: str) -> list[str]:
+        return [c for c, r in roles.items() if r in wanted]
+
+    def z_level(columns: list[str], sign: float = 1.0) -> str:
+        return _level(_mean([sign * z[c] for c in columns]))
+
+    def axis(columns: list[str]) -> str | None:
+        if not columns:
+            return None
+        return _ratio_level(columns, mean, overall) if mean else z_level(columns)
+
+    value = axis(of(*_AMOUNT_ROLES)) or z_level(of("number"))
+    means = axis(of("income")) or "mid"
+    # How often and how recently they buy count fully; how long they have
+    # been customers, half (a long-standing customer may have gone quiet).
+    parts = [
+        (axis(of("count")), 1.0),
+        (z_level(of("frequency")) if of("frequency") else None, 1.0),
+        (axis(of("tenure")), 0.5),
+        (z_level(of("recency"), -1.0) if of("recency") else None, 1.0),
+    ]
+    engaged = [(p, w) for p, w in parts if p is not None]
+    if engaged:
+        level = _vote(engaged)
+        title, text = ENGAGEMENT_GRID[(value, level)]
+        if means == "high":
+            text += " Their income leaves room for premium lines."
+        elif means == "low":
+            text += " Mind affordability: favour value over credit."
+    else:
+        level = "mid"
+        title, text = ACTION_GRID[(value, means)]
+    if z_level(of("recency")) == "high":
         title, text = LAPSED_ACTIONS[value == "high"]
-    ages = [z[c] for c, r in roles.items() if r == "age"]
-    age = _level(_mean(ages))
+    age = _level(_mean([z[c] for c in of("age")] + [-z[c] for c in of("birth_year")]))
     if age == "low":
         text += " Reach them on mobile and social channels."
     elif age == "high":
         text += " Favour email, direct mail and in-store service."
-    return Action(title, text, value, means)
+    return Action(title, text, value, means, level)

@@ -1,36 +1,100 @@
-"""Plain-language segment names derived from each segment's profile.
+"""Plain-language segment names from what sets each segment apart.
 
-A *trait* is a feature on which a segment stands out: a numeric feature whose
-segment mean is at least ``TRAIT_Z`` overall standard deviations from the
-overall mean, or a category that makes up at least ``DOMINANT_SHARE`` of the
-segment while being much rarer overall. The name is the two strongest traits
-("High income, low spending"); a segment without traits is "Average ...".
-Names are unique within a run: clashing names take a third trait, then a number.
+Each feature's *effect* is the standardised difference between the segment
+and the rest of the customers: for a numeric feature (segment mean - mean of
+the other customers) / overall standard deviation, which for a 0/1 flag is the
+share difference over sqrt(p(1 - p)); for a category, the same for its most
+over-represented value. A *trait* is a feature whose segment mean is at least
+``TRAIT_Z`` overall standard deviations from the overall mean (or a category
+making up at least ``DOMINANT_SHARE`` of the segment while much rarer
+overall); traits are ranked by the size of their effect.
+
+The name is the two strongest traits in words chosen by the column's role
+("Older, high income", "Frequent purchases, low cash advance", "Recent,
+many web purchases"); two traits with the same adjective share it ("High
+income and spending"). No word appears twice in a name: a trait that would
+repeat one is passed over for the next. A segment without traits is "Average
+... and ..." on tables of up to three numeric features and "Typical
+customers" on wider ones. Names are unique within a run: clashing names take
+a third trait, then a number. The same rules serve every algorithm and RFM.
 """
 
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Mapping, Sequence
 
 from custseg.profile._roles import role_of, short_label
 
-__all__ = ["DOMINANT_SHARE", "TRAIT_Z", "Trait", "segment_traits", "unique_names"]
+__all__ = [
+    "DOMINANT_SHARE",
+    "TRAIT_Z",
+    "Trait",
+    "name_words",
+    "segment_traits",
+    "unique_names",
+]
 
 TRAIT_Z = 0.5
 DOMINANT_SHARE = 0.75
 Trait = tuple[float, str]  # (strength, phrase)
+_GLUE = {"and", "of", "on", "per", "in", "at", "to", "the", "a", "for", "with"}
 
 
-def _numeric_phrase(column: str, z: float) -> str:
-    role = role_of(column)
+def _noun(label: str, *drop: str) -> str:
+    text = label.lower()
+    text = re.sub(r"[\(\[\{].*?[\)\]\}]", " ", text)
+    for word in drop:
+        text = re.sub(rf"(^|\s){word}(\s|$)", " ", text)
+    return " ".join(text.split())
+
+
+def numeric_phrase(
+    column: str, z: float, role: str | None = None, label: str | None = None
+) -> str:
+    """The words for a numeric trait, by the column's role.
+
+    Examples
+    --------
+    >>> numeric_phrase("Age", 1.0), numeric_phrase("NumWebPurchases", 1.0, "count")
+    ('older', 'many web purchases')
+    >>> numeric_phrase("PURCHASES_FREQUENCY", -1.0, "frequency")
+    'rare purchases'
+    """
+    role = role or role_of(column)
+    high = z > 0
     if role == "age":
-        return "older" if z > 0 else "young"
+        return "older" if high else "younger"
+    if role == "birth_year":
+        return "younger" if high else "older"
     if role == "recency":  # more days since the last purchase
-        return "lapsed" if z > 0 else "recent"
+        return "lapsed" if high else "recent"
+    if role == "tenure":
+        return "long-standing" if high else "newer"
+    if label is None:
+        from custseg.quality._roles import readable_label
+
+        label = readable_label(column)
     if role == "frequency":
-        return "frequent" if z > 0 else "infrequent"
-    return f"{'high' if z > 0 else 'low'} {short_label(column)}"
+        noun = _noun(label, "frequency", "rate")
+        if not noun:
+            return "frequent" if high else "infrequent"
+        if noun.endswith("s"):
+            return f"{'frequent' if high else 'rare'} {noun}"
+        return f"{'high' if high else 'low'} {_noun(label)}"
+    if role == "count":
+        noun = re.sub(r"^(number|count) of ", "", _noun(label))
+        noun = re.sub(r" (count|number)$", "", noun)
+        return f"{'many' if high else 'few'} {noun}"
+    if role == "flag":
+        noun = re.sub(r"^(is|has|was|did) ", "", _noun(label))
+        return f"{'often' if high else 'rarely'} {noun}"
+    if role in {"income", "spend"}:
+        short = short_label(column)
+        if short in {"income", "spending"}:
+            return f"{'high' if high else 'low'} {short}"
+    return f"{'high' if high else 'low'} {_noun(label) or short_label(column)}"
 
 
 def segment_traits(
@@ -38,6 +102,8 @@ def segment_traits(
     categories: Mapping[str, Mapping[str, float]],
     overall_categories: Mapping[str, Mapping[str, float]],
     threshold: float = TRAIT_Z,
+    roles: Mapping[str, str] | None = None,
+    labels: Mapping[str, str] | None = None,
 ) -> list[Trait]:
     """Traits of one segment, strongest first.
 
@@ -46,10 +112,13 @@ def segment_traits(
     >>> segment_traits({"Annual Income (k$)": 1.2, "Spending Score (1-100)": -1.4}, {}, {})
     [(1.4, 'low spending'), (1.2, 'high income')]
     """
+    roles = roles or {}
+    labels = labels or {}
     traits: list[Trait] = []
     for col, value in z.items():
         if not math.isnan(value) and abs(value) >= threshold:
-            traits.append((abs(value), _numeric_phrase(col, value)))
+            phrase = numeric_phrase(col, value, roles.get(col), labels.get(col))
+            traits.append((abs(value), phrase))
     for col, shares in categories.items():
         for category, share in shares.items():
             base = overall_categories.get(col, {}).get(category, 0.0)
@@ -60,45 +129,100 @@ def segment_traits(
     return traits
 
 
-def _compose(traits: Sequence[Trait], n: int, fallback_columns: Sequence[str]) -> str:
-    if not traits:
-        labels = list(dict.fromkeys(short_label(c) for c in fallback_columns[:2]))
-        text = "average " + " and ".join(labels) if labels else "average customers"
-    else:
-        text = ", ".join(sorted((p for _, p in traits[:n]), key=_phrase_rank))
-    return text[:1].upper() + text[1:]
+def name_words(name: str) -> list[str]:
+    """The content words of a name (lower case, without glue words and the
+    ``(2)`` of a repeated name), for the no-repeated-word rule.
+
+    Examples
+    --------
+    >>> name_words("High income and spending (2)")
+    ['high', 'income', 'spending']
+    """
+    text = re.sub(r"\(\d+\)$", "", name.lower())
+    words = re.findall(r"[a-z0-9$%€£'-]+", text)
+    return [w for w in words if w not in _GLUE]
+
+
+def _join(phrases: Sequence[str]) -> str:
+    """'high income' + 'high spending' -> 'high income and spending'."""
+    if len(phrases) == 2:
+        (a1, _, r1), (a2, _, r2) = (p.partition(" ") for p in phrases)
+        if a1 == a2 and r1 and r2:
+            return f"{a1} {r1} and {r2}"
+    return ", ".join(phrases)
 
 
 def _phrase_rank(phrase: str) -> int:
-    """Age, recency, frequency, income, spending, other features, categories."""
-    if phrase in {"young", "older"}:
+    """Age, recency, tenure, frequency, income, spending, others, categories."""
+    if phrase in {"younger", "older", "young"}:
         return 0
     if phrase in {"recent", "lapsed"}:
         return 1
-    if phrase in {"frequent", "infrequent"}:
+    if phrase in {"long-standing", "newer"}:
         return 2
-    if phrase.endswith(" income"):
+    if phrase in {"frequent", "infrequent"}:
         return 3
-    if phrase.endswith(" spending"):
+    if phrase.endswith(" income"):
         return 4
-    return 6 if phrase.startswith("mostly ") else 5
+    if phrase.endswith(" spending"):
+        return 5
+    return 7 if phrase.startswith("mostly ") else 6
+
+
+# A trait joins the name only if it is at least this share of the strongest
+# one: a segment that stands out on one feature is named by that feature,
+# not by the small differences the other segments leave it with.
+SECOND_TRAIT_SHARE = 0.5
+
+
+def _pick(traits: Sequence[Trait], n: int) -> list[str]:
+    """Up to ``n`` phrases, strongest first, skipping any that would repeat a
+    word of the ones already taken."""
+    chosen: list[str] = []
+    top = traits[0][0] if traits else 0.0
+    for strength, phrase in traits:
+        if len(chosen) == n or strength < SECOND_TRAIT_SHARE * top:
+            break
+        trial = sorted([*chosen, phrase], key=_phrase_rank)
+        words = name_words(_join(trial))
+        if len(words) == len(set(words)):
+            chosen.append(phrase)
+    return sorted(chosen, key=_phrase_rank)
+
+
+def _compose(
+    traits: Sequence[Trait], n: int, fallback_columns: Sequence[str], wide: bool
+) -> str:
+    phrases = _pick(traits, n)
+    if phrases:
+        text = _join(phrases)
+    elif wide:
+        text = "typical customers"
+    else:
+        labels = list(dict.fromkeys(short_label(c) for c in fallback_columns[:2]))
+        text = "average " + " and ".join(labels) if labels else "typical customers"
+    return text[:1].upper() + text[1:]
 
 
 def unique_names(
-    traits: Sequence[Sequence[Trait]], fallback_columns: Sequence[str]
+    traits: Sequence[Sequence[Trait]],
+    fallback_columns: Sequence[str],
+    *,
+    wide: bool = False,
 ) -> list[str]:
-    """One name per segment, unique within the run.
+    """One name per segment, unique within the run; ``wide`` tables (more than
+    three numeric features) call a segment without traits "Typical customers".
 
     Examples
     --------
     >>> unique_names([[(1.0, "high income")], [(1.0, "high income")]], ["Age"])
     ['High income', 'High income (2)']
     """
-    names = [_compose(t, 2, fallback_columns) for t in traits]
+    names = [_compose(t, 2, fallback_columns, wide) for t in traits]
     clashes = {n for n in names if names.count(n) > 1}
     if clashes:
         names = [
-            _compose(t, 3, fallback_columns) if n in clashes else n
+            _compose(t, 3, fallback_columns, wide) if n in clashes else n
             for n, t in zip(names, traits, strict=True)
         ]
     seen: dict[str, int] = {}

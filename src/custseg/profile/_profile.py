@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -14,13 +14,42 @@ from custseg.profile._actions import suggest_action
 from custseg.profile._naming import segment_traits, unique_names
 
 __all__ = [
+    "CARD_FEATURES",
     "CategoryShares",
+    "FeatureLine",
     "NumericStats",
     "SegmentProfile",
     "profile_segments",
+    "feature_separation",
     "profiles_frame",
     "profiles_from_stats",
+    "separating_pair",
 ]
+
+
+# Distinguishing features a card shows before folding the rest away.
+CARD_FEATURES = 5
+
+
+@dataclass(frozen=True)
+class FeatureLine:
+    """One feature of one segment as a person reads it: ``label`` (the
+    readable name of ``feature``), ``value`` in original units formatted by
+    the column's ``role``, how it ``compares`` with the average of all
+    customers ("2.3x avg", "+18 points"), and the ``effect`` it is ranked by
+    (the standardised difference from the other customers)."""
+
+    feature: str
+    label: str
+    role: str
+    value: str
+    compares: str
+    effect: float
+
+    @property
+    def text(self) -> str:
+        """``"812 (2.3x avg)"``."""
+        return f"{self.value} ({self.compares})" if self.compares else self.value
 
 
 @dataclass(frozen=True)
@@ -43,23 +72,88 @@ class SegmentProfile:
     traits: tuple[str, ...]
     action_title: str
     action: str
+    # Added with readable cards; models saved before them load with these
+    # empty and fall back to names-only guesses.
+    overall: dict[str, float] = field(default_factory=dict)
+    overall_categories: dict[str, dict[str, float]] = field(default_factory=dict)
+    labels: dict[str, str] = field(default_factory=dict)
+    roles: dict[str, str] = field(default_factory=dict)
+    effect: dict[str, float] = field(default_factory=dict)
+    reason: str = ""
+
+    def distinguishing(self) -> tuple[FeatureLine, ...]:
+        """Every feature, the ones that set this segment apart most first
+        (largest absolute effect; ties in feature order).
+
+        A numeric feature's effect is (segment mean - mean of the other
+        customers) / overall standard deviation; a categorical feature's is
+        the same for its most over- or under-represented value, whose share
+        the line shows.
+        """
+        from custseg._format import by_role, compare
+        from custseg.quality._roles import guess_role, readable_label
+
+        lines: list[FeatureLine] = []
+        for name, mean in self.mean.items():
+            role = self.roles.get(name) or guess_role(name)
+            label = self.labels.get(name) or readable_label(name)
+            overall = self.overall.get(name, math.nan)
+            bounded = role not in {"share", "frequency"} or (
+                0 <= overall <= 1 and (math.isnan(mean) or 0 <= mean <= 1)
+            )
+            effect = self.effect.get(name, self.z.get(name, math.nan))
+            lines.append(
+                FeatureLine(
+                    name,
+                    label,
+                    role,
+                    by_role(mean, role, bounded=bounded),
+                    compare(mean, overall, role, bounded=bounded),
+                    effect,
+                )
+            )
+        for name, shares in self.categories.items():
+            label = self.labels.get(name) or readable_label(name)
+            base = self.overall_categories.get(name, {})
+            best: tuple[float, str, float, float] | None = None
+            for value, share in shares.items():
+                p = base.get(value, share)
+                effect = (share - p) / math.sqrt(p * (1 - p)) if 0 < p < 1 else 0.0
+                if best is None or abs(effect) > abs(best[0]):
+                    best = (effect, value, share, p)
+            for value, p in base.items():  # a value the segment lacks
+                if value not in shares and 0 < p < 1:
+                    effect = -p / math.sqrt(p * (1 - p))
+                    if best is None or abs(effect) > abs(best[0]):
+                        best = (effect, value, 0.0, p)
+            if best is None:
+                continue
+            effect, value, share, p = best
+            points = round(100 * (share - p))
+            lines.append(
+                FeatureLine(
+                    name,
+                    label,
+                    "category",
+                    f"{value} {share:.0%}",
+                    "as avg" if points == 0 else f"{points:+d} points",
+                    effect if base else 0.0,
+                )
+            )
+        order = sorted(
+            range(len(lines)),
+            key=lambda i: (
+                -abs(lines[i].effect) if math.isfinite(lines[i].effect) else 0.0,
+                i,
+            ),
+        )
+        return tuple(lines[i] for i in order)
 
     def feature_lines(self) -> tuple[tuple[str, str], ...]:
-        """``(feature, text)`` for each feature, as the cards show them:
-        ``("Annual Income (k$)", "mean 86.54 (+1.0 sd)")`` for a numeric one,
-        ``("Gender", "Female 59%, Male 41%")`` (top three) for a categorical
-        one."""
-        from custseg._format import number, signed
-
-        numeric = tuple(
-            (name, f"mean {number(mean) or 'n/a'} ({signed(self.z.get(name, 0.0))} sd)")
-            for name, mean in self.mean.items()
-        )
-        categorical = tuple(
-            (name, ", ".join(f"{v} {s:.0%}" for v, s in list(shares.items())[:3]))
-            for name, shares in self.categories.items()
-        )
-        return numeric + categorical
+        """``(label, text)`` for each feature, as the cards show them, the
+        most distinguishing first: ``("Annual income (k$)", "86.5 (+43% vs
+        avg)")``, ``("Gender", "Female 59% (+3 points)")``."""
+        return tuple((line.label, line.text) for line in self.distinguishing())
 
     def _repr_html_(self) -> str:
         """Jupyter: the segment as a card (size, means, categories, action)."""
@@ -78,6 +172,7 @@ def profile_segments(
     numeric: Sequence[str],
     categorical: Sequence[str],
     log_columns: Sequence[str] = (),
+    columns: Mapping[str, Any] | None = None,
 ) -> tuple[SegmentProfile, ...]:
     """Profile each segment of ``frame`` (features in original units).
 
@@ -121,6 +216,7 @@ def profile_segments(
         {c: _numeric_stats(frame[c], labels, order, sizes) for c in numeric},
         {c: _category_shares(frame[c], labels, valid, k) for c in categorical},
         z_stats=z_stats,
+        columns=columns,
     )
 
 
@@ -133,6 +229,7 @@ def profiles_from_stats(
     numeric: dict[str, NumericStats],
     categorical: dict[str, CategoryShares],
     z_stats: dict[str, NumericStats] | None = None,
+    columns: Mapping[str, Any] | None = None,
 ) -> tuple[SegmentProfile, ...]:
     """Name, profile and suggest an action for each segment from its statistics.
 
@@ -151,7 +248,22 @@ def profiles_from_stats(
     z_stats : dict, optional
         Statistics of the same kind, for the features whose z-scores come from
         another scale (the log scale of log-transformed features).
+    columns : dict of str to ColumnRole, optional
+        Each feature's label and role (:mod:`custseg.quality._roles`);
+        guessed from the names when not given.
     """
+    from custseg.quality._roles import guess_role, readable_label
+
+    columns = columns or {}
+    features = [*numeric, *categorical]
+    labels = {
+        c: getattr(columns.get(c), "label", None) or readable_label(c) for c in features
+    }
+    roles = {
+        c: getattr(columns.get(c), "role", None)
+        or guess_role(c, kind="numeric" if c in numeric else "categorical")
+        for c in features
+    }
     z_source = {**numeric, **(z_stats or {})}
     k = len(sizes)
     n_total = int(np.sum(sizes))
@@ -164,34 +276,93 @@ def profiles_from_stats(
             for c, st in ((c, z_source[c]) for c in numeric)
         }
         cats = {c: sh[0][seg] for c, sh in categorical.items()}
-        traits = segment_traits(z, cats, {c: sh[1] for c, sh in categorical.items()})
+        traits = segment_traits(
+            z,
+            cats,
+            {c: sh[1] for c, sh in categorical.items()},
+            roles=roles,
+            labels=labels,
+        )
         raw.append((seg, int(sizes[seg]), mean, median, z, cats, traits))
 
     # Fallback names ("Average income and spending") use the features that vary
     # most between segments.
     order = sorted(numeric, key=lambda c: -_spread([r[4][c] for r in raw]))
-    names = unique_names([r[6] for r in raw], order or list(categorical))
+    names = unique_names(
+        [r[6] for r in raw], order or list(categorical), wide=len(numeric) > 3
+    )
+    overall = {c: _num(st[0]) for c, st in numeric.items()}
+    overall_categories = {c: dict(sh[1]) for c, sh in categorical.items()}
     profiles = []
     for (seg, size, mean, median, z, cats, traits), name in zip(
         raw, names, strict=True
     ):
-        action = suggest_action(z)
+        action = suggest_action(z, roles, mean, overall)
+        rest = n_total - size
+        # Against the other customers, not all of them (which include the
+        # segment): (m - m_rest) / sd = z * n / (n - size).
+        effect = {c: v * n_total / rest if rest > 0 else v for c, v in z.items()}
+        profile = SegmentProfile(
+            segment=seg,
+            name=name,
+            size=size,
+            share=size / n_total if n_total else 0.0,
+            mean=mean,
+            median=median,
+            z=z,
+            categories=cats,
+            traits=tuple(p for _, p in traits),
+            action_title=action.title,
+            action=action.text,
+            overall=overall,
+            overall_categories=overall_categories,
+            labels=labels,
+            roles=roles,
+            effect=effect,
+        )
         profiles.append(
-            SegmentProfile(
-                segment=seg,
-                name=name,
-                size=size,
-                share=size / n_total if n_total else 0.0,
-                mean=mean,
-                median=median,
-                z=z,
-                categories=cats,
-                traits=tuple(p for _, p in traits),
-                action_title=action.title,
-                action=action.text,
+            replace(
+                profile,
+                reason=_reason(profile),
+                action=profile.action + _hook(profile),
             )
         )
     return tuple(profiles)
+
+
+def _hook(profile: SegmentProfile) -> str:
+    """A sentence on what sets the segment apart, when that is not already
+    the value or income axis the action was chosen on (cash advances, a
+    channel, campaign responses)."""
+    lines = [x for x in profile.distinguishing() if abs(x.effect) >= 1.0]
+    if not lines or lines[0].role in {"spend", "income"}:
+        return ""
+    top = lines[0]
+    if top.role == "category":
+        return f" Build the offer around what sets them apart: {top.label.lower()} {top.value}."
+    if top.role in {"flag", "share", "frequency"}:
+        text = top.label[:1].lower() + top.label[1:]
+        return f" Build the offer around what sets them apart: {text} ({top.compares})."
+    word = "high" if top.effect > 0 else "low"
+    return (
+        f" Build the offer around what sets them apart: {word} "
+        f"{top.label[:1].lower() + top.label[1:]} ({top.compares})."
+    )
+
+
+def _reason(profile: SegmentProfile) -> str:
+    """One line on why the action fits: the two features that set the
+    segment apart most, compared with the average ("Spend on wines 2.3x avg,
+    number of web purchases 0.5x avg")."""
+    parts = [
+        f"{line.label} {line.compares}"
+        for line in profile.distinguishing()[:2]
+        if line.compares and line.compares != "as avg"
+    ]
+    if not parts:
+        return "Close to the average customer on every feature."
+    text = ", ".join(parts[:1] + [p[:1].lower() + p[1:] for p in parts[1:]])
+    return text + "."
 
 
 def profiles_frame(profiles: Sequence[SegmentProfile]) -> pd.DataFrame:
@@ -291,3 +462,59 @@ def _num(value: Any) -> float:
     except (TypeError, ValueError):
         return math.nan
     return out
+
+
+def feature_separation(profiles: Sequence[SegmentProfile]) -> dict[str, float]:
+    """How much each numeric feature separates the segments: the
+    size-weighted mean of the squared z-scores of the segment means (the
+    share of the feature's variance between segments, on the clustering's
+    scale). Largest first."""
+    total = sum(p.size for p in profiles) or 1
+    out: dict[str, float] = {}
+    for p in profiles:
+        for c, z in p.z.items():
+            if math.isfinite(z):
+                out[c] = out.get(c, 0.0) + p.size / total * z * z
+            else:
+                out.setdefault(c, 0.0)
+    return dict(sorted(out.items(), key=lambda kv: (-kv[1], list(out).index(kv[0]))))
+
+
+def separating_pair(
+    profiles: Sequence[SegmentProfile], frame: pd.DataFrame | None = None
+) -> tuple[str, str] | None:
+    """The two numeric features a 2-D chart should show: the one that
+    separates the segments most, and the one that adds most to it: its own
+    separation times sqrt(1 - r^2), ``r`` the two features' correlation over
+    the customers in ``frame`` (a sample is enough), so that two near copies
+    of one measure (purchases and one-off purchases) are not shown against
+    each other. None with fewer than two numeric features.
+
+    Examples
+    --------
+    >>> rng = np.random.default_rng(0)
+    >>> labels = np.repeat([0, 1, 2], 50)
+    >>> a = np.repeat([0.0, 5, 10], 50) + rng.normal(size=150)
+    >>> df = pd.DataFrame({"a": a, "copy_of_a": a + rng.normal(0, 0.1, 150),
+    ...                    "b": np.repeat([0.0, 6, 0], 50) + rng.normal(size=150)})
+    >>> p = profile_segments(df, labels, ["a", "copy_of_a", "b"], [])
+    >>> separating_pair(p, df)[1]  # not the copy of the first
+    'b'
+    """
+    separation = feature_separation(profiles)
+    names = list(separation)
+    if len(names) < 2:
+        return None
+    first = names[0]
+    best, best_score = names[1], -1.0
+    for other in names[1:]:
+        r = 0.0
+        if frame is not None and first in frame and other in frame:
+            pair = frame[[first, other]].apply(pd.to_numeric, errors="coerce")
+            with np.errstate(invalid="ignore", divide="ignore"):
+                value = pair.corr().iloc[0, 1]
+            r = float(value) if math.isfinite(value) else 0.0
+        score = separation[other] * math.sqrt(max(0.0, 1 - r * r))
+        if score > best_score + 1e-12:
+            best, best_score = other, score
+    return first, best

@@ -1,70 +1,50 @@
-"""What a column means to a marketer, guessed from its name.
+"""Roles from a column's name alone, and the short words names use.
 
-Names and actions speak of age, recency, frequency, income and spending when
-the columns say so ("Annual Income (k$)", "spending_score", "age",
-"recency_days", "frequency"); other columns keep their own (cleaned) names.
+The full guess, from names and values, with user overrides, is
+:mod:`custseg.quality._roles`; this is its name-only form for callers that
+have no values (an old model's profiles, a doctest).
 """
 
 from __future__ import annotations
 
 import re
 
-__all__ = ["role_of", "short_label"]
+from custseg.quality._roles import guess_role, readable_label
 
-_ROLE_PATTERNS = (
-    ("age", re.compile(r"(^|[^a-z])age([^a-z]|$)|^age", re.I)),
-    (
-        "recency",
-        re.compile(
-            r"recency|days.?since|since.?last|last.?(purchase|visit|order)", re.I
-        ),
-    ),
-    (
-        "frequency",
-        re.compile(
-            r"frequen|^(number.?of.?)?(orders|visits|purchases|transactions)\b"
-            r"|(orders|visits|purchases).?per",
-            re.I,
-        ),
-    ),
-    ("income", re.compile(r"income|salary|wage|earning|wealth", re.I)),
-    (
-        "spending",
-        re.compile(r"spend|purchase|monetary|revenue|sales|basket|order.?value", re.I),
-    ),
-)
+__all__ = ["role_of", "short_label"]
 
 
 def role_of(column: str) -> str:
-    """``"age"``, ``"recency"``, ``"frequency"``, ``"income"``, ``"spending"``
-    or ``"generic"``.
+    """The role of a column from its name (see :mod:`custseg.quality._roles`).
 
     Examples
     --------
     >>> [role_of(c) for c in ["Age", "Annual Income (k$)", "Spending Score (1-100)", "Milk"]]
-    ['age', 'income', 'spending', 'generic']
+    ['age', 'income', 'spend', 'number']
     >>> [role_of(c) for c in ["recency_days", "frequency", "monetary", "Orders per Year"]]
-    ['recency', 'frequency', 'spending', 'frequency']
+    ['recency', 'frequency', 'spend', 'frequency']
     """
-    for role, pattern in _ROLE_PATTERNS:
-        if pattern.search(column):
-            return role
-    return "generic"
+    return guess_role(column)
 
 
 def short_label(column: str) -> str:
-    """A short lower-case label for names: units and brackets removed.
+    """A short lower-case label for names: units and brackets removed, and
+    the marketing word for income, spending, age, recency and frequency.
 
     Examples
     --------
     >>> short_label("Annual Income (k$)"), short_label("Spending Score (1-100)")
     ('income', 'spending')
-    >>> short_label("Detergents_Paper")
-    'detergents paper'
+    >>> short_label("Detergents_Paper"), short_label("MntWines")
+    ('detergents paper', 'spend on wines')
     """
     role = role_of(column)
-    if role in {"income", "spending", "age", "recency", "frequency"}:
+    label = readable_label(column).lower()
+    if role == "income":
+        return "income"
+    if role == "spend" and re.search(r"spending|monetary|^spend$", label):
+        return "spending"
+    if role in {"age", "recency"} or label == "frequency":
         return role
-    text = re.sub(r"[\(\[\{].*?[\)\]\}]", " ", column)
-    text = re.sub(r"[_\-.]+", " ", text)
-    return " ".join(text.split()).lower() or column
+    text = re.sub(r"[\(\[\{].*?[\)\]\}]", " ", label)
+    return " ".join(text.split()) or column

@@ -76,7 +76,7 @@ to new data the same way. A missing categorical value is the category
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -146,16 +146,18 @@ class Condition:
                 f"condition on '{self.feature}': op {self.op!r} is not one of {known}"
             )
 
-    def text(self) -> str:
-        """The condition as a person reads it, e.g. ``"Age > 40"``."""
+    def text(self, label: str | None = None) -> str:
+        """The condition as a person reads it, e.g. ``"Age > 40"``; ``label``
+        names the feature instead of its column name."""
+        name = label or self.feature
         if self.op == "between":
             low, high = self.value
-            return f"{_fmt(low)} < {self.feature} <= {_fmt(high)}"
+            return f"{_fmt(low)} < {name} <= {_fmt(high)}"
         if self.op in ("<=", ">"):
-            return f"{self.feature} {self.op} {_fmt(self.value)}"
+            return f"{name} {self.op} {_fmt(self.value)}"
         if self.op in ("in", "not in"):
-            return f"{self.feature} {self.op} {{{', '.join(self.value)}}}"
-        return f"{self.feature} {self.op} {self.value}"
+            return f"{name} {self.op} {{{', '.join(self.value)}}}"
+        return f"{name} {self.op} {self.value}"
 
     def to_dict(self) -> dict[str, Any]:
         """Plain-JSON view (tuples become lists)."""
@@ -195,6 +197,20 @@ class SegmentRule:
     precision: float
     coverage: float
     matches: int
+
+    def readable(self, labels: Mapping[str, str]) -> str:
+        """:attr:`text` with each feature's readable label (the thresholds
+        unchanged), for cards; ``text`` keeps the column names, for applying
+        the rule to the table.
+
+        Examples
+        --------
+        >>> rule = SegmentRule(0, (Condition("MntWines", ">", 300.0),), "", 1, 1, 1)
+        >>> rule.readable({"MntWines": "Spend on wines"})
+        'Spend on wines > 300'
+        """
+        parts = [c.text(labels.get(c.feature)) for c in self.conditions]
+        return " and ".join(parts) or "all customers"
 
     def to_dict(self) -> dict[str, Any]:
         """Plain-JSON view, for ``summary.json``."""

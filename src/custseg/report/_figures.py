@@ -21,6 +21,7 @@ from matplotlib.figure import Figure
 
 from custseg import plots
 from custseg.prep import model_frame
+from custseg.profile import separating_pair
 from custseg.quality import QualityReport
 
 if TYPE_CHECKING:
@@ -227,20 +228,35 @@ def build_figures(result: SegmentationRun) -> dict[str, list[dict[str, str]]]:
             ),
         )
 
+    labels_of = {c: r.label for c, r in getattr(seg, "columns_", {}).items()}
+
     def scatter(x: str, y: str) -> Callable[[], Figure]:
         def make() -> Figure:
             display = plots.SegmentScatterDisplay.from_frame(
                 frame, labels, x, y, names, numbers=numbers, random_state=rs
             )
+            display.x_label = labels_of.get(x, x)
+            display.y_label = labels_of.get(y, y)
+            logged = set(getattr(seg, "log_features_", ()))
+            display.x_scale = "asinh" if x in logged else "linear"
+            display.y_scale = "asinh" if y in logged else "linear"
             return display.plot().figure_
 
         return make
 
-    for x, y in _scatter_pairs(list(sel.numeric)):
+    best = separating_pair(result.profiles, frame)
+    pairs = _scatter_pairs(list(sel.numeric), best)
+    best = pairs[0] if best and pairs else best
+    for x, y in pairs:
         add(
             "segments",
-            f"{y} against {x}",
-            "Each dot is a customer; crosses are segment centres."
+            f"{labels_of.get(y, y)} against {labels_of.get(x, x)}",
+            (
+                "The two features that separate the segments best. "
+                if (x, y) == best and len(sel.numeric) > 2
+                else ""
+            )
+            + "Each dot is a customer; crosses are segment centres."
             + (" Small grey dots are unassigned customers." if n_none else ""),
             scatter(x, y),
         )
@@ -258,6 +274,7 @@ def build_figures(result: SegmentationRun) -> dict[str, list[dict[str, str]]]:
                     names,
                     numbers=numbers,
                     random_state=rs,
+                    feature_names=seg.prepared_feature_labels(),
                 )
                 .plot()
                 .figure_
@@ -449,18 +466,25 @@ def _pair_hue(quality: QualityReport) -> str | None:
     return str(cats[0].name)
 
 
-def _scatter_pairs(numeric: list[str]) -> list[tuple[str, str]]:
-    """Feature pairs to scatter: income against spending first when both exist."""
+def _scatter_pairs(
+    numeric: list[str], best: tuple[str, str] | None = None
+) -> list[tuple[str, str]]:
+    """Feature pairs to scatter: the pair that separates the segments best
+    first (:func:`custseg.profile.separating_pair`); income against spending
+    next when both exist; then the best-separating feature against the next
+    ones."""
     from custseg.profile import role_of
 
     roles = {c: role_of(c) for c in numeric}
-    pairs: list[tuple[str, str]] = []
     income = [c for c in numeric if roles[c] == "income"]
-    spending = [c for c in numeric if roles[c] == "spending"]
-    if income and spending:
+    spending = [c for c in numeric if roles[c] == "spend"]
+    if best and income and spending and set(best) == {income[0], spending[0]}:
+        best = (income[0], spending[0])  # income across, as marketers draw it
+    pairs: list[tuple[str, str]] = [best] if best else []
+    if income and spending and {income[0], spending[0]} != set(best or ()):
         pairs.append((income[0], spending[0]))
-    for i, a in enumerate(numeric):
-        for b in numeric[i + 1 :]:
-            if (a, b) not in pairs and (b, a) not in pairs:
-                pairs.append((a, b))
+    lead = best[0] if best else (numeric[0] if numeric else None)
+    for b in numeric:
+        if lead is not None and b != lead and not {(lead, b), (b, lead)} & set(pairs):
+            pairs.append((lead, b))
     return pairs[:3]

@@ -85,6 +85,27 @@ def stability_words(overall: float | None) -> tuple[str, str]:
     )
 
 
+def card_views(result: SegmentationRun) -> dict[int, dict[str, Any]]:
+    """Per segment number, what its card shows: the features that set it
+    apart most first (``top``, up to ``CARD_FEATURES``; the rest folded in
+    ``more``), each formatted by its role and compared with the average,
+    the reason for the action, and the rule in readable labels."""
+    from custseg.profile import CARD_FEATURES
+
+    rules = {r.segment: r for r in getattr(result.segmenter, "rules_", ())}
+    cards: dict[int, dict[str, Any]] = {}
+    for p in result.profiles:
+        lines = p.distinguishing()
+        rule = rules.get(p.segment)
+        cards[p.segment] = {
+            "top": lines[:CARD_FEATURES],
+            "more": lines[CARD_FEATURES:],
+            "reason": p.reason,
+            "rule": rule.readable(p.labels) if rule is not None else None,
+        }
+    return cards
+
+
 def _view(result: SegmentationRun, summary: dict[str, Any]) -> dict[str, Any]:
     """What the template needs beyond ``summary.json``: lookups by segment
     number, plain-words verdicts, and the tie-break record."""
@@ -113,6 +134,7 @@ def _view(result: SegmentationRun, summary: dict[str, Any]) -> dict[str, Any]:
     because = " ".join(words.get(r, f"Reason: {r}.") for r in reasons)
     return {
         "rules": rules,
+        "cards": card_views(result),
         "segment_stability": per_segment,
         "stability_verdict": verdict,
         "stability_sentence": sentence,

@@ -197,15 +197,20 @@ def kselection_html(ks: KSelection) -> str:
 def _card(
     p: SegmentProfile, number: int, color: str, rule: str | None = None
 ) -> dict[str, Any]:
+    from custseg.profile import CARD_FEATURES
+
+    lines = p.feature_lines()
     return {
         "number": number,
         "name": p.name,
         "size": f"{p.size:,}",
         "share": f"{_share(p.share)} of the customers",
-        "features": p.feature_lines(),
+        "features": lines[:CARD_FEATURES],
+        "more": lines[CARD_FEATURES:],
         "rule": rule,
         "action_title": p.action_title,
         "action": p.action,
+        "reason": p.reason,
         "color": color,
     }
 
@@ -230,7 +235,8 @@ def _cards(seg: Segmenter) -> list[dict[str, Any]]:
     colors = [to_hex(c) for c in segment_colors(len(profiles), numbers=numbers)]
     # rules are keyed by segment number, which differs from the position once
     # a previous model's numbers are kept (Segmenter.renumber)
-    rules = {int(r.segment): r.text for r in getattr(seg, "rules_", ())}
+    labels = {c: r.label for c, r in getattr(seg, "columns_", {}).items()}
+    rules = {int(r.segment): r.readable(labels) for r in getattr(seg, "rules_", ())}
     return [
         _card(p, numbers[i], colors[i], rules.get(numbers[i]))
         for i, p in enumerate(profiles)
@@ -348,6 +354,7 @@ def _run_figures(result: SegmentationRun) -> list[dict[str, str]]:
                 names,
                 numbers=numbers,
                 random_state=seg.random_state,
+                feature_names=seg.prepared_feature_labels(),
             )
             .plot()
             .figure_

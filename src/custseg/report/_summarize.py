@@ -95,6 +95,11 @@ def summarize(result: SegmentationRun) -> dict[str, Any]:
             "categorical": list(seg.selection_.categorical),
             "excluded": dict(seg.selection_.excluded),
             "scaler": seg.scaler,
+            "log_scale": list(getattr(seg, "log_features_", ())),
+            "log_transform": getattr(seg, "log_transform", "none"),
+            "columns": {
+                c: r.to_dict() for c, r in getattr(seg, "columns_", {}).items()
+            },
             "prepared_columns": getattr(seg, "n_prepared_features_", None),
         },
         "k": ks.k,
