@@ -4,16 +4,19 @@ Each segment is placed, from its z-scores (segment mean minus overall mean,
 in overall standard deviations) and the columns' roles
 (:mod:`custseg.quality._roles`), on up to three axes:
 
-* **value**: the mean z of the spend features (money spent, spending
-  scores); without any, of the other money amounts (balance, credit limit);
-  without those, of the plain numbers (spend-per-category tables whose
-  columns say nothing of money).
-* **engagement**: the mean z of frequency and count features and tenure,
-  minus that of recency (days since the last purchase).
-* **means**: the mean z of income features.
+* **value**: the segment's total of its spend features against the average
+  total; without spend features, of the other money amounts (balance,
+  credit limit); without those, the mean z of the plain numbers
+  (spend-per-category tables whose columns say nothing of money).
+* **engagement**: a vote of the count features (their total against the
+  average), the frequency features (mean z), recency (the other way round)
+  and tenure (half a vote).
+* **means**: the total of the income features against the average.
 
-Each axis is ``low`` (z <= -``LEVEL_Z``), ``mid`` or ``high`` (z >=
-``LEVEL_Z``). A table with engagement features uses the value x engagement
+A total is ``high`` at ``LEVEL_RATIO`` times the average or more and ``low``
+at its inverse or less; a mean z is ``high`` at ``LEVEL_Z`` or more and
+``low`` at ``-LEVEL_Z`` or less (the z form also serves callers that pass no
+means). A table with engagement features uses the value x engagement
 grid (``ENGAGEMENT_GRID``), with income, when distinctive, adding a sentence;
 a table without them uses the value x means grid (``ACTION_GRID``, the mall
 demo's). Every cell of each grid has its own action, so segments in different
