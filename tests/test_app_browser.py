@@ -198,3 +198,49 @@ def test_analyst_segments_the_mall_data_in_a_browser(app_url, chromium, tmp_path
     assert len(segments) == 200
     assert "segment" in segments.columns and "segment_name" in segments.columns
     assert sorted(segments["segment"].unique()) == [0, 1, 2, 3, 4]
+
+
+def test_wide_table_cards_in_a_browser(app_url, chromium, tmp_path):
+    """A 29-column marketing-campaign-like table (tests/tables.py): each card
+    shows the five features that set the segment apart, formatted by role,
+    with the rest folded, the rule in readable labels, and the stability."""
+    from playwright.sync_api import expect, sync_playwright
+    from tests.tables import campaign_like
+
+    expect.set_options(timeout=90_000)
+    df, _ = campaign_like(1200)
+    table = tmp_path / "campaign.tsv"
+    df.to_csv(table, sep="\t", index=False)
+    shots = Path(os.environ.get("CUSTSEG_SCREENSHOTS") or tmp_path / "screenshots")
+    shots.mkdir(parents=True, exist_ok=True)
+    print(f"\nscreenshots: {shots}")
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=chromium, args=ARGS)
+        page = browser.new_page(viewport={"width": 1400, "height": 900})
+        page.set_default_timeout(90_000)
+        page.goto(app_url)
+        page.locator('input[type="file"]').set_input_files(str(table))
+        expect(page.get_by_text("1,200 customers, 29 columns")).to_be_visible()
+        wait_idle(page)
+        go_to(page, "3 · Features")
+        page.get_by_role("button", name="Run segmentation").click()
+        cards = page.locator('[class*="st-key-segment-card-"]')
+        expect(cards.first).to_be_visible()
+        wait_idle(page)
+        page.wait_for_selector(".vega-embed")
+        height = page.evaluate(
+            "document.querySelector('[data-testid=\"stMain\"]').scrollHeight"
+        )
+        page.set_viewport_size({"width": 1400, "height": max(900, int(height))})
+        page.wait_for_timeout(700)
+        page.screenshot(path=str(shots / "wide-segments.png"), full_page=True)
+        for i in range(cards.count()):
+            card = cards.nth(i)
+            text = card.inner_text()
+            bullets = card.locator("li").all_inner_texts()
+            assert len([b for b in bullets if b.strip()]) == 5, bullets
+            assert "more features" in text
+            assert "Rule:" in text and "Stability:" in text and "Why:" in text
+            assert "MntWines" not in text and "NumWebVisitsMonth" not in text
+            assert "Spend on wines" in text or "Number of" in text
+        browser.close()

@@ -92,6 +92,8 @@ def compare(value: Any, overall: Any, role: str, *, bounded: bool = True) -> str
     --------
     >>> compare(2300, 1000, "money"), compare(0.52, 0.34, "share"), compare(45, 39, "age")
     ('2.3x avg', '+18 points', '+6 years')
+    >>> compare(56, 1000, "spend"), compare(370, 1000, "money")
+    ('0.06x avg', '0.37x avg')
     >>> compare(1100, 1000, "spend"), compare(4.0, 4.0, "count")
     ('+10% vs avg', 'as avg')
     """
@@ -113,6 +115,8 @@ def compare(value: Any, overall: Any, role: str, *, bounded: bool = True) -> str
         return "as avg" if text in {"0", ""} else f"{'+' if diff > 0 else '-'}{text}"
     ratio = v / o
     if ratio >= 1.5 or ratio <= 0.67:
-        return f"{ratio:.2g}x avg" if ratio < 10 else f"{ratio:,.0f}x avg"
+        if ratio >= 10:
+            return f"{ratio:,.0f}x avg"
+        return f"{ratio:.1f}x avg" if ratio >= 1 else f"{ratio:.2f}x avg"
     pct = round(100 * (ratio - 1))
     return "as avg" if pct == 0 else f"{pct:+d}% vs avg"

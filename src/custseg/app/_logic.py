@@ -422,6 +422,15 @@ def projection_points(
     return points, centres, d.axis_titles()
 
 
+def column_labels(result: pipeline.SegmentationRun) -> dict[str, str]:
+    """Each column's readable label (features as the model read them; other
+    columns as they would be)."""
+    from custseg.quality._roles import readable_label
+
+    known = {c: r.label for c, r in getattr(result.segmenter, "columns_", {}).items()}
+    return {str(c): known.get(str(c), readable_label(str(c))) for c in result.data}
+
+
 def default_axes(result: pipeline.SegmentationRun) -> tuple[str, str] | None:
     """The two numeric features that separate the segments best
     (:func:`custseg.profile.separating_pair`), for the first chart."""

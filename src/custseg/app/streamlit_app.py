@@ -221,8 +221,8 @@ def page_data() -> None:
             st.warning(line)
         else:
             st.info(line)
-    for line in quality.repairs:
-        st.info(f"Repaired: {line}")
+    for repair in quality.repairs:
+        st.info(f"Repaired: {repair}")
     if not quality.findings and not quality.repairs:
         st.write("No problems found.")
     with st.expander("Column by column"):
@@ -570,10 +570,19 @@ def _segment_chart(
     centres: pd.DataFrame | None = None
     if view == "Two columns" and len(axes) >= 1:
         c = st.columns(2)
-        x = c[0].selectbox("x axis", axes, key="seg_x")
-        y = c[1].selectbox("y axis", axes, index=min(1, len(axes) - 1), key="seg_y")
+        label = app.column_labels(result)
+        x = c[0].selectbox(
+            "x axis", axes, key="seg_x", format_func=lambda col: label.get(col, col)
+        )
+        y = c[1].selectbox(
+            "y axis",
+            axes,
+            index=min(1, len(axes) - 1),
+            key="seg_y",
+            format_func=lambda col: label.get(col, col),
+        )
         points, centres = _scatter(key, x, y, result)
-        xt, yt = x, y
+        xt, yt = label.get(x, x), label.get(y, y)
     else:
         points, centres, (xt, yt) = _projection(key, result)
         points = points.rename(columns={"PC1": "x", "PC2": "y"})
@@ -601,7 +610,7 @@ def _segment_chart(
         )
     st.altair_chart(chart.properties(height=480).interactive(), width="stretch")
     notes = ["Crosses mark segment centres."]
-    if view == "Two columns" and best and (xt, yt) == best:
+    if view == "Two columns" and best and (x, y) == best:
         notes.insert(0, "The two features that separate the segments best.")
     if len(points) < result.n_rows:
         notes.append(

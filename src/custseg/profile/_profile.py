@@ -320,34 +320,8 @@ def profiles_from_stats(
             roles=roles,
             effect=effect,
         )
-        profiles.append(
-            replace(
-                profile,
-                reason=_reason(profile),
-                action=profile.action + _hook(profile),
-            )
-        )
+        profiles.append(replace(profile, reason=_reason(profile)))
     return tuple(profiles)
-
-
-def _hook(profile: SegmentProfile) -> str:
-    """A sentence on what sets the segment apart, when that is not already
-    the value or income axis the action was chosen on (cash advances, a
-    channel, campaign responses)."""
-    lines = [x for x in profile.distinguishing() if abs(x.effect) >= 1.0]
-    if not lines or lines[0].role in {"spend", "income"}:
-        return ""
-    top = lines[0]
-    if top.role == "category":
-        return f" Build the offer around what sets them apart: {top.label.lower()} {top.value}."
-    if top.role in {"flag", "share", "frequency"}:
-        text = top.label[:1].lower() + top.label[1:]
-        return f" Build the offer around what sets them apart: {text} ({top.compares})."
-    word = "high" if top.effect > 0 else "low"
-    return (
-        f" Build the offer around what sets them apart: {word} "
-        f"{top.label[:1].lower() + top.label[1:]} ({top.compares})."
-    )
 
 
 def _reason(profile: SegmentProfile) -> str:
