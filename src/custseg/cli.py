@@ -550,6 +550,8 @@ def run(
     ks = result.k_selection
     click.echo(f"\n{result.n_rows:,} customers from {result.source}")
     click.echo(ks.reason)
+    if ks.runners_up:
+        click.echo(ks.runners_up_text())
     click.echo(ks.structure_reason)
     _echo_log_scale(result)
     _echo_trust(result)

@@ -6,12 +6,34 @@ The rule (documented in docs/choosing-k.md, and stated in every run's summary):
    elbow is found by the Kneedle algorithm, ``kneed``), silhouette (higher is
    better), Calinski-Harabasz (higher is better) and Davies-Bouldin (lower is
    better). Each index *votes* for one k: the knee, the best silhouette, the best
-   CH and the best DB.
-2. Candidates are the k whose silhouette is within ``SILHOUETTE_TOLERANCE`` of
-   the best silhouette: a knee or a CH peak that the silhouette clearly rejects is
-   not taken, however the knee detector feels.
-3. Among the candidates the k with the most votes wins; a tie goes to the
-   smaller k (fewer segments are easier to act on).
+   CH and the best DB. The elbow's vote counts half (``VOTE_WEIGHTS``): a knee
+   detector always finds some knee, and on planted data it was the least
+   reliable of the four (``benchmarks/choose_k.py``).
+2. Each k's segments are checked for *support* on a fixed sample of distinct
+   customers (:func:`support_scores`). A k is ``"gap"``-supported when every
+   segment is cut off from the rest by an empty gap: the closest two customers
+   of different segments are at least ``SEPARATION_RATIO`` times farther apart
+   than neighbouring customers within a segment (read off the minimum spanning
+   tree, which holds the closest pair across every cut). Failing that, it is
+   ``"valley"``-supported when every segment and its nearest segment are
+   separated by a dip in customer density along the line joining their centres
+   (density at the dip at most ``VALLEY_RATIO`` of the lower peak). Only the k
+   at the best support level present are considered: a k that cuts through a
+   group of customers is not taken while a k that splits them along gaps or
+   density dips is available.
+3. Candidates are the considered k whose silhouette is within
+   ``SILHOUETTE_TOLERANCE`` of the best of them: a knee or a CH peak that the
+   silhouette clearly rejects is not taken, however the knee detector feels.
+4. Among the candidates the k with the most votes wins. A tie goes to the most
+   stable k when a tie-breaker is given (stabilities within ``STABILITY_TIE``
+   go to the smaller k: fewer segments are easier to act on), else to the k
+   with the higher silhouette. The other candidates are the *runners-up*.
+
+Why step 2: the silhouette and the other indices reward partitions that tile a
+group into compact pieces. Two long, separated groups (banana- or diamond-
+shaped) score higher cut into four, and a wide group beside a narrow one scores
+higher cut in two; the support check sees that those extra cuts go through
+continuous density, where the smaller k's cuts follow gaps or dips.
 
 Knee detectors always find some knee, and the silhouette of K-Means on
 structureless data is far from zero (about 0.4 on uniform 2-D noise), so neither
@@ -29,7 +51,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, TypedDict
 
 import numpy as np
 import pandas as pd
@@ -40,9 +62,13 @@ from custseg.cluster._silhouette import silhouette
 from custseg.errors import InputError, ParameterError
 
 __all__ = [
+    "SEPARATION_RATIO",
     "SILHOUETTE_TOLERANCE",
     "STRUCTURE_MARGIN",
+    "VALLEY_RATIO",
+    "VOTE_WEIGHTS",
     "KSelection",
+    "RunnerUp",
     "choose_k",
     "decide_k",
     "default_n_init",
@@ -50,6 +76,7 @@ __all__ = [
     "score_fits",
     "score_k",
     "structure_check",
+    "support_scores",
 ]
 
 SILHOUETTE_TOLERANCE = 0.05
@@ -72,6 +99,32 @@ _INDEX_WORDS = {
 # Two tied k whose stabilities differ by less than this count as equally
 # stable, and the smaller k wins.
 STABILITY_TIE = 0.02
+# A vote's weight (1 unless listed): the Kneedle elbow counts half.
+VOTE_WEIGHTS: dict[str, float] = {"elbow": 0.5}
+# Support (see the module docstring): a "gap" when the closest two customers of
+# different segments are this many times farther apart than the median distance
+# between neighbouring customers within a segment ...
+SEPARATION_RATIO = 3.0
+# ... a "valley" when the density at the dip between a segment and its nearest
+# one is at most this share of the lower of the two peaks.
+VALLEY_RATIO = 0.9
+# Support is measured on at most this many distinct customers (a fixed-seed
+# sample of the silhouette rows), and a segment with fewer than
+# max(_MIN_GROUP_ROWS, _MIN_GROUP_SHARE of them) is no group of its own.
+SUPPORT_ROWS = 2_000
+_MIN_GROUP_ROWS = 11
+_MIN_GROUP_SHARE = 0.01
+_SUPPORT_SEED = 0
+_VALLEY_GRID = 41
+_SUPPORT_WORDS = {2: "gap", 1: "valley", 0: "none"}
+
+
+class RunnerUp(TypedDict):
+    """A k that was nearly as good as the chosen one (a plain dict in JSON)."""
+
+    k: int
+    silhouette: float
+    stability: float | None
 
 
 def default_n_init(n_rows: int) -> int:
@@ -113,6 +166,65 @@ class KSelection:
     # and AIC), and the bootstrap stability of the k that tied on votes.
     extra_scores: dict[str, tuple[float, ...]] = field(default_factory=dict)
     tie_stability: dict[int, float] = field(default_factory=dict)
+    # Support of each k (see support_scores; empty when not measured, as on
+    # the Spark engine), and the other candidates in order of k.
+    separation: tuple[float, ...] = ()
+    valley: tuple[float, ...] = ()
+    runners_up: tuple[RunnerUp, ...] = ()
+
+    def __post_init__(self) -> None:
+        # A model file stores these as JSON lists (None for NaN).
+        for name in ("separation", "valley"):
+            values = getattr(self, name)
+            object.__setattr__(
+                self,
+                name,
+                tuple(math.nan if v is None else float(v) for v in values),
+            )
+        object.__setattr__(
+            self,
+            "runners_up",
+            tuple(
+                RunnerUp(
+                    k=int(r["k"]),
+                    silhouette=float(r["silhouette"]),
+                    stability=None if r["stability"] is None else float(r["stability"]),
+                )
+                for r in self.runners_up
+            ),
+        )
+
+    @property
+    def support(self) -> tuple[str, ...]:
+        """Each k's support: ``"gap"``, ``"valley"`` or ``"none"`` (empty when
+        it was not measured)."""
+        return tuple(
+            _SUPPORT_WORDS[level]
+            for level in support_levels(self.separation, self.valley)
+        )
+
+    def runners_up_text(self) -> str:
+        """The runners-up in one line (empty when there are none).
+
+        Examples
+        --------
+        >>> from custseg.cluster._choose_k import _example_selection
+        >>> _example_selection().runners_up_text()
+        'Also sound: k = 6 (silhouette 0.53, stability 0.91) and k = 7 (silhouette 0.52).'
+        """
+        if not self.runners_up:
+            return ""
+        items = [
+            f"k = {r['k']} (silhouette {r['silhouette']:.2f}"
+            + (
+                f", stability {r['stability']:.2f}"
+                if r["stability"] is not None
+                else ""
+            )
+            + ")"
+            for r in self.runners_up
+        ]
+        return "Also sound: " + _join(items) + "."
 
     @property
     def has_structure(self) -> bool:
@@ -135,6 +247,9 @@ class KSelection:
             for key, values in self.extra_scores.items()
         }
         out["tie_stability"] = {str(k): v for k, v in self.tie_stability.items()}
+        for key in ("separation", "valley"):
+            out[key] = [None if math.isnan(v) else v for v in out[key]]
+        out["runners_up"] = [dict(r) for r in self.runners_up]
         out["has_structure"] = self.has_structure
         return out
 
@@ -237,7 +352,7 @@ def score_k(
         centers[k] = fit.centers
         return fit.labels, float(fit.inertia), {}
 
-    inertia, sil, ch, db, _ = score_fits(Xs, Xsil, sil_idx, ks, fit_k, progress)
+    inertia, sil, ch, db, extra = score_fits(Xs, Xsil, sil_idx, ks, fit_k, progress)
 
     def breaker(k: int) -> float:
         assert tie_breaker is not None
@@ -258,6 +373,8 @@ def score_k(
         n_references=n_references,
         progress=progress,
         tie_breaker=breaker if tie_breaker is not None else None,
+        separation=extra["separation"],
+        valley=extra["valley"],
     )
     return selection, centers, sample is None
 
@@ -286,12 +403,17 @@ def score_fits(
 ) -> tuple[list[float], list[float], list[float], list[float], dict[str, list[float]]]:
     """Fit each k with ``fit_k(k) -> (labels, inertia, extra scores)`` and
     collect inertia, silhouette, Calinski-Harabasz, Davies-Bouldin and the
-    extra scores (a mixture's BIC and AIC), one value per k."""
+    extra scores (a mixture's BIC and AIC), one value per k.
+
+    The extra scores also carry each k's support, ``"separation"`` and
+    ``"valley"`` (:func:`support_scores`, on a sample of the rows ``Xsil``);
+    :func:`decide_k` takes them out of ``extra_scores`` and uses them."""
     inertia: list[float] = []
     sil: list[float] = []
     ch: list[float] = []
     db: list[float] = []
     extra: dict[str, list[float]] = {}
+    support: _Support | None = None
     for i, k in enumerate(ks):
         if progress:
             progress(f"scoring k={k} on {len(Xs):,} rows", i, len(ks))
@@ -303,6 +425,12 @@ def score_fits(
             scores.append(value)
         for key, value in extra_k.items():
             extra.setdefault(key, []).append(value)
+        if support is None:
+            support = _Support(Xsil)
+        on_sil = labels if sil_idx is None else labels[sil_idx]
+        separation, valley = support.scores(on_sil)
+        extra.setdefault("separation", []).append(separation)
+        extra.setdefault("valley", []).append(valley)
     if progress:
         progress("scored", len(ks), len(ks))
     return inertia, sil, ch, db, extra
@@ -367,6 +495,8 @@ def decide_k(
     extra_votes: dict[str, int | None] | None = None,
     extra_scores: dict[str, tuple[float, ...]] | None = None,
     tie_breaker: Callable[[int], float] | None = None,
+    separation: Sequence[float] | None = None,
+    valley: Sequence[float] | None = None,
 ) -> KSelection:
     """Apply the rule to the scores of each k and run the structure check.
 
@@ -377,7 +507,18 @@ def decide_k(
 
     ``extra_votes`` are further indices' votes (a Gaussian mixture's BIC);
     ``tie_breaker(k)`` scores k that tie on votes (higher is better).
+    ``separation`` and ``valley`` are each k's support (:func:`support_scores`);
+    :func:`score_fits` returns them among its extra scores, and they are taken
+    from ``extra_scores`` when given there. Without them (the Spark engine)
+    every k counts as equally supported.
     """
+    extra_scores = dict(extra_scores or {})
+    separation = extra_scores.pop("separation", separation)
+    valley = extra_scores.pop("valley", valley)
+    sep = tuple(float(v) for v in separation) if separation is not None else ()
+    val = tuple(float(v) for v in valley) if valley is not None else ()
+    if len(sep) != len(ks) or len(val) != len(ks):
+        sep, val = (), ()
     knee = _knee(ks, inertia)
     votes = {
         "silhouette": _arg(ks, sil, max),
@@ -392,7 +533,16 @@ def decide_k(
         candidates: tuple[int, ...] = (n_clusters,)
         reason = f"k = {n_clusters} was set by the user."
     else:
-        k, candidates, reason = _reconcile(ks, sil, votes, tie_breaker, tie_stability)
+        k, candidates, reason = _reconcile(
+            ks,
+            sil,
+            votes,
+            tie_breaker,
+            tie_stability,
+            weights=VOTE_WEIGHTS,
+            support=support_levels(sep, val),
+            tie="silhouette",
+        )
         rule = "auto"
     if progress:
         progress(f"comparing k={k} with random data", 0, 1)
@@ -425,8 +575,11 @@ def decide_k(
         silhouette_sample_size=len(X_sil),
         random_state=random_state,
         algorithm=algorithm,
-        extra_scores=dict(extra_scores or {}),
+        extra_scores=extra_scores,
         tie_stability=tie_stability,
+        separation=sep,
+        valley=val,
+        runners_up=_runners_up(ks, sil, candidates, k, tie_stability),
     )
 
 
@@ -521,7 +674,15 @@ def _reconcile(
     votes: dict[str, int | None],
     tie_breaker: Callable[[int], float] | None = None,
     tie_stability: dict[int, float] | None = None,
+    *,
+    weights: dict[str, float] | None = None,
+    support: Sequence[int] = (),
+    tie: str = "fewer",
 ) -> tuple[int, tuple[int, ...], str]:
+    """The rule's steps 2 to 4 (module docstring): ``weights`` of the votes
+    (default 1 each), the ``support`` level of each k (2 gap, 1 valley,
+    0 none; empty: all equal), and what breaks a tie without a tie-breaker:
+    ``"fewer"`` segments, or the higher ``"silhouette"`` (then fewer)."""
     valid = [s for s in sil if not math.isnan(s)]
     if not valid:
         k = votes["elbow"] or ks[0]
@@ -530,16 +691,28 @@ def _reconcile(
             (k,),
             f"k = {k}: the silhouette could not be computed; used the elbow.",
         )
-    best = max(valid)
-    candidates = tuple(
-        k
-        for k, s in zip(ks, sil, strict=True)
-        if not math.isnan(s) and s >= best - SILHOUETTE_TOLERANCE
-    )
-    tally = {k: sum(1 for v in votes.values() if v == k) for k in candidates}
+    levels = list(support) if len(support) == len(ks) else [0] * len(ks)
+    scored = [
+        (k, s, level)
+        for k, s, level in zip(ks, sil, levels, strict=True)
+        if not math.isnan(s)
+    ]
+    top_level = max(level for _, _, level in scored)
+    pool = [(k, s) for k, s, level in scored if level == top_level]
+    best = max(s for _, s in pool)
+    candidates = tuple(k for k, s in pool if s >= best - SILHOUETTE_TOLERANCE)
+    weight = weights or {}
+    tally = {
+        c: sum(weight.get(name, 1.0) for name, v in votes.items() if v == c)
+        for c in candidates
+    }
     top = max(tally.values())
-    tied = [c for c in candidates if tally[c] == top]
+    tied = [c for c in candidates if math.isclose(tally[c], top)]
     k = min(tied)
+    by_silhouette = tie == "silhouette" and tie_breaker is None and len(tied) > 1
+    if by_silhouette:
+        best_tied = max(sil[ks.index(c)] for c in tied)
+        k = min(c for c in tied if sil[ks.index(c)] == best_tied)
     stable_note = ""
     if tie_breaker is not None and len(tied) > 1:
         scores = {c: float(tie_breaker(c)) for c in tied}
@@ -567,27 +740,220 @@ def _reconcile(
         if v is not None and v != k
     ]
     s_k = sil[ks.index(k)]
-    parts = [f"k = {k} (silhouette {s_k:.2f})"]
+    n_votes = sum(v is not None for v in votes.values())
     if agree:
-        parts.append(": " + _join([f"{_INDEX_WORDS[a]} at {k}" for a in agree]))
-    text = (
-        "".join(parts)
-        + f" ({len(agree)} of {sum(v is not None for v in votes.values())} indices agree)."
-    )
+        text = (
+            f"k = {k} (silhouette {s_k:.2f}): "
+            + _join([f"{_INDEX_WORDS[a]} at {k}" for a in agree])
+            + f" ({len(agree)} of {n_votes} indices agree)."
+        )
+    else:
+        text = f"k = {k} (silhouette {s_k:.2f}), although no index votes for it."
+    if len(pool) < len(scored):
+        text += " " + _support_sentence([c for c, _ in pool], top_level)
     if disagree:
         text += " " + _cap(_join(disagree)) + "."
-        if len(candidates) > 1:
-            text += (
-                f" Among the k whose silhouette is within {SILHOUETTE_TOLERANCE} of "
-                f"the best ({', '.join(map(str, candidates))}), {k} has the most "
-                "support"
-                + (
-                    ", and the fewest segments on a tie."
-                    if list(tally.values()).count(top) > 1 and not stable_note
-                    else "."
-                )
+    if disagree and len(candidates) > 1:
+        counts = {c: sum(1 for v in votes.values() if v == c) for c in candidates}
+        # Without the weights another candidate would have tied or won.
+        halved = any(counts[c] >= counts[k] for c in candidates if c != k)
+        text += (
+            f" Among the k whose silhouette is within {SILHOUETTE_TOLERANCE} of "
+            f"the best{' of those' if len(pool) < len(scored) else ''} "
+            f"({', '.join(map(str, candidates))}), {k} has the most support"
+            + (" (the elbow's vote counts half)" if halved and len(tied) == 1 else "")
+            + (
+                ", and the highest silhouette of the tied k."
+                if by_silhouette
+                else ", and the fewest segments on a tie."
+                if len(tied) > 1 and not stable_note
+                else "."
             )
+        )
     return k, candidates, text + stable_note
+
+
+def _support_sentence(pool: list[int], level: int) -> str:
+    which = _klist(pool)
+    if level == 2:
+        return (
+            f"Only at {which} are the segments separated by clear gaps; the other "
+            "k cut through a group of customers, so they were not considered."
+        )
+    return (
+        f"Only at {which} is every segment separated from its nearest one by a dip "
+        "in customer density; the other k cut through a group where the density "
+        "has no dip, so they were not considered."
+    )
+
+
+def _klist(ks: list[int]) -> str:
+    """``k = 2``, ``k = 2, 3 and 5``, or ``k = 2 to 8`` for a run."""
+    if len(ks) > 2 and ks == list(range(ks[0], ks[-1] + 1)):
+        return f"k = {ks[0]} to {ks[-1]}"
+    return "k = " + _join([str(k) for k in ks])
+
+
+def _runners_up(
+    ks: list[int],
+    sil: list[float],
+    candidates: Sequence[int],
+    k: int,
+    stability: dict[int, float],
+) -> tuple[RunnerUp, ...]:
+    """The candidates other than ``k``, with their silhouette and, where the
+    tie-breaker computed one, their stability."""
+    return tuple(
+        RunnerUp(k=c, silhouette=float(sil[ks.index(c)]), stability=stability.get(c))
+        for c in sorted(candidates)
+        if c != k and c in ks
+    )
+
+
+def support_levels(
+    separation: Sequence[float], valley: Sequence[float]
+) -> tuple[int, ...]:
+    """Each k's support level: 2 where the segments are separated by gaps
+    (``separation >= SEPARATION_RATIO``), else 1 where every segment has a
+    density valley towards its nearest one (``valley <= VALLEY_RATIO``), else 0.
+
+    Examples
+    --------
+    >>> support_levels([8.0, 1.2, 0.9], [0.0, 0.5, 1.0])
+    (2, 1, 0)
+    """
+    return tuple(
+        2 if s >= SEPARATION_RATIO else 1 if v <= VALLEY_RATIO else 0
+        for s, v in zip(separation, valley, strict=True)
+    )
+
+
+def support_scores(X: np.ndarray, labels: np.ndarray) -> tuple[float, float]:
+    """How well one clustering's segments are separated: ``(separation, valley)``.
+
+    Both are measured on at most ``SUPPORT_ROWS`` distinct rows of ``X`` (a
+    fixed-seed sample). A segment with fewer than 11 of them, or under 1%, is
+    no group of its own: separation is then 0 and valley 1.
+
+    separation
+        The smallest, over segments, of the distance from the segment to its
+        closest customer outside it, divided by the median distance between
+        neighbouring customers inside it (edges of the minimum spanning tree:
+        the tree holds the closest pair across every cut). Above 1 there is an
+        empty gap; a cut through continuous density gives about 1 or less.
+    valley
+        The largest, over segments, of the density at the deepest dip between
+        the segment and its nearest segment (by centre), along the line joining
+        their centres, divided by the lower of the two peaks (a Gaussian kernel
+        density with Silverman's bandwidth). 1 means no dip.
+
+    Examples
+    --------
+    >>> X = np.r_[np.linspace(0, 1, 40), np.linspace(5, 6, 40)][:, None]
+    >>> sep, dip = support_scores(X, np.repeat([0, 1], 40))
+    >>> bool(sep > 10), dip < 0.01
+    (True, True)
+    >>> support_scores(X, (X[:, 0] > 0.5).astype(int))[0] < 1
+    True
+    """
+    return _Support(np.asarray(X)).scores(np.asarray(labels))
+
+
+class _Support:
+    """The sample of distinct customers support is measured on, with its
+    minimum spanning tree (computed once, used for every k)."""
+
+    def __init__(self, X: np.ndarray) -> None:
+        n = len(X)
+        rows = np.arange(n)
+        if n > SUPPORT_ROWS:
+            rng = np.random.default_rng(_SUPPORT_SEED)
+            rows = np.sort(rng.choice(n, SUPPORT_ROWS, replace=False))
+        values = np.asarray(X[rows], dtype=np.float64)
+        self.X, first = np.unique(values, axis=0, return_index=True)
+        self.rows = rows[first]
+        self.min_size = max(_MIN_GROUP_ROWS, _MIN_GROUP_SHARE * len(self.X))
+        self.edges = _spanning_tree(self.X)
+
+    def scores(self, labels: np.ndarray) -> tuple[float, float]:
+        """``(separation, valley)`` for labels of the rows of ``X``."""
+        lab = np.unique(np.asarray(labels)[self.rows], return_inverse=True)[1]
+        lab = lab.reshape(-1)
+        counts = np.bincount(lab)
+        if len(counts) < 2:
+            return math.nan, math.nan
+        if counts.min() < self.min_size:
+            return 0.0, 1.0
+        return self._separation(lab, len(counts)), self._valley(lab, len(counts))
+
+    def _separation(self, lab: np.ndarray, k: int) -> float:
+        i, j, w = self.edges
+        li, lj = lab[i], lab[j]
+        cross = li != lj
+        ratio = math.inf
+        for c in range(k):
+            inside = w[(li == c) & (lj == c)]
+            leaving = w[cross & ((li == c) | (lj == c))]
+            if len(inside) and len(leaving):
+                scale = float(np.median(inside))
+                if scale > 0:
+                    ratio = min(ratio, float(leaving.min()) / scale)
+        # An exact 0-or-huge ratio says the same thing; keep JSON finite.
+        return min(ratio, 1_000.0)
+
+    def _valley(self, lab: np.ndarray, k: int) -> float:
+        X = self.X
+        centres = np.array([X[lab == c].mean(axis=0) for c in range(k)])
+        gaps = ((centres[:, None, :] - centres[None, :, :]) ** 2).sum(axis=-1)
+        np.fill_diagonal(gaps, np.inf)
+        grid = np.linspace(0.0, 1.0, _VALLEY_GRID)
+        worst = 0.0
+        for a in range(k):
+            b = int(np.argmin(gaps[a]))
+            u = centres[b] - centres[a]
+            length2 = float(u @ u)
+            if length2 <= 0:
+                return 1.0
+            ta = (X[lab == a] - centres[a]) @ u / length2
+            tb = (X[lab == b] - centres[a]) @ u / length2
+            t = np.concatenate([ta, tb])
+            h = max(0.9 * min(ta.std(), tb.std()) * len(t) ** -0.2, 1e-3)
+            density = np.exp(-0.5 * ((grid[:, None] - t[None, :]) / h) ** 2).sum(1)
+            dip = int(np.argmin(density))
+            lower_peak = min(density[: dip + 1].max(), density[dip:].max())
+            worst = max(worst, float(density[dip] / lower_peak))
+        return worst
+
+
+def _spanning_tree(X: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Edges ``(i, j, length)`` of the Euclidean minimum spanning tree of the
+    rows of ``X`` (Prim's algorithm on the full distance matrix: at most
+    ``SUPPORT_ROWS`` rows, so about 30 MB and a tenth of a second)."""
+    from scipy.spatial.distance import cdist
+
+    n = len(X)
+    if n < 2:
+        empty = np.empty(0, dtype=np.int64)
+        return empty, empty, np.empty(0)
+    dist = cdist(X, X)
+    best = dist[0].copy()
+    parent = np.zeros(n, dtype=np.int64)
+    done = np.zeros(n, dtype=bool)
+    done[0] = True
+    best[0] = np.inf
+    i = np.empty(n - 1, dtype=np.int64)
+    j = np.empty(n - 1, dtype=np.int64)
+    w = np.empty(n - 1)
+    for step in range(n - 1):
+        nxt = int(np.argmin(best))
+        i[step], j[step], w[step] = parent[nxt], nxt, best[nxt]
+        done[nxt] = True
+        closer = dist[nxt] < best
+        closer &= ~done
+        best[closer] = dist[nxt][closer]
+        parent[closer] = nxt
+        best[nxt] = np.inf
+    return i, j, w
 
 
 def _join(items: list[str]) -> str:
@@ -638,3 +1004,35 @@ def _reference_silhouette(
     if not clean:
         return math.nan, math.nan
     return float(np.mean(clean)), float(np.std(clean))
+
+
+def _example_selection() -> KSelection:
+    """A hand-made selection for the doctests."""
+    ks = (4, 5, 6, 7)
+    return KSelection(
+        k_values=ks,
+        inertia=(40.0, 30.0, 27.0, 25.0),
+        silhouette=(0.40, 0.55, 0.53, 0.52),
+        calinski_harabasz=(100.0, 150.0, 140.0, 130.0),
+        davies_bouldin=(0.9, 0.6, 0.65, 0.7),
+        knee=5,
+        votes={"silhouette": 5, "elbow": 5},
+        candidates=(5, 6, 7),
+        k=5,
+        rule="auto",
+        reason="",
+        structure="clear",
+        structure_reason="",
+        silhouette_at_k=0.55,
+        reference_silhouette=0.4,
+        reference_silhouette_sd=0.01,
+        n_rows=200,
+        sample_size=200,
+        silhouette_sample_size=200,
+        random_state=0,
+        tie_stability={5: 0.92, 6: 0.91},
+        runners_up=(
+            RunnerUp(k=6, silhouette=0.53, stability=0.91),
+            RunnerUp(k=7, silhouette=0.52, stability=None),
+        ),
+    )

@@ -116,6 +116,9 @@ def summarize(result: SegmentationRun) -> dict[str, Any]:
         "k_scores": ks.to_frame().reset_index().to_dict("records"),
         "k_votes": ks.votes,
         "k_candidates": list(ks.candidates),
+        # Other k nearly as good (silhouette within the tolerance, equally
+        # supported): {"k", "silhouette", "stability" (None unless a tie)}.
+        "k_runners_up": [dict(r) for r in getattr(ks, "runners_up", ())],
         "k_sample_size": ks.sample_size,
         "silhouette_sample_size": ks.silhouette_sample_size,
         "samples": {
