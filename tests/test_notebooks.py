@@ -104,9 +104,9 @@ def check_mall_customers(nb: nbformat.NotebookNode) -> None:
     names = cell_text(tagged(nb, "names"))
     for name in (
         "Average income and spending",
-        "High income, high spending",
+        "High income and spending",
         "High income, low spending",
-        "Low income, low spending",
+        "Low income and spending",
         "Low income, high spending",
     ):
         assert name in names
@@ -118,7 +118,7 @@ def check_mall_customers(nb: nbformat.NotebookNode) -> None:
         "Low income, high spending",
         "High income, low spending",
         "Average income and spending",
-        "High income, high spending",
+        "High income and spending",
     ]
     for row, name in zip(rows, expected, strict=True):
         assert f"<td>{name}</td>" in row

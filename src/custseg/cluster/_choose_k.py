@@ -80,6 +80,9 @@ __all__ = [
 ]
 
 SILHOUETTE_TOLERANCE = 0.05
+# How far below the best silhouette a k may be and still count its density
+# support (see _reconcile).
+SUPPORT_TOLERANCE = 0.15
 STRUCTURE_MARGIN = 0.05
 Progress = Callable[[str, int, int], None]
 _INDEX_NAMES = {
@@ -697,6 +700,14 @@ def _reconcile(
         for k, s, level in zip(ks, sil, levels, strict=True)
         if not math.isnan(s)
     ]
+    # A gap or a valley speaks for a k only when its silhouette is not far
+    # below the best: a split that isolates a few customers by a gap while
+    # cutting the rest badly is no better supported than the others.
+    overall = max(s for _, s, _ in scored)
+    scored = [
+        (k, s, level if s >= overall - SUPPORT_TOLERANCE else 0)
+        for k, s, level in scored
+    ]
     top_level = max(level for _, _, level in scored)
     pool = [(k, s) for k, s, level in scored if level == top_level]
     best = max(s for _, s in pool)
@@ -921,7 +932,10 @@ class _Support:
             density = np.exp(-0.5 * ((grid[:, None] - t[None, :]) / h) ** 2).sum(1)
             dip = int(np.argmin(density))
             lower_peak = min(density[: dip + 1].max(), density[dip:].max())
-            worst = max(worst, float(density[dip] / lower_peak))
+            # Both peaks so narrow that the kernel sums underflow between the
+            # grid points: the groups are far apart, a perfect valley.
+            ratio = float(density[dip] / lower_peak) if lower_peak > 0 else 0.0
+            worst = max(worst, ratio)
         return worst
 
 
