@@ -3,8 +3,8 @@
 The public API lives here; everything else is private. See README.md.
 """
 
-from custseg.cluster import KSelection, Segmenter, choose_k, load_model, save_model
-from custseg.datasets import load_mall_customers
+import typing as _typing
+
 from custseg.errors import (
     BackendUnavailableError,
     ColumnTypeError,
@@ -20,9 +20,55 @@ from custseg.errors import (
     NotFittedError,
     ParameterError,
 )
-from custseg.io import DatabaseSource, DatabaseTarget, load_table, write_table
-from custseg.profile import SegmentProfile, profile_segments
-from custseg.quality import QualityReport, check_table
+
+if _typing.TYPE_CHECKING:
+    from custseg.cluster import (
+        KSelection,
+        Segmenter,
+        choose_k,
+        load_model,
+        save_model,
+    )
+    from custseg.datasets import load_mall_customers
+    from custseg.io import DatabaseSource, DatabaseTarget, load_table, write_table
+    from custseg.profile import SegmentProfile, profile_segments
+    from custseg.quality import QualityReport, check_table
+
+# Public names loaded on first use (SPEC 1's lazy loading): ``import custseg``
+# and the command line's start-up then import no scientific stack, and
+# ``custseg --help`` answers at once. Errors are cheap and imported eagerly.
+_LAZY = {
+    "KSelection": "custseg.cluster",
+    "Segmenter": "custseg.cluster",
+    "choose_k": "custseg.cluster",
+    "load_model": "custseg.cluster",
+    "save_model": "custseg.cluster",
+    "load_mall_customers": "custseg.datasets",
+    "DatabaseSource": "custseg.io",
+    "DatabaseTarget": "custseg.io",
+    "load_table": "custseg.io",
+    "write_table": "custseg.io",
+    "SegmentProfile": "custseg.profile",
+    "profile_segments": "custseg.profile",
+    "QualityReport": "custseg.quality",
+    "check_table": "custseg.quality",
+}
+
+
+def __getattr__(name: str) -> _typing.Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'custseg' has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value  # later look-ups skip this function
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_LAZY})
+
 
 __version__ = "0.1.0"
 

@@ -8,6 +8,7 @@ the traceback instead.
 from __future__ import annotations
 
 import functools
+import math
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -15,7 +16,6 @@ from pathlib import Path
 from typing import Any
 
 import click
-import numpy as np
 
 from custseg.errors import CustsegError
 
@@ -165,7 +165,7 @@ def _segment_options(
 
 def _algorithm_options(command: Callable[..., Any]) -> Callable[..., Any]:
     """--algorithm and the settings only some algorithms use."""
-    from custseg.cluster._algorithms import ALGORITHMS
+    from custseg._names import ALGORITHMS
 
     return _apply(
         [
@@ -232,7 +232,7 @@ def _database_options(source: str, *, noun: str) -> Callable[..., Any]:
     segments to, or None. A target that cannot be written (unreachable, or
     the table exists with --if-exists fail) stops the command before any work.
     """
-    from custseg.io._sql import IF_EXISTS
+    from custseg._names import IF_EXISTS
 
     options = _apply(
         [
@@ -1108,7 +1108,7 @@ def compare(
     )
     click.echo(head)
     for name, r in t.iterrows():
-        stability = "" if np.isnan(r.stability) else f"{r.stability:.2f}"
+        stability = "" if math.isnan(r.stability) else f"{r.stability:.2f}"
         click.echo(
             f"{name:<17} {r.k:>3} {r.silhouette:>10.3f} {r.calinski_harabasz:>9.1f} "
             f"{r.davies_bouldin:>6.3f} {stability:>9} {r.unassigned:>10,} "
@@ -1184,10 +1184,13 @@ def app(host: str, port: int, max_upload_mb: int) -> None:
 
 def main() -> None:
     """Entry point of the ``custseg`` console script."""
-    import matplotlib
+    import os
 
     # Figures are only ever written to files: never open a window. (The
     # library itself leaves the backend alone, so that plots in a notebook
-    # keep drawing inline after a report is rendered.)
-    matplotlib.use("Agg")
+    # keep drawing inline after a report is rendered.) Through the
+    # environment rather than matplotlib.use, so that --help does not pay
+    # for importing matplotlib: matplotlib reads it when a command first
+    # draws.
+    os.environ["MPLBACKEND"] = "Agg"
     cli(prog_name="custseg")

@@ -53,6 +53,7 @@ from typing import Any
 
 import numpy as np
 
+from custseg import _names
 from custseg.cluster._choose_k import (
     KSelection,
     Progress,
@@ -84,16 +85,10 @@ __all__ = [
     "within_ss",
 ]
 
-ALGORITHMS = {
-    "kmeans": "K-Means",
-    "minibatch-kmeans": "Mini-batch K-Means",
-    "agglomerative": "Agglomerative (hierarchical) clustering",
-    "gmm": "Gaussian mixture",
-    "hdbscan": "HDBSCAN",
-    "kprototypes": "k-prototypes",
-}
-LINKAGES = ("ward", "complete", "average", "single")
-COVARIANCE_TYPES = ("full", "tied", "diag", "spherical")
+# Declared in custseg._names, which the CLI reads without importing this module.
+ALGORITHMS = _names.ALGORITHMS
+LINKAGES = _names.LINKAGES
+COVARIANCE_TYPES = _names.COVARIANCE_TYPES
 EXACT_ROWS = 10_000
 REFERENCE_ROWS = 5_000
 NEIGHBOURS = 15

@@ -39,6 +39,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pa_csv
 
+from custseg import _names
 from custseg.errors import (
     BackendUnavailableError,
     EmptyDataError,
@@ -60,7 +61,7 @@ __all__ = [
     "write_database",
 ]
 
-IF_EXISTS = ("fail", "replace", "append")
+IF_EXISTS = _names.IF_EXISTS  # declared where the CLI reads it cheaply
 # Rows fetched from the server per round trip, and rows per COPY message.
 CHUNK_ROWS = 50_000
 # ``postgresql://`` means psycopg2 to SQLAlchemy; custseg ships psycopg 3.
