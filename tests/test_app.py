@@ -194,7 +194,7 @@ def test_demo_data_with_income_and_spending_gives_five_segments():
     assert "Automatic choice: k = 5." in _texts(at)
     at.selectbox(key="k_pick").set_value(4).run()
     next(b for b in at.button if b.label.startswith("Use k = 4")).click().run()
-    assert "You chose k = 4." in _texts(at)
+    assert "You chose k = 4.** The automatic choice is k = 5;" in _texts(at)
     assert "4 customer segments" in _texts(at)
 
 
@@ -234,6 +234,19 @@ def test_hdbscan_finds_its_own_k_and_reports_the_unassigned():
     text = _texts(at)
     assert "HDBSCAN found 6 segments." in text
     assert "**27 customers (13.5%) are in no segment.**" in text
+    # card shares are of all 200 customers, the unassigned included
+    sizes = [
+        int(m.value.split("**")[1].split()[0].replace(",", ""))
+        for m in at.markdown
+        if m.value.startswith("**") and " customers** (" in m.value
+    ]
+    shares = [
+        m.value.split("(")[1].split("%")[0]
+        for m in at.markdown
+        if m.value.startswith("**") and " customers** (" in m.value
+    ]
+    assert sum(sizes) == 200 - 27
+    assert shares == [f"{100 * n / 200:.0f}" for n in sizes]
     spec = json.loads(at.get("vega_lite_chart")[0].proto.spec)
     domain = spec["layer"][0]["encoding"]["color"]["scale"]["domain"]
     assert domain[-1] == "unassigned" and len(domain) == 7

@@ -501,7 +501,9 @@ def cards(result: pipeline.SegmentationRun) -> list[Card]:
                 int(p.segment),
                 p.name,
                 int(p.size),
-                float(p.share),
+                # of every customer, unassigned ones included (a profile's
+                # share is of the assigned customers only)
+                p.size / result.n_rows if result.n_rows else 0.0,
                 tuple(p.traits),
                 lines[:CARD_FEATURES],
                 p.action_title,

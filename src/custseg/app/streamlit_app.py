@@ -632,9 +632,10 @@ def page_segments() -> None:
     elif settings.n_clusters is None:
         st.success(f"**k = {ks.k}, chosen automatically.** {ks.reason}")
     else:
+        automatic = _result(settings.automatic()).k_selection.k
         st.info(
             f"**You chose k = {settings.n_clusters}.** The automatic choice is "
-            f"k = {ks.k}; see **4 · Choose k**."
+            f"k = {automatic}; see **4 · Choose k**."
         )
     cards = app.cards(result)
     for start in range(0, len(cards), 3):
@@ -643,7 +644,7 @@ def page_segments() -> None:
             with col.container(border=True, key=f"segment-card-{card.number}"):
                 st.markdown(f"#### {card.number} · {card.name}")
                 st.markdown(
-                    f"**{card.size:,} customers** ({card.share:.0%} of the total)"
+                    f"**{card.size:,} customers** ({card.share:.0%} of all customers)"
                 )
                 st.markdown(
                     "\n".join(f"- **{feat}**: {text}" for feat, text in card.profile)
