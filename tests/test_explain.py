@@ -390,3 +390,55 @@ def test_pca_axes_name_their_top_features():
     d.plot()
     assert d.ax_.get_xlabel() == x
     assert len(d.centers) == seg.n_clusters_
+
+
+@pytest.mark.parametrize(
+    ("name", "role"),
+    [
+        ("LastPurchaseAmount", "spend"),  # not recency: a high one is not lapsed
+        ("days_since_signup", "tenure"),
+        ("DebtToIncome", "share"),  # not income
+        ("ChurnRate", "share"),  # not engagement
+        ("account_age", "tenure"),  # not the customer's age
+        ("days_since_last_order", "recency"),
+    ],
+)
+def test_names_that_look_like_another_role(name, role):
+    assert guess_role(name) == role
+
+
+def test_a_saved_model_with_missing_means_still_shows_its_cards(tmp_path):
+    from custseg.report._notebook import profile_html
+
+    df, _ = ugly_names_table(400)
+    df["never_filled"] = np.nan  # dropped as empty; make one segment-empty instead
+    df = df.drop(columns="never_filled")
+    df.loc[df["CustAge"] > 60, "AvgBasketQty"] = np.nan  # missing for a whole group
+    seg = Segmenter(stability_resamples=0, rules=False).fit(df)
+    assert any(np.isnan(p.mean["AvgBasketQty"]) for p in seg.profiles_)
+    seg.save(tmp_path / "m.skops")
+    back = load_model(tmp_path / "m.skops")
+    for p in back.profiles_:
+        assert len(p.feature_lines()) == len(p.mean)
+        assert p.name in profile_html(p)
+
+
+def test_yaml_column_names_stay_text(tmp_path):
+    path = tmp_path / "c.yaml"
+    path.write_text("No: {label: Row number, role: id}\n007: {label: Agent}\n")
+    assert read_column_file(path) == {
+        "No": {"label": "Row number", "role": "id"},
+        "007": {"label": "Agent"},
+    }
+
+
+def test_only_categorical_features_are_typical_not_average():
+    rng = np.random.default_rng(0)
+    df = pd.DataFrame(
+        {
+            "gender": rng.choice(["F", "M"], 300),
+            "region": rng.choice(["N", "S", "E"], 300),
+        }
+    )
+    seg = Segmenter(3, stability_resamples=0, rules=False).fit(df)
+    assert not any(n.startswith("Average") for n in seg.segment_names_)

@@ -296,8 +296,24 @@ def _from_state(state: dict[str, Any]) -> Any:
     seg.cluster_centers_ = np.ascontiguousarray(state["centers"], dtype=np.float64)
     seg.n_clusters_ = len(seg.cluster_centers_)
     seg.inertia_ = float(state["inertia"])
+
+    def numbers(values: Any) -> Any:
+        # JSON has no NaN: _plain wrote missing numbers as None
+        return {k: math.nan if v is None else v for k, v in (values or {}).items()}
+
     seg.profiles_ = tuple(
-        SegmentProfile(**{**p, "traits": tuple(p["traits"])}) for p in state["profiles"]
+        SegmentProfile(
+            **{
+                **p,
+                "traits": tuple(p["traits"]),
+                **{
+                    key: numbers(p.get(key))
+                    for key in ("mean", "median", "z", "overall", "effect")
+                    if key in p
+                },
+            }
+        )
+        for p in state["profiles"]
     )
     seg.segment_names_ = tuple(p.name for p in seg.profiles_)
     seg.columns_ = {c["name"]: ColumnRole(**c) for c in state.get("columns", [])}

@@ -7,7 +7,8 @@ in overall standard deviations) and the columns' roles
 * **value**: the segment's total of its spend features against the average
   total; without spend features, of the other money amounts (balance,
   credit limit); without those, the mean z of the plain numbers
-  (spend-per-category tables whose columns say nothing of money).
+  (spend-per-category tables whose columns say nothing of money). With both,
+  high other money raises a low or middling spend by one level.
 * **engagement**: a vote of the count features (their total against the
   average), the frequency features (mean z), recency (the other way round)
   and tenure (half a vote).
@@ -191,7 +192,6 @@ def _mean(values: list[float]) -> float | None:
 # A segment whose total of a kind of amount is this many times the average
 # (or less than its inverse) is high (low) on that axis.
 LEVEL_RATIO = 1.3
-_AMOUNT_ROLES = ("spend", "money")
 
 
 def _ratio_level(
@@ -250,9 +250,16 @@ def suggest_action(
     def axis(columns: list[str]) -> str | None:
         if not columns:
             return None
-        return _ratio_level(columns, mean, overall) if mean else z_level(columns)
+        by_ratio = _ratio_level(columns, mean, overall) if mean else None
+        return by_ratio or z_level(columns)
 
-    value = axis(of(*_AMOUNT_ROLES)) or z_level(of("number"))
+    # Money spent first; other money (balance, credit limit) stands in
+    # without it, and with it raises a value one level when it is high
+    # (customers who hold large balances are worth something, spend or not).
+    spend, money = axis(of("spend")), axis(of("money"))
+    value = spend or money or z_level(of("number"))
+    if spend and money == "high" and spend != "high":
+        value = "mid" if spend == "low" else "high"
     means = axis(of("income")) or "mid"
     # How often and how recently they buy count fully; how long they have
     # been customers, half (a long-standing customer may have gone quiet).

@@ -86,6 +86,8 @@ def numeric_phrase(
     if role == "count":
         noun = re.sub(r"^(number|count) of ", "", _noun(label))
         noun = re.sub(r" (count|number)$", "", noun)
+        if not noun or noun in {"count", "number", "quantity"}:
+            return f"{'high' if high else 'low'} {_noun(label) or short_label(column)}"
         return f"{'many' if high else 'few'} {noun}"
     if role == "flag":
         noun = re.sub(r"^(is|has|was|did) ", "", _noun(label))
@@ -139,17 +141,29 @@ def name_words(name: str) -> list[str]:
     ['high', 'income', 'spending']
     """
     text = re.sub(r"\(\d+\)$", "", name.lower())
-    words = re.findall(r"[a-z0-9$%€£'-]+", text)
+    words = re.findall(r"[\w$%€£'-]+", text)
     return [w for w in words if w not in _GLUE]
 
 
 def _join(phrases: Sequence[str]) -> str:
-    """'high income' + 'high spending' -> 'high income and spending'."""
-    if len(phrases) == 2:
-        (a1, _, r1), (a2, _, r2) = (p.partition(" ") for p in phrases)
-        if a1 == a2 and r1 and r2:
-            return f"{a1} {r1} and {r2}"
-    return ", ".join(phrases)
+    """Phrases with the same adjective share it: 'high income' + 'high
+    spending' + 'older' -> 'high income and spending, older'."""
+    groups: list[tuple[str, list[str]]] = []
+    for phrase in phrases:
+        adjective, _, rest = phrase.partition(" ")
+        for word, rests in groups:
+            if rest and word == adjective and rests[0]:
+                rests.append(rest)
+                break
+        else:
+            groups.append((adjective, [rest]))
+    parts = []
+    for word, rests in groups:
+        if len(rests) == 1:
+            parts.append(f"{word} {rests[0]}".strip())
+        else:
+            parts.append(f"{word} {', '.join(rests[:-1])} and {rests[-1]}")
+    return ", ".join(parts)
 
 
 def _phrase_rank(phrase: str) -> int:

@@ -94,14 +94,15 @@ class SegmentProfile:
         from custseg.quality._roles import guess_role, readable_label
 
         lines: list[FeatureLine] = []
-        for name, mean in self.mean.items():
+        for name, raw_mean in self.mean.items():
+            mean = _num(raw_mean)
             role = self.roles.get(name) or guess_role(name)
             label = self.labels.get(name) or readable_label(name)
-            overall = self.overall.get(name, math.nan)
+            overall = _num(self.overall.get(name, math.nan))
             bounded = role not in {"share", "frequency"} or (
                 0 <= overall <= 1 and (math.isnan(mean) or 0 <= mean <= 1)
             )
-            effect = self.effect.get(name, self.z.get(name, math.nan))
+            effect = _num(self.effect.get(name, self.z.get(name, math.nan)))
             lines.append(
                 FeatureLine(
                     name,
@@ -288,9 +289,7 @@ def profiles_from_stats(
     # Fallback names ("Average income and spending") use the features that vary
     # most between segments.
     order = sorted(numeric, key=lambda c: -_spread([r[4][c] for r in raw]))
-    names = unique_names(
-        [r[6] for r in raw], order or list(categorical), wide=len(numeric) > 3
-    )
+    names = unique_names([r[6] for r in raw], order, wide=len(numeric) > 3)
     overall = {c: _num(st[0]) for c, st in numeric.items()}
     overall_categories = {c: dict(sh[1]) for c, sh in categorical.items()}
     profiles = []
@@ -446,7 +445,8 @@ def feature_separation(profiles: Sequence[SegmentProfile]) -> dict[str, float]:
     total = sum(p.size for p in profiles) or 1
     out: dict[str, float] = {}
     for p in profiles:
-        for c, z in p.z.items():
+        for c, raw in p.z.items():
+            z = _num(raw)
             if math.isfinite(z):
                 out[c] = out.get(c, 0.0) + p.size / total * z * z
             else:

@@ -163,16 +163,23 @@ def _role_from_name(label: str) -> str | None:
     """A role from the label's words alone (lower case), or None."""
     if _has(label, r"\bbirth\b", r"\bborn\b", r"\byob\b"):
         return "birth_year"
-    if _has(label, r"(^|\s)age(\s|$|\()", r"^age\b"):
+    if _has(label, r"\b(to|per) income\b", r"\bratio\b", r"\bchurn", r"\breturn rate"):
+        return "share"
+    if _has(label, r"^((customer|client|member|person|contact) )?age\b(?! of)"):
         return "age"
+    if _has(label, r"\b(account|membership|relationship|customer) age\b"):
+        return "tenure"
     if _has(
         label,
         r"recency",
-        r"days? since",
+        r"days? since (the )?last",
         r"since (the )?last",
-        r"last (purchase|visit|order|transaction)",
+        r"last (purchase|visit|order|transaction)s?( (date|days?))?$",
+        r"days? since (purchase|visit|order)",
     ):
         return "recency"
+    if _has(label, r"days? since (signup|sign up|joining|registration|first)"):
+        return "tenure"
     if _has(
         label,
         r"\btenure\b",
@@ -364,7 +371,9 @@ def read_column_file(path: str | os.PathLike[str]) -> dict[str, dict[str, str]]:
         import yaml
 
         try:
-            data = yaml.safe_load(text) or {}
+            # Every scalar as text: a column named No, On or 007 stays that
+            # name (YAML 1.1 would read False, True and 7).
+            data = yaml.load(text, Loader=yaml.BaseLoader) or {}
         except yaml.YAMLError as exc:
             raise FileFormatError(f"{path}: not valid YAML ({exc})") from exc
         if isinstance(data, Mapping):

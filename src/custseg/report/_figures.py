@@ -245,7 +245,8 @@ def build_figures(result: SegmentationRun) -> dict[str, list[dict[str, str]]]:
         return make
 
     best = separating_pair(result.profiles, frame)
-    pairs = _scatter_pairs(list(sel.numeric), best)
+    roles = {c: r.role for c, r in getattr(seg, "columns_", {}).items()}
+    pairs = _scatter_pairs(list(sel.numeric), best, roles)
     best = pairs[0] if best and pairs else best
     for x, y in pairs:
         add(
@@ -467,7 +468,9 @@ def _pair_hue(quality: QualityReport) -> str | None:
 
 
 def _scatter_pairs(
-    numeric: list[str], best: tuple[str, str] | None = None
+    numeric: list[str],
+    best: tuple[str, str] | None = None,
+    roles: dict[str, str] | None = None,
 ) -> list[tuple[str, str]]:
     """Feature pairs to scatter: the pair that separates the segments best
     first (:func:`custseg.profile.separating_pair`); income against spending
@@ -475,7 +478,7 @@ def _scatter_pairs(
     ones."""
     from custseg.profile import role_of
 
-    roles = {c: role_of(c) for c in numeric}
+    roles = {c: (roles or {}).get(c) or role_of(c) for c in numeric}
     income = [c for c in numeric if roles[c] == "income"]
     spending = [c for c in numeric if roles[c] == "spend"]
     if best and income and spending and set(best) == {income[0], spending[0]}:
