@@ -211,7 +211,8 @@ def profile_segments(
                 pd.to_numeric(frame[c], errors="coerce").to_numpy(dtype="float64")
             )
         )
-        z_stats[c] = _numeric_stats(logged, labels, order, sizes)
+        # only means and spreads are needed for z: no medians
+        z_stats[c] = _numeric_stats(logged, labels, order, sizes, with_medians=False)
     return profiles_from_stats(
         sizes,
         {c: _numeric_stats(frame[c], labels, order, sizes) for c in numeric},
@@ -372,11 +373,17 @@ def profiles_frame(profiles: Sequence[SegmentProfile]) -> pd.DataFrame:
 
 
 def _numeric_stats(
-    column: pd.Series, labels: np.ndarray, order: np.ndarray, sizes: np.ndarray
+    column: pd.Series,
+    labels: np.ndarray,
+    order: np.ndarray,
+    sizes: np.ndarray,
+    *,
+    with_medians: bool = True,
 ) -> NumericStats:
-    """Overall mean and standard deviation, and per-segment means and medians,
-    of a numeric column (infinite and absurd values count as missing).
-    ``order`` sorts the rows by segment; ``sizes`` counts each segment."""
+    """Overall mean and standard deviation, and per-segment means and medians
+    (NaN when ``with_medians`` is off), of a numeric column (infinite and
+    absurd values count as missing). ``order`` sorts the rows by segment;
+    ``sizes`` counts each segment."""
     from custseg.prep import finite_values
 
     k = len(sizes)
@@ -393,7 +400,7 @@ def _numeric_stats(
     by_segment = values[order]
     del values
     means = np.full(k, np.nan)
-    medians = np.full(k, np.nan)
+    segment_medians = np.full(k, np.nan)
     start = 0
     for seg, size in enumerate(sizes):
         part = by_segment[start : start + size]
@@ -401,8 +408,9 @@ def _numeric_stats(
         part = part[~np.isnan(part)] if np.isnan(part).any() else part
         if len(part):
             means[seg] = part.mean()
-            medians[seg] = np.median(part, overwrite_input=True)
-    return overall_mean, overall_std, means, medians
+            if with_medians:
+                segment_medians[seg] = np.median(part, overwrite_input=True)
+    return overall_mean, overall_std, means, segment_medians
 
 
 def _category_shares(
