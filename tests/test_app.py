@@ -11,6 +11,7 @@ from click.testing import CliRunner
 
 from custseg.app import SCRIPT, _logic, streamlit_command
 from custseg.errors import ColumnTypeError, CustsegError, EmptyDataError, InputError
+from custseg.settings import Settings
 
 INCOME = "Annual Income (k$)"
 SPENDING = "Spending Score (1-100)"
@@ -71,7 +72,7 @@ def test_uploaded_name_cannot_escape_the_staging_folder():
 
 
 def test_segment_runs_the_pipeline_and_keeps_the_file_name():
-    settings = _logic.RunSettings((INCOME, SPENDING))
+    settings = Settings((INCOME, SPENDING))
     result = _logic.segment(_logic.demo_upload(), settings)
     assert result.k_selection.k == 5
     assert result.source == result.settings["data"] == "mall_customers.csv"
@@ -279,7 +280,7 @@ def test_changing_the_scatter_axis_reuses_the_cached_run(monkeypatch):
 
 
 def test_gaussian_mixture_curves_include_bic():
-    settings = _logic.RunSettings((INCOME, SPENDING), algorithm="gmm")
+    settings = Settings((INCOME, SPENDING), algorithm="gmm")
     result = _logic.segment(_logic.demo_upload(), settings)
     curves = _logic.k_curves(result.k_selection)
     bic = curves[curves["index"] == "BIC (Gaussian mixture)"]
@@ -287,7 +288,7 @@ def test_gaussian_mixture_curves_include_bic():
     assert bic.loc[bic["chosen"], "k"].tolist() == [result.k_selection.k]
     kmeans = _logic.k_curves(
         _logic.segment(
-            _logic.demo_upload(), _logic.RunSettings((INCOME, SPENDING))
+            _logic.demo_upload(), Settings((INCOME, SPENDING))
         ).k_selection
     )
     assert "BIC (Gaussian mixture)" not in set(kmeans["index"])
@@ -296,7 +297,7 @@ def test_gaussian_mixture_curves_include_bic():
 def test_choices_survive_a_visit_to_other_pages():
     at = _run_demo(_app(), algorithm="gmm", covariance_type="diag")
     at.sidebar.radio(key="page").set_value("3 · Features").run()
-    at.number_input(key="seed").set_value(7).run()
+    at.number_input(key="random_state").set_value(7).run()
     next(b for b in at.button if b.label == "Run segmentation").click().run()
     settings = at.session_state["settings"]
     assert (settings.algorithm, settings.covariance_type) == ("gmm", "diag")
@@ -304,6 +305,40 @@ def test_choices_survive_a_visit_to_other_pages():
     at.sidebar.radio(key="page").set_value("3 · Features").run()  # back again
     assert at.selectbox(key="algorithm").value == "gmm"
     assert at.selectbox(key="covariance_type").value == "diag"
-    assert at.number_input(key="seed").value == 7
+    assert at.number_input(key="random_state").value == 7
     assert at.multiselect[0].value == [INCOME, SPENDING]
     assert not at.exception
+
+
+def _keys(at):
+    kinds = ("selectbox", "slider", "number_input", "multiselect")
+    return {w.key for kind in kinds for w in at.get(kind) if w.key}
+
+
+def test_features_page_draws_a_control_for_every_app_setting_of_the_table():
+    """The app's controls are the settings table's (custseg.settings): every
+    option the app offers has a widget keyed by its name, for the algorithms
+    that use it; the k is picked on the Choose k page."""
+    from custseg.settings import options
+
+    at = _app()
+    at.button[0].click().run()
+    at.sidebar.radio(key="page").set_value("3 · Features").run()
+    table = [o for o in options("app") if o.name not in ("features", "n_clusters")]
+    assert {"categorical_weight", "stability_resamples", "id_columns"} <= {
+        o.name for o in table
+    }
+    for algorithm in ("kmeans", "agglomerative", "gmm", "hdbscan"):
+        at.selectbox(key="algorithm").set_value(algorithm).run()
+        drawn = _keys(at)
+        expected = {o.name for o in table if o.used_by(algorithm)}
+        assert expected <= drawn, (algorithm, expected - drawn)
+        assert not {o.name for o in table} - expected & drawn, algorithm
+    # a choice made there reaches the run
+    at.selectbox(key="algorithm").set_value("kmeans").run()
+    at.number_input(key="categorical_weight").set_value(1.0).run()
+    at.number_input(key="stability_resamples").set_value(0).run()
+    next(b for b in at.button if b.label == "Run segmentation").click().run()
+    assert not at.exception, at.exception
+    settings = at.session_state["settings"]
+    assert (settings.categorical_weight, settings.stability_resamples) == (1.0, 0)

@@ -7,7 +7,7 @@ options from these and so start in a fraction of a second.
 
 from __future__ import annotations
 
-__all__ = ["ALGORITHMS", "COVARIANCE_TYPES", "IF_EXISTS", "LINKAGES"]
+__all__ = ["ALGORITHMS", "COVARIANCE_TYPES", "IF_EXISTS", "LINKAGES", "SCALERS"]
 
 # --algorithm: name -> what the report calls it
 ALGORITHMS = {
@@ -20,5 +20,7 @@ ALGORITHMS = {
 }
 LINKAGES = ("ward", "complete", "average", "single")
 COVARIANCE_TYPES = ("full", "tied", "diag", "spherical")
+# --scaler: how numeric features are put on one footing
+SCALERS = ("standard", "robust", "minmax", "none")
 # --if-exists of database write-backs
 IF_EXISTS = ("fail", "replace", "append")

@@ -77,32 +77,6 @@ class _Progress:
             click.echo(f"[{time.perf_counter() - self.start:6.1f}s] {text}", err=True)
 
 
-def _load_options(command: Callable[..., Any]) -> Callable[..., Any]:
-    """The options of :func:`custseg.load_table`, shared by every command that
-    reads a customer table."""
-    return _apply(
-        [
-            click.option(
-                "--delimiter", default=None, help="CSV delimiter. Default: sniffed."
-            ),
-            click.option(
-                "--encoding", default=None, help="File encoding. Default: detected."
-            ),
-            click.option(
-                "--sheet",
-                default=None,
-                help="Excel sheet name. Default: the first sheet.",
-            ),
-            click.option(
-                "--na-values",
-                multiple=True,
-                metavar="TEXT",
-                help="Extra text to read as missing (e.g. --na-values '?').",
-            ),
-        ]
-    )(command)
-
-
 def _apply(options: list[Callable[..., Any]]) -> Callable[..., Any]:
     """One decorator that applies ``options`` in order (first listed, first in
     ``--help``)."""
@@ -115,103 +89,88 @@ def _apply(options: list[Callable[..., Any]]) -> Callable[..., Any]:
     return decorate
 
 
-def _segment_options(
-    *, k_min: int, k_help: str, scaler_help: str
-) -> Callable[..., Any]:
-    """-k, --k-min, --k-max, --scaler and --random-state, shared by the commands
-    that segment."""
-    return _apply(
-        [
+def _settings_options(command: str) -> Callable[..., Any]:
+    """The options of the settings table (:mod:`custseg.settings`) that
+    ``command`` offers, in the table's order. The command gets them as one
+    ``settings`` keyword: a :class:`custseg.settings.Settings` with that
+    command's defaults."""
+    from custseg.settings import Settings, options
+
+    table = list(options(command))
+    made: list[Callable[..., Any]] = []
+    for o in table:
+        made.extend(_click_options(o, command))
+
+    def decorate(command_fn: Callable[..., Any]) -> Callable[..., Any]:
+        @functools.wraps(command_fn)
+        def wrapper(**kwargs: Any) -> Any:
+            values: dict[str, Any] = {}
+            for o in table:
+                if o.kind == "range":
+                    low, high = (kwargs.pop(_param(f)) for f in o.flags)
+                    if high < low:
+                        raise click.BadParameter(
+                            f"{o.flags[1]} ({high}) is smaller than {o.flags[0]} ({low})"
+                        )
+                    values[o.name] = (low, high)
+                elif o.kind == "columns":
+                    given = kwargs.pop(o.name)
+                    names = _split(given) if o.metavar == "COLUMNS" else list(given)
+                    values[o.name] = names or None
+                else:
+                    values[o.name] = kwargs.pop(o.name)
+            return command_fn(
+                settings=Settings.for_command(command, **values), **kwargs
+            )
+
+        return _apply(made)(wrapper)
+
+    return decorate
+
+
+def _param(flag: str) -> str:
+    return flag.lstrip("-").replace("-", "_")
+
+
+def _click_options(o: Any, command: str) -> list[Callable[..., Any]]:
+    """The click option(s) for one :class:`custseg.settings.Option`."""
+    flags = list(o.flags) or [f"--{o.name.replace('_', '-')}"]
+    default = o.default_in(command)
+    text = o.help_in(command)
+    if o.kind == "range":
+        low, high = o.pair_help
+        return [
             click.option(
-                "-k",
-                "--k",
-                "n_clusters",
-                type=click.IntRange(min=1),
-                default=None,
-                help=k_help,
-            ),
-            click.option(
-                "--k-min",
-                type=click.IntRange(min=2),
-                default=k_min,
+                flag,
+                type=click.IntRange(min=int(o.minimum)),
+                default=value,
                 show_default=True,
-                help="Smallest k to consider.",
-            ),
-            click.option(
-                "--k-max",
-                type=click.IntRange(min=2),
-                default=10,
-                show_default=True,
-                help="Largest k to consider.",
-            ),
-            click.option(
-                "--scaler",
-                type=click.Choice(["standard", "robust", "minmax", "none"]),
-                default="standard",
-                show_default=True,
-                help=scaler_help,
-            ),
-            click.option(
-                "--random-state",
-                type=click.IntRange(min=0),
-                default=0,
-                show_default=True,
-                help="Seed: the same data and seed give the same segments and "
-                "numbering.",
-            ),
+                help=words,
+            )
+            for flag, value, words in zip(o.flags, default, (low, high), strict=True)
         ]
-    )
-
-
-def _algorithm_options(command: Callable[..., Any]) -> Callable[..., Any]:
-    """--algorithm and the settings only some algorithms use."""
-    from custseg._names import ALGORITHMS
-
-    return _apply(
-        [
-            click.option(
-                "-a",
-                "--algorithm",
-                type=click.Choice(list(ALGORITHMS)),
-                default="kmeans",
-                show_default=True,
-                help="Clustering algorithm. gmm: Gaussian mixture; agglomerative: "
-                "hierarchical (with a dendrogram); hdbscan: density-based, finds k "
-                "itself and leaves noise unassigned; kprototypes: mixed numeric "
-                "and categorical data without one-hot distances.",
-            ),
-            click.option(
-                "--linkage",
-                type=click.Choice(["ward", "complete", "average", "single"]),
-                default="ward",
-                show_default=True,
-                help="Linkage for --algorithm agglomerative.",
-            ),
-            click.option(
-                "--covariance",
-                "covariance_type",
-                type=click.Choice(["full", "tied", "diag", "spherical"]),
-                default="full",
-                show_default=True,
-                help="Covariance of each component for --algorithm gmm.",
-            ),
-            click.option(
-                "--min-cluster-size",
-                type=click.IntRange(min=2),
-                default=None,
-                help="Smallest segment for --algorithm hdbscan. Default: 2% of the "
-                "rows, at least 5.",
-            ),
-            click.option(
-                "--stability-resamples",
-                type=click.IntRange(min=0),
-                default=20,
-                show_default=True,
-                help="Bootstrap resamples for segment stability (0: skip). "
-                "Stability also breaks ties between equally supported k.",
-            ),
-        ]
-    )(command)
+    decls = [*flags, o.name]
+    kwargs: dict[str, Any] = {"default": default, "help": text}
+    if o.metavar:
+        kwargs["metavar"] = o.metavar
+    if o.kind == "int":
+        kwargs["type"] = click.IntRange(
+            min=None if o.minimum is None else int(o.minimum)
+        )
+    elif o.kind == "float":
+        kwargs["type"] = click.FloatRange(min=o.minimum)
+    elif o.kind == "choice":
+        kwargs["type"] = click.Choice(list(o.choices))
+    elif o.kind == "flag":
+        kwargs["is_flag"] = True
+    elif o.kind in ("columns", "texts"):
+        kwargs["multiple"] = True
+        kwargs["default"] = ()
+    elif o.kind == "path":
+        kwargs["type"] = click.Path(dir_okay=False)
+    if default is not None and o.kind not in ("columns", "texts", "flag", "path"):
+        kwargs["show_default"] = True
+    return [click.option(*decls, **kwargs)]
 
 
 _allow_formulas = click.option(
@@ -341,28 +300,6 @@ def _database_args(
     return source, target
 
 
-def _engine_options(engine_help: str) -> Callable[..., Any]:
-    """--engine and --spark-master."""
-    return _apply(
-        [
-            click.option(
-                "--engine",
-                type=click.Choice(["local", "spark"]),
-                default="local",
-                show_default=True,
-                help=engine_help,
-            ),
-            click.option(
-                "--spark-master",
-                metavar="URL",
-                default=None,
-                help="Spark master for --engine spark, e.g. spark://host:7077 or "
-                "yarn. Default: local[*] on this machine, bound to 127.0.0.1.",
-            ),
-        ]
-    )
-
-
 def _split(values: Sequence[str]) -> list[str] | None:
     """Accept ``-f a -f b`` and ``-f "a,b"``; names with commas can be repeated."""
     out: list[str] = []
@@ -387,44 +324,7 @@ def cli(debug: bool) -> None:
 
 @cli.command()
 @click.argument("data", required=False, type=click.Path(dir_okay=False))
-@click.option(
-    "-f",
-    "--features",
-    multiple=True,
-    metavar="COLUMNS",
-    help="Columns to segment on (repeat, or separate with commas). "
-    "Default: numeric and low-cardinality categorical columns, minus IDs.",
-)
-@_segment_options(
-    k_min=2,
-    k_help="Number of segments. Default: chosen automatically.",
-    scaler_help="How numeric features are scaled.",
-)
-@click.option(
-    "--categorical-weight",
-    type=click.FloatRange(min=0),
-    default=0.5,
-    show_default=True,
-    help="Weight of one-hot encoded categories against a standardised numeric "
-    "feature (at 1, a 0/1 column can split the customers on its own).",
-)
-@click.option(
-    "--id-column",
-    "id_columns",
-    multiple=True,
-    metavar="COLUMN",
-    help="Identifier column(s), kept in the output but not used as "
-    "features. Default: detected automatically.",
-)
-@_algorithm_options
-@click.option(
-    "--previous",
-    type=click.Path(dir_okay=False),
-    default=None,
-    metavar="MODEL",
-    help="A previous model.skops: segments that persist keep its numbers and "
-    "names, and the report shows how customers moved between segments.",
-)
+@_settings_options("run")
 @click.option(
     "-o",
     "--out",
@@ -433,59 +333,16 @@ def cli(debug: bool) -> None:
     show_default=True,
     help="Folder for segments, profiles, summary, report and model.",
 )
-@_load_options
 @_database_options("data", noun="customers")
-@_engine_options(
-    "Where the work runs: this machine, or Apache Spark (needs "
-    "'pip install custseg[spark]' and Java)."
-)
 @_allow_formulas
 @click.option(
     "--no-report", is_flag=True, help="Skip report.html (faster on big data)."
 )
-@click.option(
-    "--transform",
-    "log_transform",
-    type=click.Choice(["auto", "none"]),
-    default="auto",
-    show_default=True,
-    help="auto: cluster heavy-tailed amounts and counts (skew above 2) on a log "
-    "scale; none: as they are. Profiles stay in original units.",
-)
-@click.option(
-    "--columns",
-    "column_roles",
-    type=click.Path(dir_okay=False),
-    default=None,
-    help="CSV (column,label,role) or YAML file giving some columns a label and a "
-    "role (money, count, share, flag, ...) instead of the guessed ones.",
-)
 @click.option("-q", "--quiet", is_flag=True, help="Print nothing but errors.")
 def run(
     data: Any,
-    features: tuple[str, ...],
-    n_clusters: int | None,
-    k_min: int,
-    k_max: int,
-    scaler: str,
-    categorical_weight: float,
-    random_state: int,
-    id_columns: tuple[str, ...],
-    algorithm: str,
-    linkage: str,
-    covariance_type: str,
-    min_cluster_size: int | None,
-    stability_resamples: int,
-    log_transform: str,
-    column_roles: str | None,
-    previous: str | None,
+    settings: Any,
     out: str,
-    delimiter: str | None,
-    encoding: str | None,
-    sheet: str | None,
-    na_values: tuple[str, ...],
-    engine: str,
-    spark_master: str | None,
     allow_formulas: bool,
     no_report: bool,
     quiet: bool,
@@ -508,35 +365,9 @@ def run(
     """
     from custseg import pipeline
 
-    if k_max < k_min:
-        raise click.BadParameter(f"--k-max ({k_max}) is smaller than --k-min ({k_min})")
     progress = _Progress(quiet)
     progress.stage(f"loading {data or 'the bundled mall customers demo'}")
-    result = pipeline.run(
-        data,
-        features=_split(features),
-        n_clusters=n_clusters,
-        k_range=(k_min, k_max),
-        scaler=scaler,
-        categorical_weight=categorical_weight,
-        random_state=random_state,
-        id_columns=list(id_columns) or None,
-        algorithm=algorithm,
-        linkage=linkage,
-        covariance_type=covariance_type,
-        min_cluster_size=min_cluster_size,
-        stability_resamples=stability_resamples,
-        log_transform=log_transform,
-        column_roles=column_roles,
-        previous=previous,
-        delimiter=delimiter,
-        encoding=encoding,
-        sheet=sheet,
-        na_values=list(na_values),
-        engine=engine,
-        spark_master=spark_master,
-        progress=progress,
-    )
+    result = pipeline.run(data, settings, progress=progress)
     paths = pipeline.write_outputs(
         result,
         out,
@@ -643,12 +474,7 @@ def run(
     metavar="COLUMN",
     help="Customer id column of --attributes, if named differently.",
 )
-@_segment_options(
-    k_min=3,
-    k_help="Number of behavioural clusters. Default: chosen automatically.",
-    scaler_help="How the (log-transformed) RFM features are scaled.",
-)
-@_algorithm_options
+@_settings_options("rfm")
 @click.option(
     "-o",
     "--out",
@@ -657,8 +483,6 @@ def run(
     show_default=True,
     help="Folder for segments, rfm_segments, profiles, summary, report and model.",
 )
-@_load_options
-@_engine_options("Where the aggregation runs: DuckDB on this machine, or Apache Spark.")
 @_allow_formulas
 @_database_options("transactions", noun="transaction lines")
 @click.option("--no-report", is_flag=True, help="Skip report.html.")
@@ -681,23 +505,8 @@ def rfm(
     segment_map: str | None,
     attributes: str | None,
     attributes_key: str | None,
-    n_clusters: int | None,
-    k_min: int,
-    k_max: int,
-    scaler: str,
-    random_state: int,
-    algorithm: str,
-    linkage: str,
-    covariance_type: str,
-    min_cluster_size: int | None,
-    stability_resamples: int,
+    settings: Any,
     out: str,
-    delimiter: str | None,
-    encoding: str | None,
-    sheet: str | None,
-    na_values: tuple[str, ...],
-    engine: str,
-    spark_master: str | None,
     allow_formulas: bool,
     no_report: bool,
     quiet: bool,
@@ -723,8 +532,6 @@ def rfm(
     from custseg import pipeline
     from custseg.rfm import rfm as run_rfm
 
-    if k_max < k_min:
-        raise click.BadParameter(f"--k-max ({k_max}) is smaller than --k-min ({k_min})")
     progress = _Progress(quiet)
     progress.stage(
         f"reading transactions from {transactions}"
@@ -753,23 +560,7 @@ def rfm(
         segment_map=segment_map,
         attributes=attributes,
         attributes_key=attributes_key,
-        n_clusters=n_clusters,
-        k_range=(k_min, k_max),
-        scaler=scaler,
-        random_state=random_state,
-        algorithm_options={
-            "algorithm": algorithm,
-            "linkage": linkage,
-            "covariance_type": covariance_type,
-            "min_cluster_size": min_cluster_size,
-            "stability_resamples": stability_resamples,
-        },
-        delimiter=delimiter,
-        encoding=encoding,
-        sheet=sheet,
-        na_values=list(na_values),
-        engine=engine,
-        spark_master=spark_master,
+        settings=settings,
         progress=progress,
     )
     paths = pipeline.write_outputs(
@@ -901,7 +692,7 @@ def pipeline_reason(key: str) -> str:
     help="Where to write the scored rows (.csv or .parquet). "
     "Default: <DATA name>-segments.csv in the current folder.",
 )
-@_load_options
+@_settings_options("predict")
 @_database_options("data", noun="customers")
 @_allow_formulas
 @click.option("-q", "--quiet", is_flag=True, help="Print nothing but errors.")
@@ -909,10 +700,7 @@ def predict(
     model: str,
     data: Any,
     output: str | None,
-    delimiter: str | None,
-    encoding: str | None,
-    sheet: str | None,
-    na_values: tuple[str, ...],
+    settings: Any,
     allow_formulas: bool,
     quiet: bool,
     database: Any,
@@ -934,14 +722,7 @@ def predict(
     from custseg.io import write_table
 
     segmenter = load_model(model)
-    df = pipeline.predict(
-        segmenter,
-        data,
-        delimiter=delimiter,
-        encoding=encoding,
-        sheet=sheet,
-        na_values=list(na_values),
-    )
+    df = pipeline.predict(segmenter, data, **settings.load_options())
     prefix = "custseg_" if "custseg_segment" in df.columns else ""
     target = Path(output or f"{_stem(data)}-segments.csv")
     write_table(df, target, safe_formulas=not allow_formulas)
@@ -1003,34 +784,7 @@ def _write_predictions(df: Any, segmenter: Any, prefix: str, database: Any) -> N
     help="Algorithms to compare, separated by commas. Default: all "
     "(kmeans, minibatch-kmeans, agglomerative, gmm, hdbscan, kprototypes).",
 )
-@click.option(
-    "-f",
-    "--features",
-    multiple=True,
-    metavar="COLUMNS",
-    help="Columns to segment on (repeat, or separate with commas). Default: "
-    "chosen as for 'run'.",
-)
-@_segment_options(
-    k_min=2,
-    k_help="Number of segments for every algorithm (HDBSCAN finds its own). "
-    "Default: each algorithm chooses.",
-    scaler_help="How numeric features are scaled.",
-)
-@click.option(
-    "--id-column",
-    "id_columns",
-    multiple=True,
-    metavar="COLUMN",
-    help="Identifier column(s). Default: detected automatically.",
-)
-@click.option(
-    "--stability-resamples",
-    type=click.IntRange(min=0),
-    default=20,
-    show_default=True,
-    help="Bootstrap resamples for each algorithm's stability (0: skip).",
-)
+@_settings_options("compare")
 @click.option(
     "-o",
     "--out",
@@ -1040,24 +794,12 @@ def _write_predictions(df: Any, segmenter: Any, prefix: str, database: Any) -> N
     help="Folder for comparison.csv, agreement.csv, comparison.json and "
     "comparison.html.",
 )
-@_load_options
 @click.option("-q", "--quiet", is_flag=True, help="Print nothing but errors.")
 def compare(
     data: str | None,
     algorithms: str | None,
-    features: tuple[str, ...],
-    n_clusters: int | None,
-    k_min: int,
-    k_max: int,
-    scaler: str,
-    random_state: int,
-    id_columns: tuple[str, ...],
-    stability_resamples: int,
+    settings: Any,
     out: str,
-    delimiter: str | None,
-    encoding: str | None,
-    sheet: str | None,
-    na_values: tuple[str, ...],
     quiet: bool,
 ) -> None:
     """Compare clustering algorithms on the customers in DATA.
@@ -1075,23 +817,11 @@ def compare(
     from custseg.compare import compare as run_compare
     from custseg.compare import write_comparison
 
-    if k_max < k_min:
-        raise click.BadParameter(f"--k-max ({k_max}) is smaller than --k-min ({k_min})")
     progress = _Progress(quiet)
     result = run_compare(
         data,
+        settings,
         algorithms=(_split([algorithms]) if algorithms else None) or list(ALGORITHMS),
-        features=_split(features),
-        n_clusters=n_clusters,
-        k_range=(k_min, k_max),
-        scaler=scaler,
-        random_state=random_state,
-        id_columns=list(id_columns) or None,
-        stability_resamples=stability_resamples,
-        delimiter=delimiter,
-        encoding=encoding,
-        sheet=sheet,
-        na_values=list(na_values),
         progress=progress,
     )
     paths = write_comparison(result, out)

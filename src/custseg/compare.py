@@ -38,6 +38,7 @@ from custseg.datasets import mall_customers_path
 from custseg.errors import DataRepairWarning, ParameterError
 from custseg.io import load_table
 from custseg.quality import check_table
+from custseg.settings import Settings
 
 __all__ = ["Comparison", "compare", "write_comparison"]
 
@@ -102,26 +103,36 @@ class Comparison:
 
 def compare(
     data: str | os.PathLike[str] | pd.DataFrame | None = None,
+    settings: Settings | None = None,
     *,
     algorithms: Sequence[str] = tuple(ALGORITHMS),
-    features: Sequence[str] | None = None,
-    n_clusters: int | None = None,
-    k_range: tuple[int, int] = (2, 10),
-    scaler: str = "standard",
-    categorical_weight: float = 0.5,
-    random_state: int = 0,
-    id_columns: Sequence[str] | None = None,
-    stability_resamples: int = 20,
-    delimiter: str | None = None,
-    encoding: str | None = None,
-    sheet: str | int | None = None,
-    na_values: Sequence[str] = (),
     progress: Progress | None = None,
+    **options: Any,
 ) -> Comparison:
     """Run each of ``algorithms`` on the same prepared features and compare them.
 
     An algorithm that cannot segment the data (HDBSCAN finding a single dense
     group, say) is reported in ``errors`` rather than stopping the others.
+
+    Parameters
+    ----------
+    data : path, DataFrame or None
+        The customer table; ``None`` uses the bundled mall customers demo.
+    settings : Settings, optional
+        As for :func:`custseg.pipeline.run`; ``algorithm`` is each of
+        ``algorithms`` in turn, and HDBSCAN ignores ``n_clusters``.
+    algorithms : sequence of str
+        The algorithms to compare (default: all).
+    progress : callable, optional
+        As for :func:`custseg.pipeline.run`.
+    **options
+        Any :class:`custseg.Settings` field, applied on top of ``settings``.
+
+    Returns
+    -------
+    Comparison
+        One row per algorithm (k, indices, stability, sizes, seconds), the
+        pairwise adjusted Rand indices, and the algorithms that failed.
 
     Examples
     --------
@@ -135,25 +146,10 @@ def compare(
     names = list(dict.fromkeys(check_algorithm(a) for a in algorithms))
     if not names:
         raise ParameterError("name at least one algorithm to compare")
+    settings = (settings or Settings()).replace(**options)
     source = mall_customers_path() if data is None else data
-    df = load_table(
-        source,
-        delimiter=delimiter,
-        encoding=encoding,
-        sheet=sheet,
-        na_values=list(na_values),
-    )
-    quality = check_table(df, id_columns=id_columns)
-    common: dict[str, Any] = {
-        "n_clusters": n_clusters,
-        "k_range": k_range,
-        "features": list(features) if features else None,
-        "id_columns": list(id_columns) if id_columns else None,
-        "scaler": scaler,
-        "categorical_weight": categorical_weight,
-        "random_state": random_state,
-        "stability_resamples": stability_resamples,
-    }
+    df = load_table(source, **settings.load_options())
+    quality = check_table(df, id_columns=settings.id_columns)
     fitted: dict[str, Segmenter] = {}
     seconds: dict[str, float] = {}
     errors: dict[str, str] = {}
@@ -167,10 +163,12 @@ def compare(
                 if fitted:
                     warnings.simplefilter("ignore", DataRepairWarning)
                 # HDBSCAN finds its own k: a k given for the others is not its.
-                params = {**common, "algorithm": name}
+                own = settings.replace(algorithm=name)
                 if name == "hdbscan":
-                    params["n_clusters"] = None
-                fitted[name] = Segmenter(**params).fit(df, quality=quality)
+                    own = own.automatic()
+                fitted[name] = Segmenter(**own.segmenter_params()).fit(
+                    df, quality=quality
+                )
         except CustsegError as exc:
             errors[name] = str(exc)
             continue
@@ -184,7 +182,7 @@ def compare(
         )
     first = next(iter(fitted.values()))
     Z = first.prepare(df)
-    rng = np.random.default_rng(random_state)
+    rng = np.random.default_rng(settings.random_state)
     sil_rows = (
         np.sort(rng.choice(len(Z), SILHOUETTE_ROWS, replace=False))
         if len(Z) > SILHOUETTE_ROWS

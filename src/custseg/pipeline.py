@@ -25,6 +25,7 @@ from custseg.io import load_table, table_meta, write_table
 from custseg.io._sql import DatabaseSource, DatabaseTarget, read_database
 from custseg.profile import SegmentProfile, profiles_frame
 from custseg.quality import QualityReport, check_table
+from custseg.settings import Settings
 
 __all__ = [
     "NAME_COLUMN",
@@ -37,6 +38,7 @@ __all__ = [
     "load_source",
     "predict",
     "run",
+    "segment",
     "write_outputs",
 ]
 
@@ -218,29 +220,10 @@ def predict(
 
 def run(
     data: Source | None = None,
+    settings: Settings | None = None,
     *,
-    features: Sequence[str] | None = None,
-    n_clusters: int | None = None,
-    k_range: tuple[int, int] = (2, 10),
-    scaler: str = "standard",
-    categorical_weight: float = 0.5,
-    random_state: int = 0,
-    id_columns: Sequence[str] | None = None,
-    algorithm: str = "kmeans",
-    linkage: str = "ward",
-    covariance_type: str = "full",
-    min_cluster_size: int | None = None,
-    stability_resamples: int = 20,
-    log_transform: str = "auto",
-    column_roles: str | os.PathLike[str] | dict[str, dict[str, str]] | None = None,
-    previous: str | os.PathLike[str] | Segmenter | None = None,
-    delimiter: str | None = None,
-    encoding: str | None = None,
-    sheet: str | int | None = None,
-    na_values: Sequence[str] = (),
-    engine: str = "local",
-    spark_master: str | None = None,
     progress: Progress | None = None,
+    **options: Any,
 ) -> SegmentationRun:
     """Segment a customer table from start to finish.
 
@@ -248,37 +231,38 @@ def run(
     ----------
     data : path, DataFrame, DatabaseSource or None
         The table; ``None`` uses the bundled mall customers demo.
-    features, n_clusters, k_range, scaler, random_state, id_columns
-        As for :class:`custseg.Segmenter`.
-    algorithm, linkage, covariance_type, min_cluster_size, stability_resamples
-        As for :class:`custseg.Segmenter`.
-    log_transform : {"auto", "none"}, default "auto"
-        As for :class:`custseg.Segmenter`: heavy-tailed amounts and counts
-        are clustered on a log scale unless ``"none"``.
-    column_roles : path or dict, optional
-        Labels and roles for some columns: a CSV (``column,label,role``) or
-        YAML file, or the dict :func:`custseg.quality.read_column_file` makes.
-    previous : path or Segmenter, optional
-        A previous model: segments that persist keep its numbers and names,
-        and the run reports how customers moved (``result.migration``).
-    delimiter, encoding, sheet, na_values
-        As for :func:`custseg.load_table`.
-    engine : {"local", "spark"}, default "local"
-        ``"spark"`` runs the same pipeline on Apache Spark
-        (:func:`custseg.spark.run_spark`; needs ``pip install custseg[spark]``).
-    spark_master : str, optional
-        Spark master URL for ``engine="spark"`` (default: local, loopback only).
+    settings : Settings, optional
+        How to read, prepare and segment (:class:`custseg.Settings`, the one
+        table of options the command line and the web app share). Default:
+        ``Settings()``.
+    progress : callable, optional
+        Called as ``progress(step, done, total)`` while the run works.
+    **options
+        Any :class:`custseg.Settings` field (``features``, ``n_clusters``,
+        ``algorithm``, ``previous``, ``engine``, ...), applied on top of
+        ``settings``; an unknown name is a :class:`custseg.errors.ParameterError`.
+
+    Returns
+    -------
+    SegmentationRun
+        The rows, their quality report, the fitted :class:`custseg.Segmenter`
+        and the timings; write it with :func:`write_outputs`.
 
     Examples
     --------
     >>> result = run(features=["Annual Income (k$)", "Spending Score (1-100)"])
     >>> result.k_selection.k, len(result.segments_frame())
     (5, 200)
+    >>> same = run(None, Settings(features=("Annual Income (k$)",
+    ...     "Spending Score (1-100)")))
+    >>> bool((same.labels == result.labels).all())
+    True
     """
-    if engine == "spark":
+    settings = (settings or Settings()).replace(**options)
+    if settings.engine == "spark":
         from custseg.spark import run_spark
 
-        if algorithm != "kmeans" or previous is not None:
+        if settings.algorithm != "kmeans" or settings.previous is not None:
             raise ParameterError(
                 "the Spark engine runs K-Means only, without --previous; use the "
                 "local engine for other algorithms and for label continuity"
@@ -288,35 +272,45 @@ def run(
                 "engine='spark' reads files; pass a path (read DataFrames and "
                 "database tables with the local engine)"
             )
-        return run_spark(
-            data,
-            features=features,
-            n_clusters=n_clusters,
-            k_range=k_range,
-            scaler=scaler,
-            categorical_weight=categorical_weight,
-            random_state=random_state,
-            id_columns=id_columns,
-            delimiter=delimiter,
-            encoding=encoding,
-            na_values=na_values,
-            master=spark_master,
-            progress=progress,
+        return run_spark(data, settings, progress=progress)
+    if settings.engine != "local":
+        raise ParameterError(
+            f"engine must be 'local' or 'spark'; got {settings.engine!r}"
         )
-    if engine != "local":
-        raise ParameterError(f"engine must be 'local' or 'spark'; got {engine!r}")
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
     source = mall_customers_path() if data is None else data
-    df = load_source(
-        source, delimiter=delimiter, encoding=encoding, sheet=sheet, na_values=na_values
-    )
+    df = load_source(source, **settings.load_options())
     timings["load"] = time.perf_counter() - t0
-
     t0 = time.perf_counter()
-    quality = check_table(df, id_columns=id_columns)
+    quality = check_table(df, id_columns=settings.id_columns)
     timings["quality"] = time.perf_counter() - t0
+    return segment(
+        df,
+        settings,
+        quality=quality,
+        source=str(quality.source) if isinstance(source, pd.DataFrame) else str(source),
+        timings=timings,
+        progress=progress,
+    )
+
+
+def segment(
+    table: pd.DataFrame,
+    settings: Settings,
+    *,
+    quality: QualityReport,
+    source: str,
+    timings: dict[str, float] | None = None,
+    progress: Progress | None = None,
+) -> SegmentationRun:
+    """Prepare, segment and explain a loaded, checked ``table`` (the part of
+    :func:`run` after loading; :func:`custseg.rfm.rfm` calls it on its
+    per-customer table). ``timings`` are the stages measured before."""
+    timings = dict(timings or {})
+    previous = settings.previous
     previous_model = _load_previous(previous)  # fail early, before the fit
+    column_roles = settings.column_roles
     roles_file = None
     if isinstance(column_roles, (str, os.PathLike)):
         from custseg.quality._roles import read_column_file
@@ -326,52 +320,43 @@ def run(
 
     t0 = time.perf_counter()
     segmenter = Segmenter(
-        n_clusters,
-        k_range=k_range,
-        features=list(features) if features else None,
-        id_columns=list(id_columns) if id_columns else None,
-        scaler=scaler,
-        categorical_weight=categorical_weight,
-        random_state=random_state,
-        algorithm=algorithm,
-        linkage=linkage,
-        covariance_type=covariance_type,
-        min_cluster_size=min_cluster_size,
-        stability_resamples=stability_resamples,
-        log_transform=log_transform,
-        column_roles=column_roles,
-    ).fit(df, quality=quality, progress=progress)
+        **settings.replace(column_roles=column_roles).segmenter_params()
+    ).fit(table, quality=quality, progress=progress)
     timings["segment"] = time.perf_counter() - t0
     timings.update({f"segment.{k}": v for k, v in segmenter.timings_.items()})
     migration = None
     if previous is not None:
         assert previous_model is not None
-        migration = continue_with(segmenter, previous_model, df, source=previous)
-    settings = {
-        "data": str(quality.source)
-        if isinstance(source, pd.DataFrame)
-        else str(source),
-        "features": list(features) if features else None,
-        "n_clusters": n_clusters,
-        "k_range": list(k_range),
-        "scaler": scaler,
-        "categorical_weight": categorical_weight,
-        "random_state": random_state,
-        "id_columns": list(id_columns) if id_columns else None,
-        "algorithm": segmenter.algorithm_,
-        "linkage": linkage if segmenter.algorithm_ == "agglomerative" else None,
-        "covariance_type": covariance_type if segmenter.algorithm_ == "gmm" else None,
-        "min_cluster_size": min_cluster_size,
-        "stability_resamples": stability_resamples,
-        "log_transform": log_transform,
+        migration = continue_with(segmenter, previous_model, table, source=previous)
+    algorithm = segmenter.algorithm_
+    record = {
+        "data": source,
+        "features": _listed(settings.features),
+        "n_clusters": settings.n_clusters,
+        "k_range": list(settings.k_range),
+        "scaler": settings.scaler,
+        "categorical_weight": settings.categorical_weight,
+        "random_state": settings.random_state,
+        "id_columns": _listed(settings.id_columns),
+        "algorithm": algorithm,
+        "linkage": settings.linkage if algorithm == "agglomerative" else None,
+        "covariance_type": settings.covariance_type if algorithm == "gmm" else None,
+        "min_cluster_size": settings.min_cluster_size,
+        "stability_resamples": settings.stability_resamples,
+        "log_transform": settings.log_transform,
         "log_features": list(segmenter.log_features_),
         "columns": roles_file,
         "previous": None if migration is None else migration.previous,
         "engine": "local",
     }
     return SegmentationRun(
-        df, segmenter.quality_, segmenter, settings, timings, migration=migration
+        table, segmenter.quality_, segmenter, record, timings, migration=migration
     )
+
+
+def _listed(names: Sequence[str] | None) -> list[str] | None:
+    """Column names as a JSON list (``None`` when not given)."""
+    return list(names) if names else None
 
 
 def _load_previous(

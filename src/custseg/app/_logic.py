@@ -31,6 +31,7 @@ from custseg.errors import ColumnTypeError, CustsegError, EmptyDataError, InputE
 from custseg.io import load_table, write_table
 from custseg.prep import SCALERS, model_frame, select_features
 from custseg.quality import QualityReport, check_table
+from custseg.settings import Settings
 
 __all__ = [
     "CHART_ROWS",
@@ -38,7 +39,6 @@ __all__ = [
     "SCALERS",
     "UPLOAD_TYPES",
     "Card",
-    "RunSettings",
     "Upload",
     "cards",
     "categorical_columns",
@@ -82,25 +82,6 @@ class Upload:
     def from_bytes(cls, name: str, data: bytes) -> Upload:
         """Name and bytes, with the digest that keys every cached result."""
         return cls(name, data, hashlib.sha256(data).hexdigest())
-
-
-@dataclass(frozen=True)
-class RunSettings:
-    """What the user chose on the Features page (hashable: a cache key)."""
-
-    features: tuple[str, ...]
-    scaler: str = "standard"
-    k_range: tuple[int, int] = (2, 10)
-    n_clusters: int | None = None
-    random_state: int = 0
-    algorithm: str = "kmeans"
-    linkage: str = "ward"  # agglomerative
-    covariance_type: str = "full"  # gmm
-    min_cluster_size: int | None = None  # hdbscan; None: 2% of the rows
-
-    def automatic(self) -> RunSettings:
-        """The same settings with k chosen automatically."""
-        return dataclasses.replace(self, n_clusters=None)
 
 
 def demo_upload(name: str = "mall_customers") -> Upload:
@@ -245,7 +226,7 @@ def default_features(quality: QualityReport) -> list[str]:
 
 def segment(
     upload: Upload,
-    settings: RunSettings,
+    settings: Settings,
     *,
     max_mb: float = DEFAULT_MAX_UPLOAD_MB,
     progress: Any = None,
@@ -257,26 +238,14 @@ def segment(
     --------
     >>> run = segment(
     ...     demo_upload(),
-    ...     RunSettings(("Annual Income (k$)", "Spending Score (1-100)")),
+    ...     Settings(features=("Annual Income (k$)", "Spending Score (1-100)")),
     ... )
     >>> run.k_selection.k, run.source
     (5, 'mall_customers.csv')
     """
     path = stage_upload(upload, max_mb=max_mb)
     try:
-        result = pipeline.run(
-            path,
-            features=list(settings.features) or None,
-            n_clusters=settings.n_clusters,
-            k_range=settings.k_range,
-            scaler=settings.scaler,
-            random_state=settings.random_state,
-            algorithm=settings.algorithm,
-            linkage=settings.linkage,
-            covariance_type=settings.covariance_type,
-            min_cluster_size=settings.min_cluster_size,
-            progress=progress,
-        )
+        result = pipeline.run(path, settings, progress=progress)
     except CustsegError as exc:
         raise _strip_folder(exc, path) from None
     return dataclasses.replace(

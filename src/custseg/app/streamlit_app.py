@@ -21,13 +21,13 @@ from matplotlib.colors import to_hex
 
 from custseg.app import _logic as app
 from custseg.cluster import ALGORITHMS
-from custseg.cluster._algorithms import COVARIANCE_TYPES, LINKAGES
 from custseg.cluster._segmenter import NOISE_REASON
 from custseg.datasets import DATASETS
 from custseg.errors import CustsegError
 from custseg.pipeline import SegmentationRun
 from custseg.plots import segment_colors
 from custseg.quality import QualityReport
+from custseg.settings import Option, Settings, options
 
 PAGES = (
     "1 · Data",
@@ -37,20 +37,11 @@ PAGES = (
     "5 · Segments",
     "6 · Downloads",
 )
-SCALER_WORDS = {
-    "standard": "standard: mean 0, standard deviation 1 (usual choice)",
-    "robust": "robust: median and interquartile range (many outliers)",
-    "minmax": "min-max: each column from 0 to 1",
-    "none": "none: use the numbers as they are (same units only)",
-}
-ALGORITHM_WORDS = {
-    "kmeans": "K-Means: compact groups around a centre (the usual choice)",
-    "minibatch-kmeans": "Mini-batch K-Means: K-Means on samples, for very large tables",
-    "gmm": "Gaussian mixture: oval groups of different sizes and shapes",
-    "agglomerative": "Hierarchical: merges the closest customers step by step",
-    "hdbscan": "HDBSCAN: finds dense groups itself; outliers stay unassigned",
-    "kprototypes": "k-prototypes: numbers and categories (e.g. gender) together",
-}
+# The settings the Features page draws, in the table's order (custseg.settings):
+# features get their own multiselect, and k is picked on the Choose k page.
+CONTROLS = tuple(o for o in options("app") if o.name not in ("features", "n_clusters"))
+# The largest k the slider offers.
+_K_SLIDER_MAX = 15
 
 
 def _max_mb() -> float:
@@ -113,7 +104,7 @@ def _table() -> tuple[app.Upload, pd.DataFrame, QualityReport] | None:
     return source, df, quality
 
 
-def _result(settings: app.RunSettings) -> SegmentationRun:
+def _result(settings: Settings) -> SegmentationRun:
     source = _source()
     assert source is not None
     key = (source.digest, source.name, _astuple(settings), _max_mb())
@@ -140,12 +131,13 @@ def _result(settings: app.RunSettings) -> SegmentationRun:
     return result
 
 
-def _astuple(settings: app.RunSettings) -> tuple[Any, ...]:
+def _astuple(settings: Settings) -> tuple[Any, ...]:
+    """The settings as a tuple of plain values (a key Streamlit's caches hash)."""
     return dataclasses.astuple(settings)
 
 
-def _settings() -> app.RunSettings | None:
-    settings: app.RunSettings | None = st.session_state.get("settings")
+def _settings() -> Settings | None:
+    settings: Settings | None = st.session_state.get("settings")
     if settings is None:
         st.info(
             "Choose the features on the **3 · Features** page and press "
@@ -343,20 +335,74 @@ def page_explore() -> None:
 # -- 3. Features -----------------------------------------------------------------
 
 
+def _app_value(o: Option, value: Any) -> Any:
+    """A widget's value as the setting's value (0 or nothing: the default)."""
+    if o.kind == "range":
+        return tuple(int(v) for v in value)
+    if o.kind == "columns":
+        return tuple(value) or None
+    if o.kind == "int":
+        return None if o.default is None and int(value) == 0 else int(value)
+    if o.kind == "float":
+        return float(value)
+    return value
+
+
+def _widget_value(o: Option) -> Any:
+    """The setting's default as its widget's value."""
+    if o.kind == "columns":
+        return list(o.default or ())
+    if o.kind == "int" and o.default is None:
+        return 0  # e.g. HDBSCAN's smallest segment: 0 stands for 2% of the rows
+    return o.default
+
+
 def _start(features_key: str) -> None:
     state = st.session_state  # every choice is there (page_features sets defaults)
-    size = int(state["min_cluster_size"])
-    state["settings"] = app.RunSettings(
-        tuple(state[features_key]),
-        state["scaler"],
-        tuple(state["k_range"]),
-        random_state=int(state["seed"]),
-        algorithm=state["algorithm"],
-        linkage=state["linkage"],
-        covariance_type=state["covariance_type"],
-        min_cluster_size=size if size >= 2 else None,
+    state["settings"] = Settings(
+        features=tuple(state[features_key]),
+        **{o.name: _app_value(o, state[o.name]) for o in CONTROLS},
     )
     _go(PAGES[4])
+
+
+def _control(where: Any, o: Option, quality: QualityReport) -> None:
+    """The widget of one setting, keyed by the setting's name."""
+    label = o.app_label or o.name
+    help = o.app_help or o.help
+    if o.kind == "choice":
+        words = dict(o.choice_words)
+        where.selectbox(
+            label,
+            list(o.choices),
+            format_func=lambda name: words.get(name, name),
+            key=o.name,
+            help=help,
+        )
+    elif o.kind == "range":
+        where.slider(
+            label,
+            min_value=int(o.minimum or 0),
+            max_value=_K_SLIDER_MAX,
+            key=o.name,
+            help=help,
+        )
+    elif o.kind in ("int", "float"):
+        # an optional count (HDBSCAN's smallest segment) takes 0 for "default"
+        low = 0 if o.default is None else (o.minimum or 0)
+        where.number_input(
+            label,
+            min_value=int(low) if o.kind == "int" else float(low),
+            step=(5 if o.default is None else 1) if o.kind == "int" else 0.1,
+            key=o.name,
+            help=help,
+        )
+    elif o.kind == "columns":
+        where.multiselect(
+            label, [c.name for c in quality.columns], key=o.name, help=help
+        )
+    else:
+        raise TypeError(f"the app has no control for a {o.kind!r} setting")
 
 
 def page_features() -> None:
@@ -383,55 +429,14 @@ def page_features() -> None:
         key=key,
     )
     left, right = st.columns(2, gap="large")
-    algorithm = left.selectbox(
-        "Method",
-        list(ALGORITHMS),
-        format_func=lambda name: ALGORITHM_WORDS.get(name, ALGORITHMS[name]),
-        key="algorithm",
-    )
-    left.selectbox(
-        "Scaling (puts columns with different units on one footing)",
-        list(app.SCALERS),
-        format_func=lambda name: SCALER_WORDS.get(name, name),
-        key="scaler",
-    )
-    if algorithm == "hdbscan":
-        right.number_input(
-            "Smallest segment (customers; 0 = 2% of the rows)",
-            min_value=0,
-            step=5,
-            key="min_cluster_size",
-            help="HDBSCAN chooses the number of segments itself: groups smaller "
-            "than this are not segments, and customers in no dense group stay "
-            "unassigned.",
-        )
-    else:
-        right.slider(
-            "Numbers of segments to try (k)",
-            min_value=2,
-            max_value=15,
-            key="k_range",
-        )
-    if algorithm == "agglomerative":
-        right.selectbox(
-            "Linkage (how the distance between two groups is measured)",
-            [*LINKAGES],
-            key="linkage",
-        )
-    if algorithm == "gmm":
-        right.selectbox(
-            "Covariance (the shapes the groups may take)",
-            [*COVARIANCE_TYPES],
-            key="covariance_type",
-        )
-    right.number_input(
-        "Random seed",
-        min_value=0,
-        step=1,
-        key="seed",
-        help="The same data, settings and seed always give the same segments, "
-        "numbered the same way.",
-    )
+    more = st.expander("More settings")
+    places = {"method": left, "search": right, "more": more}
+    # The method first: it decides which of the others are drawn (Streamlit
+    # has the chosen value in the session state before the page runs).
+    algorithm = st.session_state["algorithm"]
+    for o in sorted(CONTROLS, key=lambda o: o.name != "algorithm"):
+        if o.used_by(algorithm):
+            _control(places[o.app_place], o, quality)
     if not features:
         st.warning("Choose at least one feature.")
     st.button(
@@ -447,7 +452,7 @@ def page_features() -> None:
 
 
 def _refit(k: int, auto_k: int) -> None:
-    settings: app.RunSettings = st.session_state["settings"]
+    settings: Settings = st.session_state["settings"]
     st.session_state["settings"] = dataclasses.replace(
         settings, n_clusters=None if k == auto_k else k
     )
@@ -778,15 +783,7 @@ PAGE_FUNCTIONS: dict[str, Callable[[], None]] = dict(
 # Choices on the Features page. Streamlit forgets a widget's value in a run
 # where it is not drawn, so leaving the page would reset the method and seed;
 # writing each value back at the start of a run keeps it.
-_CHOICE_DEFAULTS: dict[str, Any] = {
-    "algorithm": "kmeans",
-    "scaler": "standard",
-    "k_range": (2, 10),
-    "seed": 0,
-    "linkage": "ward",
-    "covariance_type": "full",
-    "min_cluster_size": 0,  # HDBSCAN: 0 stands for 2% of the rows
-}
+_CHOICE_DEFAULTS: dict[str, Any] = {o.name: _widget_value(o) for o in CONTROLS}
 
 
 def _keep_choices() -> None:
@@ -808,12 +805,12 @@ def main() -> None:
         source = _source()
         if source is not None:
             st.caption(f"Data: **{app._safe_name(source.name)}**")
-        settings: app.RunSettings | None = st.session_state.get("settings")
+        settings: Settings | None = st.session_state.get("settings")
         if settings is not None:
             k = "auto" if settings.n_clusters is None else settings.n_clusters
             st.caption(
                 f"{ALGORITHMS[settings.algorithm]} on "
-                + ", ".join(settings.features)
+                + ", ".join(settings.features or ("the default features",))
                 + f" · k {k}"
             )
     try:

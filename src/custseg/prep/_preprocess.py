@@ -18,6 +18,7 @@ from sklearn.preprocessing import (
     StandardScaler,
 )
 
+from custseg._names import SCALERS
 from custseg.errors import ParameterError
 from custseg.prep._features import FeatureSelection
 
@@ -29,7 +30,6 @@ __all__ = [
     "direct_prep",
 ]
 
-SCALERS = ("standard", "robust", "minmax", "none")
 
 
 def _scaler(name: str) -> object:

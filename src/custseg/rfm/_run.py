@@ -7,6 +7,7 @@ outputs as ``custseg run``; the RFM view rides along in ``run.rfm``.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import os
 import time
@@ -17,7 +18,6 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from custseg.cluster import Segmenter
 from custseg.cluster._choose_k import Progress
 from custseg.errors import InputError, MissingColumnError, ParameterError
 from custseg.io._sql import DatabaseSource
@@ -31,6 +31,7 @@ from custseg.rfm._scores import (
     parse_breaks,
     score_values,
 )
+from custseg.settings import Settings
 
 __all__ = ["RFM_FEATURES", "RFMAnalysis", "rfm", "rfm_customers"]
 
@@ -212,18 +213,10 @@ def rfm(
     segment_map: SegmentMap | str | os.PathLike[str] | None = None,
     attributes: str | os.PathLike[str] | pd.DataFrame | None = None,
     attributes_key: str | None = None,
-    n_clusters: int | None = None,
-    k_range: tuple[int, int] = (3, 10),
-    scaler: str = "standard",
-    random_state: int = 0,
-    algorithm_options: dict[str, Any] | None = None,
-    delimiter: str | None = None,
-    encoding: str | None = None,
-    sheet: str | int | None = None,
-    na_values: Sequence[str] = (),
-    engine: str = "local",
-    spark_master: str | None = None,
+    settings: Settings | None = None,
+    algorithm_options: Mapping[str, Any] | None = None,
     progress: Progress | None = None,
+    **options: Any,
 ) -> Any:
     """RFM analysis of a transaction log, with behavioural clusters.
 
@@ -249,16 +242,27 @@ def rfm(
         Customer attributes joined on the customer id (``attributes_key`` names
         the id column there if it differs); its numeric and categorical columns
         join the clustering features.
-    n_clusters, k_range, scaler, random_state
-        As for :class:`custseg.Segmenter`. The default k range starts at 3: a
-        two-way split (active against lapsed) is what the recency score shows.
-    algorithm_options : dict, optional
-        Further :class:`custseg.Segmenter` settings for the clusters:
-        ``algorithm``, ``linkage``, ``covariance_type``, ``min_cluster_size``,
-        ``stability_resamples``.
-    engine : {"local", "spark"}
-        Where the aggregation runs; scoring and clustering run locally on the
-        per-customer table either way.
+    settings : Settings, optional
+        How to read and cluster (:class:`custseg.Settings`); default
+        ``Settings.for_command("rfm")``, whose k range starts at 3: a two-way
+        split (active against lapsed) is what the recency score shows. The
+        features are the RFM ones (and the attributes'); ``engine`` says where
+        the aggregation runs (scoring and clustering run locally on the
+        per-customer table either way).
+    algorithm_options : mapping, optional
+        Settings fields for the clusters (``algorithm``, ``linkage``, ...), as
+        a mapping; the same as passing them as keywords.
+    progress : callable, optional
+        As for :func:`custseg.pipeline.run`.
+    **options
+        Any :class:`custseg.Settings` field (``n_clusters``, ``k_range``,
+        ``scaler``, ``random_state``, ``algorithm``, ``delimiter``, ``engine``,
+        ...), applied on top of ``settings``.
+
+    Returns
+    -------
+    SegmentationRun
+        As described above; write it with :func:`custseg.write_outputs`.
 
     Examples
     --------
@@ -276,9 +280,13 @@ def rfm(
     >>> str(first.rfm_segment)
     'Loyal'
     """
-    from custseg.pipeline import SegmentationRun
+    from custseg.pipeline import segment
     from custseg.quality import check_table
 
+    settings = (settings or Settings.for_command("rfm")).replace(
+        **{**(algorithm_options or {}), **options}
+    )
+    engine = settings.engine
     if data is None:
         from custseg.datasets import online_retail_sample_path
 
@@ -292,12 +300,7 @@ def rfm(
         seg_map = segment_map
     else:
         seg_map = load_segment_map(segment_map)
-    load_options: dict[str, Any] = {
-        "delimiter": delimiter,
-        "encoding": encoding,
-        "sheet": sheet,
-        "na_values": list(na_values),
-    }
+    load_options = settings.load_options()
     if progress:
         progress("aggregating transactions", 0, 1)
     common: dict[str, Any] = {
@@ -306,9 +309,9 @@ def rfm(
         "cancellations": cancellations,
         "drop_duplicates": drop_duplicates,
         "date_format": date_format,
-        "delimiter": delimiter,
-        "encoding": encoding,
-        "na_values": na_values,
+        "delimiter": settings.delimiter,
+        "encoding": settings.encoding,
+        "na_values": settings.na_values,
     }
     if engine == "spark":
         from custseg.spark import aggregate_transactions_spark
@@ -318,9 +321,11 @@ def rfm(
                 "engine='spark' reads files; pass a path (read DataFrames and "
                 "database tables with the local engine)"
             )
-        table = aggregate_transactions_spark(data, master=spark_master, **common)
+        table = aggregate_transactions_spark(
+            data, master=settings.spark_master, **common
+        )
     elif engine == "local":
-        table = aggregate_transactions(data, sheet=sheet, **common)
+        table = aggregate_transactions(data, sheet=settings.sheet, **common)
     else:
         raise ParameterError(f"engine must be 'local' or 'spark'; got {engine!r}")
     timings["aggregate"], clock = _lap(clock)
@@ -348,6 +353,7 @@ def rfm(
             "need at least 2",
             path=cleaning.source,
         )
+    n_clusters, k_range = settings.n_clusters, settings.k_range
     low, high = k_range
     high = min(high, len(customers) - 1) if n_clusters is None else high
     low = min(low, high)
@@ -356,19 +362,22 @@ def rfm(
     quality = check_table(customers, id_columns=[id_column])
     quality = quality.with_repairs(cleaning.messages())
     timings["score"], clock = _lap(clock)
-    segmenter = Segmenter(
-        n_clusters,
-        k_range=(max(2, low), max(2, high)),
-        features=features,
-        id_columns=[id_column],
-        scaler=scaler,
-        log_features=list(log_features) or None,
-        random_state=random_state,
-        **(algorithm_options or {}),
-    ).fit(customers, quality=quality, progress=progress)
-    timings["segment"], clock = _lap(clock)
-    timings.update({f"segment.{k}": v for k, v in segmenter.timings_.items()})
-
+    clustered = segment(
+        customers,
+        settings.replace(
+            k_range=(max(2, low), max(2, high)),
+            features=features,
+            id_columns=(id_column,),
+            log_features=log_features or None,
+            column_roles=None,
+            previous=None,
+        ),
+        quality=quality,
+        source=str(source),
+        timings=timings,
+        progress=progress,
+    )
+    segmenter = clustered.segmenter
     labels = segmenter.labels_
     cluster_names = [
         f"{i}. {n}"
@@ -397,7 +406,7 @@ def rfm(
         overlap=overlap,
         attributes=attribute_info,
     )
-    settings = {
+    record = {
         "data": source,
         "command": "rfm",
         "columns": cleaning.columns.to_dict(),
@@ -414,20 +423,12 @@ def rfm(
         "features": features,
         "n_clusters": n_clusters,
         "k_range": list(k_range),
-        "scaler": scaler,
-        "random_state": random_state,
+        "scaler": settings.scaler,
+        "random_state": settings.random_state,
         "algorithm": segmenter.algorithm_,
         "engine": engine,
     }
-    return SegmentationRun(
-        customers,
-        segmenter.quality_,
-        segmenter,
-        settings,
-        timings,
-        engine=engine,
-        rfm=analysis,
-    )
+    return dataclasses.replace(clustered, settings=record, engine=engine, rfm=analysis)
 
 
 def _skewness(column: pd.Series) -> float:

@@ -9,7 +9,7 @@ import uuid
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -22,6 +22,7 @@ from custseg.prep import FeatureSelection, select_features
 from custseg.prep._features import _LARGEST
 from custseg.profile import profiles_from_stats
 from custseg.profile._rules import segment_rules
+from custseg.settings import Settings
 from custseg.spark._kmeans import (
     fit_all_rows,
     mean_variance,
@@ -48,20 +49,12 @@ _SQ_DIST = "__d2"
 
 def run_spark(
     data: str | os.PathLike[str] | None = None,
+    settings: Settings | None = None,
     *,
-    features: Sequence[str] | None = None,
-    n_clusters: int | None = None,
-    k_range: tuple[int, int] = (2, 10),
-    scaler: str = "standard",
-    categorical_weight: float = 0.5,
-    random_state: int = 0,
-    id_columns: Sequence[str] | None = None,
-    delimiter: str | None = None,
-    encoding: str | None = None,
-    na_values: Sequence[str] = (),
     master: str | None = None,
     progress: Progress | None = None,
     spark: SparkSession | None = None,
+    **options: Any,
 ) -> SegmentationRun:
     """Segment a customer table on Apache Spark, as :func:`custseg.pipeline.run` does.
 
@@ -80,12 +73,15 @@ def run_spark(
         A CSV or Parquet file (or a folder of part files), local or on a file
         system Spark reads (``hdfs://``, ``s3a://``). ``None`` uses the bundled
         mall customers demo (local masters only).
-    features, n_clusters, k_range, scaler, categorical_weight, random_state, \
-id_columns, delimiter, encoding, na_values, progress
-        As for :func:`custseg.pipeline.run`.
+    settings, progress, **options
+        As for :func:`custseg.pipeline.run`; this engine uses ``features``,
+        ``n_clusters``, ``k_range``, ``scaler``, ``categorical_weight``,
+        ``random_state``, ``id_columns``, ``delimiter``, ``encoding`` and
+        ``na_values`` (it runs K-Means, without the bootstrap).
     master : str, optional
-        Spark master URL when no session is running (default ``local[*]``,
-        bound to 127.0.0.1; see :func:`custseg.spark.spark_session`).
+        Spark master URL when no session is running (default: the settings'
+        ``spark_master``, else ``local[*]`` bound to 127.0.0.1; see
+        :func:`custseg.spark.spark_session`).
     spark : SparkSession, optional
         A running session to use (e.g. the one spark-submit starts); ``master``
         is then ignored. The session is left running either way: the result's
@@ -120,9 +116,27 @@ id_columns, delimiter, encoding, na_values, progress
     from custseg.datasets import mall_customers_path
     from custseg.pipeline import SegmentationRun
 
+    settings = (settings or Settings()).replace(**options)
+    master = master or settings.spark_master
+    features, n_clusters, k_range = (
+        settings.features,
+        settings.n_clusters,
+        settings.k_range,
+    )
+    scaler, categorical_weight, random_state = (
+        settings.scaler,
+        settings.categorical_weight,
+        settings.random_state,
+    )
+    id_columns = settings.id_columns
+    delimiter, encoding, na_values = (
+        settings.delimiter,
+        settings.encoding,
+        settings.na_values,
+    )
     estimator = Segmenter(
         n_clusters,
-        k_range=tuple(k_range),  # type: ignore[arg-type]
+        k_range=k_range,
         features=list(features) if features else None,
         id_columns=list(id_columns) if id_columns else None,
         scaler=scaler,
@@ -248,7 +262,7 @@ id_columns, delimiter, encoding, na_values, progress
         selection.categorical,
         random_state=random_state,
     )
-    settings = {
+    record = {
         "data": str(source),
         "features": list(features) if features else None,
         "n_clusters": n_clusters,
@@ -265,7 +279,7 @@ id_columns, delimiter, encoding, na_values, progress
         table.sample,
         quality,
         seg,
-        settings,
+        record,
         timings,
         total_rows=table.n_rows,
         segments_writer=writer,
