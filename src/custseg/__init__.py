@@ -31,8 +31,16 @@ if _typing.TYPE_CHECKING:
     )
     from custseg.datasets import load_mall_customers
     from custseg.io import DatabaseSource, DatabaseTarget, load_table, write_table
+    from custseg.pipeline import (
+        SegmentationRun,
+        predict,
+        run,
+        write_outputs,
+        write_predictions,
+    )
     from custseg.profile import SegmentProfile, profile_segments
     from custseg.quality import QualityReport, check_table
+    from custseg.settings import Settings
 
 # Public names loaded on first use (SPEC 1's lazy loading): ``import custseg``
 # and the command line's start-up then import no scientific stack, and
@@ -52,6 +60,12 @@ _LAZY = {
     "profile_segments": "custseg.profile",
     "QualityReport": "custseg.quality",
     "check_table": "custseg.quality",
+    "SegmentationRun": "custseg.pipeline",
+    "predict": "custseg.pipeline",
+    "run": "custseg.pipeline",
+    "write_outputs": "custseg.pipeline",
+    "write_predictions": "custseg.pipeline",
+    "Settings": "custseg.settings",
 }
 
 
@@ -91,13 +105,19 @@ __all__ = [
     "ParameterError",
     "QualityReport",
     "SegmentProfile",
+    "SegmentationRun",
     "Segmenter",
+    "Settings",
     "check_table",
     "choose_k",
     "load_mall_customers",
     "load_model",
     "load_table",
+    "predict",
     "profile_segments",
+    "run",
     "save_model",
+    "write_outputs",
+    "write_predictions",
     "write_table",
 ]

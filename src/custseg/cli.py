@@ -719,15 +719,14 @@ def predict(
     import pandas as pd
 
     from custseg import load_model, pipeline
-    from custseg.io import write_table
 
     segmenter = load_model(model)
     df = pipeline.predict(segmenter, data, **settings.load_options())
     prefix = "custseg_" if "custseg_segment" in df.columns else ""
     target = Path(output or f"{_stem(data)}-segments.csv")
-    write_table(df, target, safe_formulas=not allow_formulas)
-    if database is not None:
-        _write_predictions(df, segmenter, prefix, database)
+    pipeline.write_predictions(
+        df, target, segmenter, database=database, safe_formulas=not allow_formulas
+    )
     if quiet:
         return
     counts = (
@@ -755,24 +754,6 @@ def _stem(data: Any) -> str:
     if getattr(data, "query", None) is not None:
         return "query"
     return Path(data).stem
-
-
-def _write_predictions(df: Any, segmenter: Any, prefix: str, database: Any) -> None:
-    """The id columns the model was told about (or columns named like ids),
-    with the segment columns, to the --write-table table."""
-    from custseg import pipeline
-    from custseg.io._sql import write_database
-    from custseg.quality import looks_like_id_name
-
-    added = {f"{prefix}segment", f"{prefix}segment_name", f"{prefix}unassigned_reason"}
-    inputs = [c for c in df.columns if c not in added]
-    ids = [
-        c
-        for c, why in segmenter.selection_.excluded.items()
-        if why == "identifier" and c in df.columns
-    ] or [c for c in inputs if looks_like_id_name(str(c))]
-    rows = pipeline.key_rows(df, inputs, ids)
-    write_database(rows, database.url, database.table, if_exists=database.if_exists)
 
 
 @cli.command()

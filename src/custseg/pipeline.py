@@ -10,7 +10,7 @@ import json
 import os
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +40,7 @@ __all__ = [
     "run",
     "segment",
     "write_outputs",
+    "write_predictions",
 ]
 
 SEGMENT_COLUMN = "segment"
@@ -196,7 +197,24 @@ def predict(
 ) -> pd.DataFrame:
     """Assign every row of ``data`` to a segment of a saved (or fitted) model.
 
-    Returns the rows, in input order, with ``segment`` and ``segment_name``.
+    Parameters
+    ----------
+    model : path or Segmenter
+        A ``model.skops`` written by :func:`write_outputs` (or
+        :func:`custseg.save_model`), or a fitted :class:`custseg.Segmenter`.
+    data : path, DataFrame or DatabaseSource
+        The customers to score; they need the model's feature columns, and
+        other columns are carried through unchanged.
+    delimiter, encoding, sheet, na_values
+        As for :func:`custseg.load_table`.
+
+    Returns
+    -------
+    pandas.DataFrame
+        The rows, in input order, with ``segment`` and ``segment_name`` (and
+        ``unassigned_reason`` for rows no segment takes); the columns are
+        prefixed ``custseg_`` when the input has such columns already. Write
+        it with :func:`write_predictions`.
 
     Examples
     --------
@@ -389,14 +407,17 @@ def continue_with(
     return continue_from(segmenter, previous, data, source=name)
 
 
-def database_rows(result: SegmentationRun) -> pd.DataFrame:
+def database_rows(
+    result: SegmentationRun, segments: pd.DataFrame | None = None
+) -> pd.DataFrame:
     """What goes to a database table: each customer's id column(s) (or a
     1-based ``row_number`` when the table has none), segment number and name,
     the reason for unassigned rows, and for an RFM run the RFM score and
-    segment. One row per input row, in input order."""
+    segment. One row per input row, in input order. ``segments`` is
+    ``result.segments_frame()`` when the caller has it already."""
     rfm = ["rfm_score", "rfm_segment"] if result.rfm is not None else []
     return key_rows(
-        result.segments_frame(),
+        result.segments_frame() if segments is None else segments,
         list(result.data.columns),
         result.quality.id_columns,
         rfm,
@@ -447,15 +468,20 @@ def write_outputs(
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     paths: dict[str, Path] = {}
+    timings: dict[str, float] = {}  # the result stays as it is; summary.json has these
     fmt = table_meta(result.data).get("format")
     seg_name = "segments.parquet" if fmt == "parquet" else "segments.csv"
+    # The segments frame is a copy of every row: built once, and kept only
+    # for the database table when there is one.
+    kept: list[pd.DataFrame] = []
 
     def write_segments() -> Path:
         if result.segments_writer is not None:
             return result.segments_writer(out)
-        return write_table(
-            result.segments_frame(), out / seg_name, safe_formulas=safe_formulas
-        )
+        frame = result.segments_frame()
+        if database is not None:
+            kept.append(frame)
+        return write_table(frame, out / seg_name, safe_formulas=safe_formulas)
 
     steps: list[tuple[str, Callable[[], Path]]] = [
         ("segments", write_segments),
@@ -488,14 +514,17 @@ def write_outputs(
             progress(f"writing {name}", i, len(steps) + 1)
         t0 = time.perf_counter()
         paths[name] = step()
-        result.timings[f"write_{name}"] = time.perf_counter() - t0
+        timings[f"write_{name}"] = time.perf_counter() - t0
 
     written = None
     if database is not None:
         if progress:
             progress("writing the database table", len(steps), len(steps) + 1)
-        written = _write_database(result, database)
-    summary = summarize(result)
+        t0 = time.perf_counter()
+        written = _write_database(result, database, kept[0] if kept else None)
+        kept.clear()
+        timings["write_database"] = time.perf_counter() - t0
+    summary = summarize(replace(result, timings={**result.timings, **timings}))
     # Written last: its sizes and SHA-256s tell a reader whether the other
     # files all come from this run (custseg.io._write.check_outputs).
     summary["checksums"] = output_checksums(paths)
@@ -513,14 +542,67 @@ def write_outputs(
     return paths
 
 
-def _write_database(result: SegmentationRun, target: DatabaseTarget) -> dict[str, Any]:
-    from custseg.io._sql import redact_url, write_database
+def write_predictions(
+    scored: pd.DataFrame,
+    path: str | os.PathLike[str],
+    segmenter: Segmenter,
+    *,
+    database: DatabaseTarget | None = None,
+    safe_formulas: bool = True,
+) -> dict[str, Any]:
+    """Write what :func:`predict` returned: every row to ``path`` (``.csv`` or
+    ``.parquet``), and with ``database`` each customer's id column(s) (the
+    ones ``segmenter`` was told were ids, else columns named like ids, else a
+    ``row_number``) with the segment columns to a database table.
 
-    t0 = time.perf_counter()
-    rows = write_database(
-        database_rows(result), target.url, target.table, if_exists=target.if_exists
+    Returns ``{"predictions": Path}``, plus ``"database": rows written``.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> fitted = run(features=["Annual Income (k$)", "Spending Score (1-100)"])
+    >>> scored = predict(fitted.segmenter, fitted.data)
+    >>> out = pathlib.Path(tempfile.mkdtemp()) / "scored.csv"
+    >>> written = write_predictions(scored, out, fitted.segmenter)
+    >>> len(pd.read_csv(written["predictions"])) == len(scored)
+    True
+    """
+    from custseg.io import write_database
+    from custseg.quality import looks_like_id_name
+
+    written: dict[str, Any] = {
+        "predictions": write_table(scored, Path(path), safe_formulas=safe_formulas)
+    }
+    if database is None:
+        return written
+    prefix = "custseg_" if "custseg_segment" in scored.columns else ""
+    added = {f"{prefix}segment", f"{prefix}segment_name", f"{prefix}unassigned_reason"}
+    inputs = [c for c in scored.columns if c not in added]
+    ids = [
+        c
+        for c, why in segmenter.selection_.excluded.items()
+        if why == "identifier" and c in scored.columns
+    ] or [c for c in inputs if looks_like_id_name(str(c))]
+    rows = key_rows(scored, inputs, ids)
+    written["database"] = write_database(
+        rows, database.url, database.table, if_exists=database.if_exists
     )
-    result.timings["write_database"] = time.perf_counter() - t0
+    return written
+
+
+def _write_database(
+    result: SegmentationRun,
+    target: DatabaseTarget,
+    segments: pd.DataFrame | None = None,
+) -> dict[str, Any]:
+    from custseg.io import redact_url, write_database
+
+    rows = write_database(
+        database_rows(result, segments),
+        target.url,
+        target.table,
+        if_exists=target.if_exists,
+    )
     return {
         "database": redact_url(target.url),
         "table": target.table,
