@@ -287,9 +287,7 @@ def test_gaussian_mixture_curves_include_bic():
     assert list(bic["k"]) == list(result.k_selection.k_values)
     assert bic.loc[bic["chosen"], "k"].tolist() == [result.k_selection.k]
     kmeans = _logic.k_curves(
-        _logic.segment(
-            _logic.demo_upload(), Settings((INCOME, SPENDING))
-        ).k_selection
+        _logic.segment(_logic.demo_upload(), Settings((INCOME, SPENDING))).k_selection
     )
     assert "BIC (Gaussian mixture)" not in set(kmeans["index"])
 

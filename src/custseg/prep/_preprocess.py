@@ -31,7 +31,6 @@ __all__ = [
 ]
 
 
-
 def _scaler(name: str) -> object:
     if name == "standard":
         return StandardScaler()
