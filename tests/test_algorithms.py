@@ -262,7 +262,7 @@ def test_cli_runs_every_algorithm_on_real_data(algorithm, data, tmp_path):
 def test_rfm_clusters_with_another_algorithm():
     """custseg.rfm passes the algorithm through; HDBSCAN's unassigned customers
     get their own column in the RFM overlap table and are counted."""
-    from custseg.rfm import rfm
+    from custseg.pipeline import rfm
 
     rng = np.random.default_rng(0)
     rows = []

@@ -22,9 +22,9 @@ import pyarrow as pa
 import pyarrow.csv as pa_csv
 import pytest
 
-from custseg import pipeline
 from custseg.io import _write
 from custseg.io._write import atomic_write, check_outputs
+from custseg.pipeline import _run as pipeline
 
 TEMP = ".segments.csv."
 

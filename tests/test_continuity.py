@@ -12,10 +12,9 @@ from tests.conftest import INCOME, SPENDING
 
 from custseg import Segmenter
 from custseg.cli import cli
-from custseg.cluster._continuity import MATCH_JACCARD, continue_from
-from custseg.compare import compare
 from custseg.errors import ParameterError
-from custseg.pipeline import run, write_outputs
+from custseg.model._continuity import MATCH_JACCARD, continue_from
+from custseg.pipeline import compare, run, write_outputs
 
 FEATURES = [INCOME, SPENDING]
 

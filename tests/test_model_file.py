@@ -30,8 +30,8 @@ from click.testing import CliRunner
 
 from custseg import ModelFileError, load_model
 from custseg.cli import cli
-from custseg.cluster._persist import INTEGRITY_MEMBER
 from custseg.datasets import mall_customers_path
+from custseg.model._persist import INTEGRITY_MEMBER
 
 Members = dict[str, bytes]
 

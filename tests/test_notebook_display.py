@@ -14,9 +14,8 @@ from tests.conftest import INCOME, SPENDING
 
 from custseg import Segmenter, check_table, load_mall_customers, pipeline, plots
 from custseg._format import by_role
-from custseg.compare import compare
 from custseg.datasets import online_retail_sample_path
-from custseg.rfm import rfm
+from custseg.pipeline import compare, rfm
 
 
 @pytest.fixture(scope="module")

@@ -63,8 +63,8 @@ def test_cli_start_up_imports_no_scientific_stack():
 
 
 def test_lazy_names_resolve_to_the_real_objects():
-    from custseg.cluster import Segmenter
     from custseg.io import load_table
+    from custseg.model import Segmenter
 
     assert custseg.Segmenter is Segmenter and custseg.load_table is load_table
     assert set(custseg.__all__) <= set(dir(custseg))

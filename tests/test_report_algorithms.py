@@ -19,7 +19,7 @@ import pytest
 from matplotlib.colors import to_hex
 from tests.conftest import INCOME, SPENDING
 
-from custseg.cluster import Segmenter
+from custseg.model import Segmenter
 from custseg.pipeline import SegmentationRun, run, write_outputs
 from custseg.plots import (
     DendrogramDisplay,

@@ -16,13 +16,12 @@ from tests.conftest import ONLINE_RETAIL, TEST_DATA
 
 from custseg import InputError, ParameterError, load_model
 from custseg.cli import cli
-from custseg.pipeline import write_outputs
-from custseg.rfm import (
+from custseg.pipeline import rfm, write_outputs
+from custseg.transactions import (
     DEFAULT_SEGMENT_MAP,
     aggregate_transactions,
     find_columns,
     load_segment_map,
-    rfm,
     score_values,
 )
 

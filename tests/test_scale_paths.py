@@ -11,8 +11,8 @@ from sklearn.metrics import silhouette_score
 from tests.conftest import INCOME, SPENDING, planted_blobs
 
 from custseg import Segmenter, check_table
-from custseg.cluster import _segmenter
 from custseg.cluster._choose_k import _silhouette
+from custseg.model import _segmenter
 from custseg.prep import (
     build_preprocessor,
     model_frame,

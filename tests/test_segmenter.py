@@ -21,7 +21,8 @@ from custseg import (
     Segmenter,
     load_model,
 )
-from custseg.cluster import ALGORITHMS, canonical_order
+from custseg.cluster import ALGORITHMS
+from custseg.model import canonical_order
 
 FEATURES = [INCOME, SPENDING]
 

@@ -274,8 +274,8 @@ def test_messy_csv_is_typed_and_checked_like_local(spark, tmp_path):
 def test_rfm_aggregation_on_spark_matches_duckdb(spark, tmp_path, cancellations):
     from tests.test_rfm import write_log
 
-    from custseg.rfm import aggregate_transactions
     from custseg.spark import aggregate_transactions_spark
+    from custseg.transactions import aggregate_transactions
 
     log = write_log(tmp_path / "log.csv")
     local = aggregate_transactions(log, cancellations=cancellations, as_of="2024-03-08")
@@ -294,7 +294,7 @@ def test_rfm_on_spark_online_retail_cli(spark, tmp_path):
     from tests.conftest import ONLINE_RETAIL
 
     from custseg.cli import cli
-    from custseg.rfm import aggregate_transactions
+    from custseg.transactions import aggregate_transactions
 
     out = tmp_path / "out"
     res = CliRunner().invoke(

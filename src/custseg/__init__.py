@@ -5,6 +5,7 @@ The public API lives here; everything else is private. See README.md.
 
 import typing as _typing
 
+from custseg._version import __version__ as __version__
 from custseg.errors import (
     BackendUnavailableError,
     ColumnTypeError,
@@ -22,18 +23,17 @@ from custseg.errors import (
 )
 
 if _typing.TYPE_CHECKING:
-    from custseg.cluster import (
-        KSelection,
-        Segmenter,
-        choose_k,
-        load_model,
-        save_model,
-    )
+    from custseg.cluster import KSelection, choose_k
     from custseg.datasets import load_mall_customers
     from custseg.io import DatabaseSource, DatabaseTarget, load_table, write_table
+    from custseg.model import Segmenter, load_model, save_model
     from custseg.pipeline import (
+        Comparison,
+        RFMAnalysis,
         SegmentationRun,
+        compare,
         predict,
+        rfm,
         run,
         write_outputs,
         write_predictions,
@@ -47,10 +47,10 @@ if _typing.TYPE_CHECKING:
 # ``custseg --help`` answers at once. Errors are cheap and imported eagerly.
 _LAZY = {
     "KSelection": "custseg.cluster",
-    "Segmenter": "custseg.cluster",
+    "Segmenter": "custseg.model",
     "choose_k": "custseg.cluster",
-    "load_model": "custseg.cluster",
-    "save_model": "custseg.cluster",
+    "load_model": "custseg.model",
+    "save_model": "custseg.model",
     "load_mall_customers": "custseg.datasets",
     "DatabaseSource": "custseg.io",
     "DatabaseTarget": "custseg.io",
@@ -61,6 +61,10 @@ _LAZY = {
     "QualityReport": "custseg.quality",
     "check_table": "custseg.quality",
     "SegmentationRun": "custseg.pipeline",
+    "Comparison": "custseg.pipeline",
+    "RFMAnalysis": "custseg.pipeline",
+    "compare": "custseg.pipeline",
+    "rfm": "custseg.pipeline",
     "predict": "custseg.pipeline",
     "run": "custseg.pipeline",
     "write_outputs": "custseg.pipeline",
@@ -84,11 +88,10 @@ def __dir__() -> list[str]:
     return sorted({*globals(), *_LAZY})
 
 
-__version__ = "0.1.0"
-
 __all__ = [
     "BackendUnavailableError",
     "ColumnTypeError",
+    "Comparison",
     "CustsegError",
     "CustsegWarning",
     "DataRepairWarning",
@@ -104,17 +107,20 @@ __all__ = [
     "NotFittedError",
     "ParameterError",
     "QualityReport",
+    "RFMAnalysis",
     "SegmentProfile",
     "SegmentationRun",
     "Segmenter",
     "Settings",
     "check_table",
     "choose_k",
+    "compare",
     "load_mall_customers",
     "load_model",
     "load_table",
     "predict",
     "profile_segments",
+    "rfm",
     "run",
     "save_model",
     "write_outputs",

@@ -77,7 +77,10 @@ class _Progress:
             click.echo(f"[{time.perf_counter() - self.start:6.1f}s] {text}", err=True)
 
 
-def _apply(options: list[Callable[..., Any]]) -> Callable[..., Any]:
+Decorator = Callable[[Callable[..., Any]], Callable[..., Any]]
+
+
+def _apply(options: list[Callable[..., Any]]) -> Decorator:
     """One decorator that applies ``options`` in order (first listed, first in
     ``--help``)."""
 
@@ -260,7 +263,7 @@ def _database_args(
     write_url: str | None,
     if_exists: str,
 ) -> tuple[Any, Any]:
-    from custseg.io._sql import (
+    from custseg.io import (
         DatabaseSource,
         DatabaseTarget,
         check_target,
@@ -530,7 +533,7 @@ def rfm(
         custseg rfm postgresql://ana@db/shop --table orders --write-table rfm
     """
     from custseg import pipeline
-    from custseg.rfm import rfm as run_rfm
+    from custseg.pipeline import rfm as run_rfm
 
     progress = _Progress(quiet)
     progress.stage(
@@ -676,7 +679,7 @@ def _echo_segments(result: Any, paths: dict[str, Path], database: Any = None) ->
 
 def pipeline_reason(key: str) -> str:
     """The plain words for a drop reason."""
-    from custseg.rfm import DROP_REASONS
+    from custseg.transactions import DROP_REASONS
 
     return DROP_REASONS[key]
 
@@ -718,7 +721,8 @@ def predict(
     """
     import pandas as pd
 
-    from custseg import load_model, pipeline
+    from custseg import pipeline
+    from custseg.model import load_model
 
     segmenter = load_model(model)
     df = pipeline.predict(segmenter, data, **settings.load_options())
@@ -794,9 +798,9 @@ def compare(
 
         custseg compare customers.csv --algorithms kmeans,gmm,agglomerative
     """
-    from custseg.cluster._algorithms import ALGORITHMS
-    from custseg.compare import compare as run_compare
-    from custseg.compare import write_comparison
+    from custseg._names import ALGORITHMS
+    from custseg.pipeline import compare as run_compare
+    from custseg.pipeline import write_comparison
 
     progress = _Progress(quiet)
     result = run_compare(

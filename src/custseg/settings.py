@@ -8,8 +8,8 @@ label. Everything else reads it:
 - :class:`custseg.Segmenter` takes its parameter defaults from it
   (:data:`DEFAULTS`), and its ``_parameter_constraints`` come from here
   (:func:`constraints`);
-- :func:`custseg.pipeline.run`, :func:`custseg.rfm.rfm` and
-  :func:`custseg.compare.compare` take a ``Settings`` (or its fields as
+- :func:`custseg.pipeline.run`, :func:`custseg.rfm` and
+  :func:`custseg.compare` take a ``Settings`` (or its fields as
   keywords);
 - the command line builds its options from it (``custseg.cli``), so ``--help``
   and docs/cli.md cannot drift;
@@ -541,11 +541,16 @@ def constraints() -> dict[str, list[Any]]:
             allowed = [Interval(Integral, o.minimum, None, closed="left")]
         elif o.kind == "float":
             allowed = [Interval(Real, o.minimum, None, closed="left")]
+        elif o.name == "algorithm":
+            # Aliases and any spelling (``K-Means``, ``hierarchical``) are
+            # accepted; check_algorithm names the choices for an unknown one.
+            allowed = [str]
         elif o.kind == "choice":
             allowed = [StrOptions(set(o.choices))]
         elif o.kind == "flag":
             allowed = ["boolean"]
         elif o.kind == "range":
+            # the pair itself (ints >= 2, min <= max) is checked by the Segmenter
             allowed = [tuple, list]
         elif o.kind == "columns":
             allowed = [list, tuple, "array-like"]

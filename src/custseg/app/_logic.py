@@ -394,7 +394,7 @@ def projection_points(
 def column_labels(result: pipeline.SegmentationRun) -> dict[str, str]:
     """Each column's readable label (features as the model read them; other
     columns as they would be)."""
-    from custseg.quality._roles import readable_label
+    from custseg.quality import readable_label
 
     known = {c: r.label for c, r in getattr(result.segmenter, "columns_", {}).items()}
     return {str(c): known.get(str(c), readable_label(str(c))) for c in result.data}

@@ -20,8 +20,7 @@ import streamlit as st
 from matplotlib.colors import to_hex
 
 from custseg.app import _logic as app
-from custseg.cluster import ALGORITHMS
-from custseg.cluster._segmenter import NOISE_REASON
+from custseg.cluster import ALGORITHMS, NOISE_REASON
 from custseg.datasets import DATASETS
 from custseg.errors import CustsegError
 from custseg.pipeline import SegmentationRun

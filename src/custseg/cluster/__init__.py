@@ -1,32 +1,61 @@
-"""Clustering: the algorithms, choosing k, the Segmenter estimator, stability,
-label continuity, saving and loading models."""
+"""Clustering: the algorithms, choosing k, stability."""
 
-from custseg.cluster._algorithms import ALGORITHMS
+from custseg.cluster._algorithms import (
+    ALGORITHMS,
+    NOISE_REASON,
+    UNASSIGNED,
+    AlgorithmOptions,
+    Layout,
+    check_algorithm,
+    default_min_cluster_size,
+    predict_raw,
+    segment,
+    within_ss,
+)
 from custseg.cluster._choose_k import (
     SILHOUETTE_TOLERANCE,
     STRUCTURE_MARGIN,
     KSelection,
+    Progress,
+    cap_k_range,
+    check_k_range,
     choose_k,
+    decide_k,
+    default_n_init,
+    index_scores,
     structure_check,
 )
-from custseg.cluster._continuity import Migration, continue_from
-from custseg.cluster._persist import load_model, save_model
-from custseg.cluster._segmenter import Segmenter, canonical_order
-from custseg.cluster._stability import Stability, bootstrap_stability
+from custseg.cluster._stability import (
+    ARI_GOOD,
+    ARI_MODERATE,
+    Stability,
+    bootstrap_stability,
+)
 
 __all__ = [
     "ALGORITHMS",
+    "ARI_GOOD",
+    "ARI_MODERATE",
+    "NOISE_REASON",
     "SILHOUETTE_TOLERANCE",
     "STRUCTURE_MARGIN",
+    "UNASSIGNED",
+    "AlgorithmOptions",
     "KSelection",
-    "Migration",
-    "Segmenter",
+    "Layout",
+    "Progress",
     "Stability",
     "bootstrap_stability",
-    "canonical_order",
+    "cap_k_range",
+    "check_algorithm",
+    "check_k_range",
     "choose_k",
-    "continue_from",
-    "load_model",
-    "save_model",
+    "decide_k",
+    "default_min_cluster_size",
+    "default_n_init",
+    "index_scores",
+    "predict_raw",
+    "segment",
     "structure_check",
+    "within_ss",
 ]

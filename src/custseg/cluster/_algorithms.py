@@ -74,11 +74,14 @@ __all__ = [
     "EXACT_ROWS",
     "LINKAGES",
     "NEIGHBOURS",
+    "NOISE_REASON",
     "REFERENCE_ROWS",
+    "UNASSIGNED",
     "AlgorithmOptions",
     "Clustering",
     "Layout",
     "check_algorithm",
+    "default_min_cluster_size",
     "fit_once",
     "predict_raw",
     "segment",
@@ -93,6 +96,10 @@ EXACT_ROWS = 10_000
 REFERENCE_ROWS = 5_000
 NEIGHBOURS = 15
 CENTROID_AGREEMENT = 0.99
+# Why a row has no segment (HDBSCAN's noise, or a new customer whose nearest
+# customers were noise).
+UNASSIGNED = "unassigned"
+NOISE_REASON = "noise: in no dense group of customers (HDBSCAN)"
 # Added to the diagonal of every Gaussian's covariance: the prepared features
 # have unit variance, and a one-hot column that is constant within a component
 # would otherwise make its covariance singular.
@@ -852,9 +859,9 @@ def _score_range(
     tie_breaker: Callable[[np.ndarray, np.ndarray, int, Any], float] | None,
     progress: Progress | None,
 ) -> tuple[dict[int, Clustering], KSelection]:
-    from custseg.cluster._choose_k import _check_range
+    from custseg.cluster._choose_k import check_k_range
 
-    kmin, kmax = _check_range(k_range, n_rows, n_clusters)
+    kmin, kmax = check_k_range(k_range, n_rows, n_clusters)
     kmin, kmax = cap_k_range(Xs, kmin, kmax, n_clusters, every_row=every_row)
     ks = list(range(kmin, kmax + 1))
     fits: dict[int, Clustering] = {}

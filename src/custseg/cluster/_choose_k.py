@@ -51,7 +51,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
-from typing import Any, TypedDict
+from typing import Any, TypedDict, cast
 
 import numpy as np
 import pandas as pd
@@ -68,11 +68,15 @@ __all__ = [
     "VALLEY_RATIO",
     "VOTE_WEIGHTS",
     "KSelection",
+    "Progress",
     "RunnerUp",
+    "cap_k_range",
+    "check_k_range",
     "choose_k",
     "decide_k",
     "default_n_init",
     "draw_samples",
+    "index_scores",
     "score_fits",
     "score_k",
     "structure_check",
@@ -236,9 +240,9 @@ class KSelection:
 
     def _repr_html_(self) -> str:
         """Jupyter: the choice and its reason, the curves and the index table."""
-        from custseg.report._notebook import kselection_html
+        from custseg._display import html
 
-        return kselection_html(self)
+        return html(self)
 
     def to_dict(self) -> dict[str, Any]:
         """Plain-JSON view (NaN scores become ``None``)."""
@@ -340,7 +344,7 @@ def score_k(
     (the Segmenter passes the bootstrap stability); the higher score wins."""
     X = np.asarray(X)
     n = len(X)
-    kmin, kmax = _check_range(k_range, n, n_clusters)
+    kmin, kmax = check_k_range(k_range, n, n_clusters)
     sample, sil_idx = draw_samples(n, sample_size, silhouette_sample_size, random_state)
     Xs = X if sample is None else X[sample]
     kmin, kmax = cap_k_range(Xs, kmin, kmax, n_clusters, every_row=n <= sample_size)
@@ -618,9 +622,12 @@ def structure_check(
     )
 
 
-def _check_range(
+def check_k_range(
     k_range: Sequence[int], n: int, n_clusters: int | None
 ) -> tuple[int, int]:
+    """``(kmin, kmax)`` from ``k_range``, checked against ``n`` rows (and
+    ``n_clusters`` when given), with kmax capped at ``n - 1``; a
+    ParameterError says what is wrong."""
     try:
         kmin, kmax = (int(v) for v in k_range)
     except (TypeError, ValueError) as exc:
@@ -987,7 +994,7 @@ def _reference_data(X: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     _, _, vt = np.linalg.svd(centred, full_matrices=False)
     rotated = centred @ vt.T
     lo, hi = rotated.min(axis=0), rotated.max(axis=0)
-    return rng.uniform(lo, hi, size=rotated.shape) @ vt + mean
+    return cast(np.ndarray, rng.uniform(lo, hi, size=rotated.shape) @ vt + mean)
 
 
 def _silhouette_for_k(X: np.ndarray, k: int, random_state: int) -> float:

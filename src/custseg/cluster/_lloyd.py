@@ -63,7 +63,7 @@ from typing import Any
 
 import numba
 import numpy as np
-from llvmlite import ir  # type: ignore[import-untyped]
+from llvmlite import ir
 from numba import njit, types
 from numba.core import cgutils
 from numba.core.errors import TypingError
@@ -152,14 +152,14 @@ class _Emitter:
         self.ivty = ir.VectorType(ir.IntType(32), _LANES)
         self.undef = ir.Constant(self.vty, ir.Undefined)
         suffix = "f32" if self.size == 4 else "f64"
-        self.fma = cgutils.get_or_insert_function(
+        self.fma = cgutils.get_or_insert_function(  # type: ignore[no-untyped-call]
             builder.module,
             ir.FunctionType(self.vty, [self.vty] * 3),
             f"llvm.fma.v{_LANES}{suffix}",
         )
         mask = ir.IntType(_LANES)
         self.mask_ty = mask
-        self.ctpop = cgutils.get_or_insert_function(
+        self.ctpop = cgutils.get_or_insert_function(  # type: ignore[no-untyped-call]
             builder.module, ir.FunctionType(mask, [mask]), f"llvm.ctpop.i{_LANES}"
         )
 
@@ -224,9 +224,9 @@ def _emit_nearest(
     kp = nb * _LANES
     cv = [e.vload(cn, blk * _LANES) for blk in range(nb)]
     count = b.sub(stop, start)
-    changes = cgutils.alloca_once_value(b, _i64(0))
+    changes = cgutils.alloca_once_value(b, _i64(0))  # type: ignore[no-untyped-call]
     n_groups = b.lshr(count, _i64(3))
-    slots = [cgutils.alloca_once(b, e.vty) for _ in range(_LANES)]
+    slots = [cgutils.alloca_once(b, e.vty) for _ in range(_LANES)]  # type: ignore[no-untyped-call]
 
     def distances(rows: list[Any], blk: int) -> list[Any]:
         # ||c||^2 - 2 x.c for the rows given, to the eight centres of block blk:
@@ -448,7 +448,7 @@ def _sq_distances_typer(
         zero = ir.Constant(dvec, [ir.Constant(ir.DoubleType(), 0.0)] * d)
         # Four running sums (rows i % 4) so that the additions do not wait on
         # each other; they are combined in a fixed order at the end.
-        accs = [cgutils.alloca_once_value(builder, zero) for _ in range(4)]
+        accs = [cgutils.alloca_once_value(builder, zero) for _ in range(4)]  # type: ignore[no-untyped-call]
         count = builder.sub(args[2], args[1])
 
         def add_row(i: Any, slot: int) -> None:

@@ -29,7 +29,7 @@ import numpy as np
 __all__ = ["silhouette"]
 
 
-@numba.njit(nogil=True, fastmath=True, cache=True)  # type: ignore[misc]
+@numba.njit(nogil=True, fastmath=True, cache=True)
 def _distance_sums(
     XT: np.ndarray, bounds: np.ndarray, start: int, stop: int, out: np.ndarray
 ) -> None:  # pragma: no cover - compiled

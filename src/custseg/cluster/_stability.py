@@ -74,6 +74,8 @@ from sklearn.metrics import adjusted_rand_score
 from custseg.errors import ParameterError
 
 __all__ = [
+    "ARI_GOOD",
+    "ARI_MODERATE",
     "DEFAULT_RESAMPLES",
     "STABLE",
     "UNSTABLE",
@@ -90,10 +92,10 @@ DEFAULT_RESAMPLES = 20
 # Share of the rows each resample keeps with scheme="subsample".
 SUBSAMPLE_FRACTION = 0.8
 
-# Mean ARI below which the whole segmentation is called moderately stable /
-# unstable (Steinley 2004's "good" and "moderate" bounds; see the module notes).
-_OVERALL_GOOD = 0.8
-_OVERALL_MODERATE = 0.65
+#: Mean ARI below which the whole segmentation is called moderately stable /
+#: unstable (Steinley 2004's "good" and "moderate" bounds; see the module notes).
+ARI_GOOD = 0.8
+ARI_MODERATE = 0.65
 
 Progress = Callable[[str, int, int], None]
 FitPredict = Callable[[np.ndarray, int], np.ndarray]
@@ -225,18 +227,18 @@ class Stability:
                     f"{label} is too small to appear in the stability sample; "
                     "its stability was not measured."
                 )
-        if self.overall < _OVERALL_MODERATE:
+        if self.overall < ARI_MODERATE:
             out.append(
                 "The segmentation as a whole is unstable: reclustering resampled "
                 "data agrees with it poorly (mean adjusted Rand index "
-                f"{self.overall:.2f} < {_OVERALL_MODERATE:.2f}). The segments may "
+                f"{self.overall:.2f} < {ARI_MODERATE:.2f}). The segments may "
                 "be an artefact of the seed or the sample; try fewer segments."
             )
-        elif self.overall < _OVERALL_GOOD:
+        elif self.overall < ARI_GOOD:
             out.append(
                 "The segmentation as a whole is only moderately stable: "
                 "reclustering resampled data agrees with it moderately (mean "
-                f"adjusted Rand index {self.overall:.2f} < {_OVERALL_GOOD:.2f}). "
+                f"adjusted Rand index {self.overall:.2f} < {ARI_GOOD:.2f}). "
                 "Some boundaries between segments depend on the sample."
             )
         return out

@@ -1,21 +1,64 @@
 """Reading customer tables and writing segments."""
 
-from custseg.io._load import load_table, table_meta
+from custseg.io._load import (
+    CODE_PATTERN,
+    CSV_SUFFIXES,
+    NA_VALUES,
+    NUMERIC_SHARE,
+    PARQUET_SUFFIXES,
+    SNIFF_BYTES,
+    as_string,
+    check_file,
+    clean_headers,
+    frame_from_arrow,
+    guess_encoding,
+    load_table,
+    sniff_delimiter,
+    table_meta,
+)
+from custseg.io._numbers import NUMBER_PATTERN
 from custseg.io._sql import (
     DatabaseSource,
     DatabaseTarget,
+    check_target,
+    is_database_url,
+    read_arrow,
     read_database,
     redact_url,
     write_database,
 )
-from custseg.io._write import write_table
+from custseg.io._write import (
+    EXCEL_SUFFIXES,
+    atomic_write,
+    output_checksums,
+    write_table,
+)
 
 __all__ = [
+    "CODE_PATTERN",
+    "CSV_SUFFIXES",
+    "EXCEL_SUFFIXES",
+    "NA_VALUES",
+    "NUMBER_PATTERN",
+    "NUMERIC_SHARE",
+    "PARQUET_SUFFIXES",
+    "SNIFF_BYTES",
     "DatabaseSource",
     "DatabaseTarget",
+    "as_string",
+    "atomic_write",
+    "check_file",
+    "check_target",
+    "clean_headers",
+    "frame_from_arrow",
+    "guess_encoding",
+    "is_database_url",
     "load_table",
+    "output_checksums",
+    "read_arrow",
     "read_database",
     "redact_url",
+    "sniff_delimiter",
     "table_meta",
     "write_database",
     "write_table",

@@ -42,7 +42,6 @@ from custseg.errors import (
 )
 from custseg.io._excel import read_excel, text_table
 from custseg.io._numbers import (
-    NUMBER_PATTERN,
     NUMBERISH_COMMA,
     NUMBERISH_POINT,
     parse_numbers,
@@ -50,24 +49,39 @@ from custseg.io._numbers import (
     refuse_numeric_header,
     stray_text,
 )
+from custseg.io._write import EXCEL_SUFFIXES
 
-__all__ = ["load_table", "table_meta"]
+# The readers' shared rules, which the Spark engine and the RFM aggregation
+# apply too, are exported beside the two entry points.
+__all__ = [
+    "CODE_PATTERN",
+    "CSV_SUFFIXES",
+    "NA_VALUES",
+    "NUMERIC_SHARE",
+    "PARQUET_SUFFIXES",
+    "SNIFF_BYTES",
+    "as_string",
+    "check_file",
+    "clean_headers",
+    "frame_from_arrow",
+    "guess_encoding",
+    "load_table",
+    "sniff_delimiter",
+    "table_meta",
+]
 
-_SNIFF_BYTES = 64 * 1024
+SNIFF_BYTES = 64 * 1024
 _DELIMITERS = ",;\t|"
 # A text column is read as numeric when at least this share of its non-missing
 # values parse as numbers; below it, it is a categorical/text column.
-_NUMERIC_SHARE = 0.8
+NUMERIC_SHARE = 0.8
 # Integers written with a leading zero (0001) or in hexadecimal (0x1F) are codes.
-_CODE_PATTERN = r"^[+-]?0[0-9xX]"
-# What counts as a number when telling stray text from numbers (the Spark
-# engine's typing uses it too).
-_NUMBER_PATTERN = NUMBER_PATTERN
+CODE_PATTERN = r"^[+-]?0[0-9xX]"
 # Integers this long do not survive float64 (2**53 has 16 digits; int64 holds 18
 # for sure): a column of them is a column of codes.
 _LONG_INTEGER_DIGITS = 19
 # pandas' default missing-value markers (pandas.read_csv's ``na_values``).
-_NA_VALUES = frozenset(
+NA_VALUES = frozenset(
     {
         "",
         "#N/A",
@@ -98,9 +112,8 @@ _BLOCK_BYTES = 8 << 20
 # most _CONSOLIDATE_CELLS cells, so that the copy is cheap.
 _MAX_BLOCKS = 100
 _CONSOLIDATE_CELLS = 20_000_000
-_CSV_SUFFIXES = {".csv", ".txt", ".tsv", ".tab", ".dat"}
-_EXCEL_SUFFIXES = {".xlsx", ".xlsm"}
-_PARQUET_SUFFIXES = {".parquet", ".pq"}
+CSV_SUFFIXES = {".csv", ".txt", ".tsv", ".tab", ".dat"}
+PARQUET_SUFFIXES = {".parquet", ".pq"}
 _COMPRESSIONS = {".gz": "gzip", ".bz2": "bz2"}
 # Files that are something else than text, by their first bytes.
 _MAGIC = (
@@ -210,16 +223,16 @@ def load_table(
     suffix = path.suffix.lower()
     na: frozenset[str] | None = None
     table: pa.Table | pq.ParquetFile
-    if suffix in _EXCEL_SUFFIXES:
+    if suffix in EXCEL_SUFFIXES:
         frame, meta = read_excel(path, name, sheet)
         table = text_table(frame)
-        na = _NA_VALUES | frozenset(na_values)
-    elif suffix in _PARQUET_SUFFIXES:
+        na = NA_VALUES | frozenset(na_values)
+    elif suffix in PARQUET_SUFFIXES:
         table, meta = _read_parquet(path, name)
-    elif suffix in _CSV_SUFFIXES or suffix in {"", ".zip"} or suffix in _COMPRESSIONS:
+    elif suffix in CSV_SUFFIXES or suffix in {"", ".zip"} or suffix in _COMPRESSIONS:
         csv_source = _csv_source(path, name)
         table, meta = _read_csv(csv_source, delimiter, encoding, list(na_values))
-        na = _NA_VALUES | frozenset(na_values)
+        na = NA_VALUES | frozenset(na_values)
     else:
         raise FileFormatError(
             f"files ending in '{suffix}' are not supported",
@@ -246,7 +259,7 @@ def load_table(
             hint="Add customer rows below the header.",
         )
     meta.pop("na_values", None)
-    df = _frame_from_arrow(table, meta, na)
+    df = frame_from_arrow(table, meta, na)
     df.attrs["custseg"] = meta
     return df
 
@@ -314,7 +327,7 @@ def _csv_source(path: Path, name: str) -> _Source:
     suffix = path.suffix.lower()
     if suffix in _COMPRESSIONS:
         inner = Path(path.stem).suffix.lower()
-        if inner and inner not in _CSV_SUFFIXES:
+        if inner and inner not in CSV_SUFFIXES:
             raise FileFormatError(
                 f"compressed '{inner}' files are not supported",
                 path=name,
@@ -337,7 +350,7 @@ def _csv_source(path: Path, name: str) -> _Source:
         raise FileFormatError(
             f"is not a readable ZIP archive ({exc})", path=name
         ) from exc
-    tables = [m for m in members if posixpath.splitext(m)[1].lower() in _CSV_SUFFIXES]
+    tables = [m for m in members if posixpath.splitext(m)[1].lower() in CSV_SUFFIXES]
     if len(tables) == 1:
         return _Source(path, f"{name} ({tables[0]})", member=tables[0])
     listing = ", ".join(f"'{m}'" for m in (tables or members)[:10])
@@ -367,13 +380,13 @@ def _read_csv(
 ) -> tuple[pa.Table, dict[str, Any]]:
     """Read every column as text with PyArrow's multi-threaded CSV reader.
 
-    Types are inferred afterwards by :func:`_frame_from_arrow`, column by
+    Types are inferred afterwards by :func:`frame_from_arrow`, column by
     column, with vectorised checks (so ``0001`` can stay text).
     """
     name = source.name
     try:
         with source.open() as fh:
-            head = fh.read(_SNIFF_BYTES)
+            head = fh.read(SNIFF_BYTES)
     except _DECOMPRESS_ERRORS as exc:
         raise _decompress_error(source, exc) from exc
     _refuse_binary_formats(head, name)
@@ -406,7 +419,7 @@ def _read_csv(
         delimiter = delimiter or hinted
         skip = _blank_lines(lines, skip + 1)
     body = "\n".join(lines[skip:])
-    delimiter = delimiter or _sniff_delimiter(body)
+    delimiter = delimiter or sniff_delimiter(body)
     reader = csv.reader(io.StringIO(body, newline=""), delimiter=delimiter)
     header = next(reader, [])
     if not header:
@@ -420,7 +433,7 @@ def _read_csv(
         "encoding": encoding,
         "delimiter": delimiter,
         "repairs": repairs,
-        "na_values": sorted(_NA_VALUES | set(na_values)),
+        "na_values": sorted(NA_VALUES | set(na_values)),
     }
     if source.compression:
         meta["compression"] = source.compression
@@ -543,7 +556,7 @@ def _refuse_binary_formats(head: bytes, name: str) -> None:
 
 def _refuse_non_text(text: str, name: str) -> None:
     """Refuse binary data, JSON and web pages that happen to decode as text."""
-    sample = text[:_SNIFF_BYTES]
+    sample = text[:SNIFF_BYTES]
     controls = len(_CONTROL.findall(sample))
     if sample and controls > max(8, _CONTROL_SHARE * len(sample)):
         raise FileFormatError(
@@ -766,7 +779,7 @@ def _detect_encoding(head: bytes, source: _Source) -> tuple[str, bool, str | Non
     )
 
 
-def _guess_encoding(head: bytes, path: Path, name: str) -> str:
+def guess_encoding(head: bytes, path: Path, name: str) -> str:
     """The encoding of the plain file ``path`` (see :func:`_detect_encoding`)."""
     return _detect_encoding(head, _Source(path, name))[0]
 
@@ -801,7 +814,9 @@ def _text_with_nuls(head: bytes) -> bool:
     return controls <= _CONTROL_SHARE * max(len(text), 1)
 
 
-def _sniff_delimiter(text: str) -> str:
+def sniff_delimiter(text: str) -> str:
+    """The delimiter of the CSV text ``text`` (the file's first bytes), one of
+    ``,;\\t|``; a comma when nothing else fits."""
     lines = [ln for ln in text.splitlines()[:50] if ln.strip()]
     if len(lines) > 1 and not text.endswith("\n"):
         lines = lines[:-1]  # the sniffed head may end mid-line
@@ -841,7 +856,9 @@ def _read_parquet(path: Path, name: str) -> tuple[pq.ParquetFile, dict[str, Any]
 # -- shared clean-up ---------------------------------------------------------
 
 
-def _clean_headers(columns: pd.Index, repairs: list[str]) -> list[str]:
+def clean_headers(columns: pd.Index, repairs: list[str]) -> list[str]:
+    """Column names stripped of stray spaces, unnamed columns named, repeated
+    names numbered; each change is appended to ``repairs``."""
     cleaned: list[str] = []
     for col in columns:
         text = str(col)
@@ -937,7 +954,7 @@ class _Typing:
     mistyped: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
-def _frame_from_arrow(
+def frame_from_arrow(
     table: pa.Table | pq.ParquetFile,
     meta: dict[str, Any],
     na_values: frozenset[str] | None,
@@ -955,7 +972,7 @@ def _frame_from_arrow(
         else table.column_names
     )
     repairs = meta.setdefault("repairs", [])
-    names = _clean_headers(pd.Index(raw_names), repairs)
+    names = clean_headers(pd.Index(raw_names), repairs)
     if isinstance(table, pq.ParquetFile):
         parquet = table
         # One ParquetFile must not be read from two threads at once (it
@@ -1062,7 +1079,7 @@ def _infer_text(column: pa.ChunkedArray, name: str, ctx: _Typing) -> pd.Series:
         if _has_codes(checked) or (
             pa.types.is_floating(numbers.type) and _long_integers(checked)
         ):
-            return _as_string(text, name)
+            return as_string(text, name)
         if numbers.null_count == 0 and pa.types.is_floating(numbers.type):
             ints = _exact_int64(numbers)
             if ints is not None:
@@ -1073,12 +1090,12 @@ def _infer_text(column: pa.ChunkedArray, name: str, ctx: _Typing) -> pd.Series:
         return pd.Series(values, name=name)
     if problem is not None:
         ctx.mistyped[name] = problem
-        return _as_string(text, name)
+        return as_string(text, name)
     pattern = NUMBERISH_COMMA if ctx.decimal_comma else NUMBERISH_POINT
-    stray = stray_text(checked, pattern, (1 - _NUMERIC_SHARE) * n_present)
+    stray = stray_text(checked, pattern, (1 - NUMERIC_SHARE) * n_present)
     if stray is not None:
         ctx.mistyped[name] = stray
-    return _as_string(text, name)
+    return as_string(text, name)
 
 
 def _strip_nuls(
@@ -1106,7 +1123,7 @@ def _has_codes(text: pa.ChunkedArray) -> bool:
     if not pc.any(maybe).as_py():
         return False
     candidates = pc.filter(text, maybe)
-    return bool(pc.any(pc.match_substring_regex(candidates, _CODE_PATTERN)).as_py())
+    return bool(pc.any(pc.match_substring_regex(candidates, CODE_PATTERN)).as_py())
 
 
 def _long_integers(text: pa.ChunkedArray) -> bool:
@@ -1140,7 +1157,8 @@ def _exact_int64(numbers: pa.ChunkedArray) -> pa.ChunkedArray | None:
     return pa.chunked_array([values.astype(np.int64)])
 
 
-def _as_string(text: pa.ChunkedArray, name: str) -> pd.Series:
+def as_string(text: pa.ChunkedArray, name: str) -> pd.Series:
+    """An Arrow text column as a pandas string column named ``name``."""
     return pd.Series(
         text.to_pandas(types_mapper={text.type: pd.StringDtype()}.get), name=name
     )

@@ -20,7 +20,7 @@ Three promises, each for a reason:
 
 Reading streams: rows arrive from a server-side cursor in chunks, each chunk
 becomes an Arrow record batch, and the batches are typed and converted to
-pandas column by column (:func:`custseg.io._load._frame_from_arrow`), so the
+pandas column by column (:func:`custseg.io.frame_from_arrow`), so the
 table is never held as Python rows and a DataFrame at once.
 """
 
@@ -56,6 +56,7 @@ __all__ = [
     "DatabaseTarget",
     "check_target",
     "is_database_url",
+    "read_arrow",
     "read_database",
     "redact_url",
     "write_database",
@@ -216,7 +217,7 @@ def read_database(
     EmptyDataError
         The table or query has no rows.
     """
-    from custseg.io._load import _NA_VALUES, _frame_from_arrow
+    from custseg.io._load import NA_VALUES, frame_from_arrow
 
     table = read_arrow(source, chunk_rows=chunk_rows)
     meta: dict[str, Any] = {
@@ -229,7 +230,7 @@ def read_database(
         meta["table"] = source.table
     else:
         meta["query"] = source.query
-    df = _frame_from_arrow(table, meta, _NA_VALUES | frozenset(na_values))
+    df = frame_from_arrow(table, meta, NA_VALUES | frozenset(na_values))
     df.attrs["custseg"] = meta
     return df
 

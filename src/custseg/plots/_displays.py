@@ -150,7 +150,7 @@ class KScoresDisplay:
             axes = list(axs)
         else:
             fig = cast(Figure, axes[0].figure)
-        self.figure_ = cast(Figure, fig)
+        self.figure_ = fig
         self.axes_ = list(axes)
         panels = [
             (s.silhouette, "silhouette (higher is better)", "#3366aa"),
@@ -497,7 +497,7 @@ class ProfileHeatmapDisplay:
         """Build from :class:`~custseg.profile.SegmentProfile` objects."""
         from custseg._format import by_role
         from custseg.profile import feature_separation
-        from custseg.quality._roles import guess_role, readable_label
+        from custseg.quality import guess_role, readable_label
 
         index = [f"{p.segment}: {p.name}" for p in profiles]
         order = list(feature_separation(profiles)) if profiles else []

@@ -31,7 +31,7 @@ def _grid(
     axes: Sequence[Axes] | None = None,
     ncols: int = 3,
     size: tuple[float, float] = (4.2, 3.0),
-) -> tuple[Figure, list]:
+) -> tuple[Figure, list[Axes]]:
     """A new grid of ``n`` panels, or the user's ``axes`` (one per column)."""
     if axes is not None:
         given = list(np.ravel(np.asarray(axes, dtype=object)))
@@ -89,7 +89,7 @@ def plot_categorical_counts(
         counts = df[col].astype("string").fillna("(missing)").value_counts().head(15)
         ax.bar([str(i) for i in counts.index], counts.to_numpy(), color="#2ca02c")
         for i, v in enumerate(counts.to_numpy()):
-            ax.text(i, v, f"{v:,}", ha="center", va="bottom", fontsize=8)
+            ax.text(i, float(v), f"{v:,}", ha="center", va="bottom", fontsize=8)
         ax.set_title(col, fontsize=11)
         ax.set_ylabel("customers")
         ax.tick_params(axis="x", rotation=30)
@@ -169,4 +169,4 @@ def plot_pairs(
     )
     title = f"Pair plot by {hue}" if hue else "Pair plot"
     grid.figure.suptitle(title, y=1.02)
-    return grid.figure
+    return cast(Figure, grid.figure)

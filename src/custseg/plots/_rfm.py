@@ -1,7 +1,7 @@
 """Plots of an RFM analysis: the score grid, segment sizes, distributions, overlap.
 
 Each function takes the per-customer table (or a table from
-:class:`custseg.rfm.RFMAnalysis`), draws on the axes it is given (or on a new
+:class:`custseg.pipeline.RFMAnalysis`), draws on the axes it is given (or on a new
 figure) and returns the figure. Nothing here changes matplotlib's global state
 or writes files.
 """

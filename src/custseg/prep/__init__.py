@@ -2,6 +2,7 @@
 
 from custseg.prep._features import (
     CHUNK_ROWS,
+    LARGEST,
     FeatureSelection,
     finite_values,
     model_frame,
@@ -11,6 +12,7 @@ from custseg.prep._features import (
 )
 from custseg.prep._preprocess import (
     CATEGORICAL_WEIGHT,
+    PREP_SAMPLE_SIZE,
     SCALERS,
     DirectPrep,
     build_preprocessor,
@@ -21,6 +23,8 @@ from custseg.prep._skew import SKEW_LIMIT, heavy_tailed, skewness
 __all__ = [
     "CATEGORICAL_WEIGHT",
     "CHUNK_ROWS",
+    "LARGEST",
+    "PREP_SAMPLE_SIZE",
     "SCALERS",
     "SKEW_LIMIT",
     "DirectPrep",

@@ -23,6 +23,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "CHUNK_ROWS",
+    "LARGEST",
     "FeatureSelection",
     "finite_values",
     "model_frame",
@@ -33,7 +34,7 @@ __all__ = [
 
 # Values beyond this are treated as missing: their squares overflow float64
 # sums, so no scaler or distance can use them (they are placeholders or errors).
-_LARGEST = 1e100
+LARGEST = 1e100
 # An explicitly named text feature with more categories than this would explode
 # the one-hot encoding into a column per customer, which is never what is meant.
 _MAX_EXPLICIT_CATEGORIES = 200
@@ -188,7 +189,7 @@ def finite_values(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """
     arr = np.array(values, dtype="float64")
     with np.errstate(invalid="ignore"):
-        huge = ~np.isnan(arr) & ~(np.abs(arr) <= _LARGEST)
+        huge = ~np.isnan(arr) & ~(np.abs(arr) <= LARGEST)
     if huge.any():
         arr[huge] = np.nan
     return arr, huge
@@ -340,7 +341,7 @@ def _category_strings(column: pd.Series) -> np.ndarray:
 def _repair_messages(huge: dict[str, list[int]]) -> list[str]:
     return [
         f"treated {len(rows)} infinite or absurdly large values (beyond "
-        f"±{_LARGEST:g}) in '{name}' as missing, rows {format_rows(rows)}"
+        f"±{LARGEST:g}) in '{name}' as missing, rows {format_rows(rows)}"
         for name, rows in huge.items()
     ]
 

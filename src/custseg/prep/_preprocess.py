@@ -23,6 +23,7 @@ from custseg.errors import ParameterError
 from custseg.prep._features import FeatureSelection
 
 __all__ = [
+    "PREP_SAMPLE_SIZE",
     "CATEGORICAL_WEIGHT",
     "SCALERS",
     "DirectPrep",
@@ -43,6 +44,9 @@ def _scaler(name: str) -> object:
     raise ParameterError(f"scaler must be one of {', '.join(SCALERS)}; got {name!r}")
 
 
+# Tables above this many rows have their preparation statistics learned on a
+# fixed-seed sample of this size (see Segmenter._fit_preprocessor).
+PREP_SAMPLE_SIZE = 1_000_000
 CATEGORICAL_WEIGHT = 0.5
 
 

@@ -73,7 +73,7 @@ def numeric_phrase(
     if role == "tenure":
         return "long-standing" if high else "newer"
     if label is None:
-        from custseg.quality._roles import readable_label
+        from custseg.quality import readable_label
 
         label = readable_label(column)
     if role == "frequency":

@@ -91,7 +91,7 @@ class SegmentProfile:
         the line shows.
         """
         from custseg._format import by_role, compare
-        from custseg.quality._roles import guess_role, readable_label
+        from custseg.quality import guess_role, readable_label
 
         lines: list[FeatureLine] = []
         for name, raw_mean in self.mean.items():
@@ -158,9 +158,9 @@ class SegmentProfile:
 
     def _repr_html_(self) -> str:
         """Jupyter: the segment as a card (size, means, categories, action)."""
-        from custseg.report._notebook import profile_html
+        from custseg._display import html
 
-        return profile_html(self)
+        return html(self)
 
     def to_dict(self) -> dict[str, Any]:
         """Plain-JSON view."""
@@ -254,7 +254,7 @@ def profiles_from_stats(
         Each feature's label and role (:mod:`custseg.quality._roles`);
         guessed from the names when not given.
     """
-    from custseg.quality._roles import guess_role, readable_label
+    from custseg.quality import guess_role, readable_label
 
     columns = columns or {}
     features = [*numeric, *categorical]

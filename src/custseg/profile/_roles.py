@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 
-from custseg.quality._roles import guess_role, readable_label
+from custseg.quality import guess_role, readable_label
 
 __all__ = ["role_of", "short_label"]
 

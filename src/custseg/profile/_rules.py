@@ -85,7 +85,7 @@ import numpy.typing as npt
 import pandas as pd
 
 from custseg.errors import ColumnTypeError, MissingColumnError, ParameterError
-from custseg.prep._features import _LARGEST
+from custseg.prep import LARGEST
 
 __all__ = ["MISSING", "Condition", "SegmentRule", "rule_mask", "segment_rules"]
 
@@ -458,7 +458,7 @@ def _to_float(series: pd.Series, column: str) -> FloatArray:
     # Infinite and absurdly large values count as missing, as the preparation
     # treats them (custseg.prep: |x| > 1e100).
     with np.errstate(invalid="ignore"):
-        values[~(np.abs(values) <= _LARGEST)] = np.nan
+        values[~(np.abs(values) <= LARGEST)] = np.nan
     return values
 
 
@@ -656,7 +656,7 @@ class _RoundingSpec:
         if i < 0:  # one distinct value: a tree never splits on it
             return float(u[0])
         a, b = float(u[i]), float(u[i + 1])
-        mid = a + (b - a) / 2  # |values| <= _LARGEST, so no overflow
+        mid = a + (b - a) / 2  # |values| <= LARGEST, so no overflow
         return mid if mid < b else a
 
     def round(self, feature: str, t: float) -> int | float:
@@ -687,7 +687,7 @@ class _RoundingSpec:
 def _clean(k: int, e: int) -> int | float:
     """``k * 10**e`` without float noise, as an int when it is whole."""
     if e >= 0:
-        return int(k) * 10**e
+        return int(k) * int(10**e)
     value = round(k * 10.0**e, -e)
     return int(value) if value.is_integer() else value
 

@@ -8,7 +8,7 @@ import re
 from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
-from typing import Any, SupportsIndex
+from typing import Any, SupportsIndex, cast
 
 import numpy as np
 import pandas as pd
@@ -24,6 +24,7 @@ __all__ = [
     "Finding",
     "QualityReport",
     "check_table",
+    "column_findings",
     "looks_like_id_name",
 ]
 
@@ -299,9 +300,9 @@ class QualityReport:
 
     def _repr_html_(self) -> str:
         """Jupyter: counts, findings, repairs and the column table."""
-        from custseg.report._notebook import quality_html
+        from custseg._display import html
 
-        return quality_html(self)
+        return html(self)
 
     def to_frame(self) -> pd.DataFrame:
         """One row per column: kind, type, missing, distinct, outliers, ..."""
@@ -389,7 +390,7 @@ def check_table(
     report_findings = [
         *_file_findings(info),
         *implausible,
-        *_findings(
+        *column_findings(
             source,
             n,
             summaries,
@@ -549,7 +550,7 @@ def _iqr_outside(finite: np.ndarray, values: np.ndarray) -> np.ndarray:
     q1, q3 = np.percentile(finite, [25, 75])
     iqr = q3 - q1
     with np.errstate(invalid="ignore"):
-        return (values < q1 - 1.5 * iqr) | (values > q3 + 1.5 * iqr)
+        return cast(np.ndarray, (values < q1 - 1.5 * iqr) | (values > q3 + 1.5 * iqr))
 
 
 def _file_findings(info: dict[str, Any]) -> list[Finding]:
@@ -878,7 +879,7 @@ def _bounded_share(c: ColumnSummary) -> bool:
     return bool(_words(c.name) & _SHARE_TOKENS) or c.min == 0 or c.max == 1
 
 
-def _findings(
+def column_findings(
     source: str,
     n: int,
     columns: list[ColumnSummary],

@@ -50,6 +50,8 @@ import numpy as np
 __all__ = [
     "ROLES",
     "ColumnRole",
+    "check_overrides",
+    "describe_columns",
     "guess_role",
     "read_column_file",
     "readable_label",

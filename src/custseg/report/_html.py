@@ -63,16 +63,16 @@ PREDICT_METHODS = {
 def stability_words(overall: float | None) -> tuple[str, str]:
     """A short verdict and one plain sentence for the overall stability (the
     mean adjusted Rand index over bootstrap resamples)."""
-    from custseg.cluster._stability import _OVERALL_GOOD, _OVERALL_MODERATE
+    from custseg.cluster import ARI_GOOD, ARI_MODERATE
 
     if overall is None or not math.isfinite(overall):
         return "not measured", "Stability could not be measured."
-    if overall >= _OVERALL_GOOD:
+    if overall >= ARI_GOOD:
         return (
             "stable",
             "Segmenting resampled customers finds essentially the same segments.",
         )
-    if overall >= _OVERALL_MODERATE:
+    if overall >= ARI_MODERATE:
         return (
             "moderately stable",
             "Segmenting resampled customers finds similar segments, but some "
@@ -109,7 +109,7 @@ def card_views(result: SegmentationRun) -> dict[int, dict[str, Any]]:
 def _view(result: SegmentationRun, summary: dict[str, Any]) -> dict[str, Any]:
     """What the template needs beyond ``summary.json``: lookups by segment
     number, plain-words verdicts, and the tie-break record."""
-    from custseg.cluster._segmenter import NOISE_REASON
+    from custseg.cluster import NOISE_REASON
 
     rules = {int(r["segment"]): r for r in summary.get("rules") or []}
     stability = summary.get("stability")
@@ -157,7 +157,7 @@ def _view(result: SegmentationRun, summary: dict[str, Any]) -> dict[str, Any]:
 
 def write_report(result: SegmentationRun, path: str | os.PathLike[str]) -> Path:
     """Write the report to ``path`` atomically."""
-    from custseg.io._write import atomic_write
+    from custseg.io import atomic_write
 
     html = render_report(result)
     return atomic_write(path, lambda tmp: Path(tmp).write_text(html, encoding="utf-8"))

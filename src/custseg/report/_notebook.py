@@ -20,14 +20,14 @@ from custseg._format import number as _fmt
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
-    from custseg.cluster import KSelection, Segmenter
-    from custseg.compare import Comparison
-    from custseg.pipeline import SegmentationRun
+    from custseg.cluster import KSelection
+    from custseg.model import Segmenter
+    from custseg.pipeline import Comparison, RFMAnalysis, SegmentationRun
     from custseg.profile import SegmentProfile
     from custseg.quality import QualityReport
-    from custseg.rfm import RFMAnalysis
 
 __all__ = [
+    "RENDERERS",
     "comparison_html",
     "kselection_html",
     "profile_html",
@@ -259,7 +259,7 @@ def _segments(seg: Segmenter, n_rows: int, source: str | None) -> dict[str, Any]
         facts.append(("stability (ARI)", f"{stability.overall:.2f}"))
     unassigned = ""
     if n_none:
-        from custseg.cluster._segmenter import NOISE_REASON
+        from custseg.cluster import NOISE_REASON
 
         unassigned = (
             f"{n_none:,} customers ({n_none / max(n_rows, 1):.1%}) are in "
@@ -367,13 +367,10 @@ def _run_figures(result: SegmentationRun) -> list[dict[str, str]]:
 
 
 def _rfm(analysis: RFMAnalysis) -> dict[str, Any]:
-    from custseg.rfm._aggregate import DROP_REASONS
-
     c = analysis.cleaning
+    reasons = c.drop_reasons()
     cleaning = [["lines read", c.lines]]
-    cleaning += [
-        [f"dropped: {DROP_REASONS[key]}", n] for key, n in c.dropped.items() if n
-    ]
+    cleaning += [[f"dropped: {reasons[key]}", n] for key, n in c.dropped.items() if n]
     cleaning.append(["lines used", c.used])
     if c.netted:
         cleaning.append(["of which cancellations netted against purchases", c.netted])
@@ -462,3 +459,18 @@ def comparison_html(c: Comparison) -> str:
             "agreement": agreement,
         },
     )
+
+
+# What each custseg class shows in Jupyter, by its public name. Importing
+# custseg.report registers these with custseg._display, which the classes'
+# _repr_html_ call: the classes (most of them in layers below this one) never
+# import the report.
+RENDERERS: dict[str, Callable[[Any], str]] = {
+    "custseg.quality.QualityReport": quality_html,
+    "custseg.cluster.KSelection": kselection_html,
+    "custseg.profile.SegmentProfile": profile_html,
+    "custseg.model.Segmenter": segmenter_html,
+    "custseg.model.SegmentationRun": run_html,
+    "custseg.pipeline.RFMAnalysis": rfm_html,
+    "custseg.pipeline.Comparison": comparison_html,
+}

@@ -41,9 +41,9 @@ def summarize(result: SegmentationRun) -> dict[str, Any]:
     import pandas as pd
     import sklearn
 
-    from custseg import __version__
-    from custseg.cluster._algorithms import ALGORITHMS
-    from custseg.cluster._segmenter import PREP_SAMPLE_SIZE
+    from custseg._version import __version__
+    from custseg.cluster import ALGORITHMS
+    from custseg.prep import PREP_SAMPLE_SIZE
     from custseg.report._figures import FIGURE_SAMPLE
 
     seg = result.segmenter
@@ -161,7 +161,7 @@ def _algorithm_options(seg: Any) -> dict[str, Any]:
     if name == "gmm":
         return {"covariance_type": seg.covariance_type}
     if name == "hdbscan":
-        from custseg.cluster._algorithms import default_min_cluster_size
+        from custseg.cluster import default_min_cluster_size
 
         return {
             "min_cluster_size": seg.min_cluster_size

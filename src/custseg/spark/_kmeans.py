@@ -47,11 +47,11 @@ from sklearn.metrics import (
 )
 from sklearn.metrics.pairwise import euclidean_distances
 
-from custseg.cluster import KSelection
-from custseg.cluster._choose_k import (
+from custseg.cluster import (
+    KSelection,
     Progress,
-    _check_range,
     cap_k_range,
+    check_k_range,
     decide_k,
     default_n_init,
     index_scores,
@@ -99,7 +99,7 @@ def scan_k(
     Returns the selection and the centres found for each k.
     """
     n_sample = len(X)
-    kmin, kmax = _check_range(k_range, n_rows, n_clusters)
+    kmin, kmax = check_k_range(k_range, n_rows, n_clusters)
     kmin, kmax = cap_k_range(X, kmin, kmax, n_clusters, every_row=n_rows <= n_sample)
     rng = np.random.default_rng(random_state)
     sil_idx = None

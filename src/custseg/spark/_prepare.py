@@ -26,8 +26,7 @@ import numpy as np
 import pandas as pd
 from sklearn.compose import ColumnTransformer
 
-from custseg.prep import FeatureSelection, build_preprocessor, model_rows
-from custseg.prep._features import _LARGEST
+from custseg.prep import LARGEST, FeatureSelection, build_preprocessor, model_rows
 from custseg.spark._session import quiet_pyspark
 from custseg.spark._table import ColumnFacts
 
@@ -83,7 +82,7 @@ def fit_preparation(
     modes = [c.mode for c in categorical]
 
     inputs = [
-        F.when(F.abs(F.col(c.key)) <= _LARGEST, F.col(c.key)).alias(f"__n{i}")
+        F.when(F.abs(F.col(c.key)) <= LARGEST, F.col(c.key)).alias(f"__n{i}")
         for i, c in enumerate(numeric)
     ] + [
         F.coalesce(F.col(c.key), F.lit(mode)).alias(f"__k{j}")

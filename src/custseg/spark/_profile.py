@@ -22,8 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from custseg.prep import FeatureSelection
-from custseg.prep._features import _LARGEST
+from custseg.prep import LARGEST, FeatureSelection
 from custseg.profile import CategoryShares, NumericStats
 from custseg.spark._session import quiet_pyspark
 from custseg.spark._table import ColumnFacts
@@ -57,7 +56,7 @@ class SegmentStats:
         return SegmentStats(
             self.sizes[order],
             self.sq_dist[order],
-            {c: tuple(a[order] for a in v) for c, v in self.numeric.items()},  # type: ignore[misc]
+            {c: tuple(a[order] for a in v) for c, v in self.numeric.items()},
             {c: [v[i] for i in order] for c, v in self.categorical.items()},
         )
 
@@ -104,7 +103,7 @@ def segment_stats(
     aggs = [F.count(F.lit(1)).alias("__size"), F.sum(sq_dist).alias("__d2sum")]
     for i, name in enumerate(selection.numeric):
         col = F.col(facts[name].key)
-        x = F.when(F.abs(col) <= _LARGEST, col)
+        x = F.when(F.abs(col) <= LARGEST, col)
         median = (
             F.median(x) if exact else F.percentile_approx(x, 0.5, _QUANTILE_ACCURACY)
         )

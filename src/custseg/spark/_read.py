@@ -20,15 +20,15 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 
 from custseg.errors import EmptyDataError, FileFormatError, InputError
-from custseg.io._load import (
-    _CSV_SUFFIXES,
-    _EXCEL_SUFFIXES,
-    _NA_VALUES,
-    _PARQUET_SUFFIXES,
-    _SNIFF_BYTES,
-    _clean_headers,
-    _guess_encoding,
-    _sniff_delimiter,
+from custseg.io import (
+    CSV_SUFFIXES,
+    EXCEL_SUFFIXES,
+    NA_VALUES,
+    PARQUET_SUFFIXES,
+    SNIFF_BYTES,
+    clean_headers,
+    guess_encoding,
+    sniff_delimiter,
 )
 
 if TYPE_CHECKING:
@@ -120,7 +120,7 @@ def _format_of(name: str, path: Path | None) -> tuple[str, Path | None]:
     part files of a local folder."""
     if path is not None and path.is_dir():
         files = sorted(p for p in path.iterdir() if p.is_file() and p.stat().st_size)
-        for suffixes, fmt in ((_PARQUET_SUFFIXES, "parquet"), (_CSV_SUFFIXES, "csv")):
+        for suffixes, fmt in ((PARQUET_SUFFIXES, "parquet"), (CSV_SUFFIXES, "csv")):
             found = [p for p in files if p.suffix.lower() in suffixes]
             if found:
                 return fmt, found[0]
@@ -131,13 +131,13 @@ def _format_of(name: str, path: Path | None) -> tuple[str, Path | None]:
         )
     pure = PurePosixPath(name.rstrip("/"))
     suffix = pure.suffix.lower()
-    if suffix == ".gz" and PurePosixPath(pure.stem).suffix.lower() in _CSV_SUFFIXES:
+    if suffix == ".gz" and PurePosixPath(pure.stem).suffix.lower() in CSV_SUFFIXES:
         return "csv", path  # Spark reads gzip CSV as it is (one task per file)
-    if suffix in _PARQUET_SUFFIXES:
+    if suffix in PARQUET_SUFFIXES:
         return "parquet", path
-    if suffix in _CSV_SUFFIXES or suffix == "":
+    if suffix in CSV_SUFFIXES or suffix == "":
         return "csv", path
-    if suffix in _EXCEL_SUFFIXES:
+    if suffix in EXCEL_SUFFIXES:
         raise FileFormatError(
             "the Spark engine reads CSV and Parquet, not Excel",
             path=name,
@@ -162,7 +162,7 @@ def _read_parquet(spark: SparkSession, name: str, location: str) -> SparkSource:
     if not df.columns:
         raise EmptyDataError("no columns found", path=name)
     repairs: list[str] = []
-    names = _clean_headers(pd.Index(df.columns), repairs)
+    names = clean_headers(pd.Index(df.columns), repairs)
     # Decimals (money amounts) are numbers to cluster on: as doubles.
     cols = [
         (
@@ -194,7 +194,7 @@ def _read_csv(
     if sniff_file is not None:
         gzipped = sniff_file.suffix.lower() == ".gz"
         with (gzip.open if gzipped else open)(sniff_file, "rb") as fh:
-            head = fh.read(_SNIFF_BYTES)
+            head = fh.read(SNIFF_BYTES)
         if not head.strip():
             raise EmptyDataError("the file has no text, only blank space", path=name)
         if gzipped and encoding is None:  # the head only: no pass over the file
@@ -203,7 +203,7 @@ def _read_csv(
                 encoding = "utf-8"
             except UnicodeDecodeError:
                 encoding = "latin-1"
-        encoding = encoding or _guess_encoding(head, sniff_file, name)
+        encoding = encoding or guess_encoding(head, sniff_file, name)
         try:
             text = head.decode(encoding, errors="replace")
         except LookupError as exc:
@@ -220,12 +220,12 @@ def _read_csv(
         text = "\n".join(str(r[0]) for r in lines) + "\n"
         encoding = encoding or "utf-8"
     text = text.removeprefix("\ufeff")
-    delimiter = delimiter or _sniff_delimiter(text)
+    delimiter = delimiter or sniff_delimiter(text)
     header = next(csv.reader(io.StringIO(text), delimiter=delimiter), [])
     if not header:
         raise EmptyDataError("the file has no header and no rows", path=name)
     repairs: list[str] = []
-    names = _clean_headers(pd.Index(header), repairs)
+    names = clean_headers(pd.Index(header), repairs)
     charset = _JAVA_CHARSETS.get(encoding.lower(), codecs.lookup(encoding).name)
     schema = StructType([StructField(key(i), StringType()) for i in range(len(names))])
     reader = (
@@ -252,7 +252,7 @@ def _read_csv(
         "delimiter": delimiter,
         "repairs": repairs,
     }
-    return SparkSource(df, names, meta, _NA_VALUES | frozenset(na_values))
+    return SparkSource(df, names, meta, NA_VALUES | frozenset(na_values))
 
 
 def _read_error(exc: Exception, name: str, what: str) -> InputError:

@@ -1,5 +1,5 @@
 """The RFM aggregation on Spark: the same cleaning rules, reasons and
-per-customer table as :func:`custseg.rfm.aggregate_transactions` (DuckDB),
+per-customer table as :func:`custseg.transactions.aggregate_transactions` (DuckDB),
 for transaction logs that live on a cluster.
 
 Only the per-customer table (one row per customer) comes back to the driver;
@@ -15,16 +15,16 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from custseg.errors import ColumnTypeError, ParameterError
-from custseg.rfm._aggregate import (
+from custseg.spark._read import read_source
+from custseg.spark._session import quiet_pyspark, spark_session
+from custseg.transactions import (
     DROP_REASONS,
     CustomerTable,
     check_rules,
     cleaning_from_groups,
     detect_date_format,
+    find_columns,
 )
-from custseg.rfm._columns import find_columns
-from custseg.spark._read import read_source
-from custseg.spark._session import quiet_pyspark, spark_session
 
 if TYPE_CHECKING:
     from pyspark.sql import Column, DataFrame
@@ -74,7 +74,7 @@ def aggregate_transactions_spark(
     na_values: Sequence[str] = (),
     master: str | None = None,
 ) -> CustomerTable:
-    """:func:`custseg.rfm.aggregate_transactions` on Spark (CSV or Parquet)."""
+    """:func:`custseg.transactions.aggregate_transactions` on Spark (CSV or Parquet)."""
     snapshot_given = check_rules(cancellations, as_of)
     spark = spark_session(master)
     with quiet_pyspark():

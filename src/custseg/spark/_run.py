@@ -14,14 +14,11 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from custseg.cluster import Segmenter
-from custseg.cluster._choose_k import Progress
-from custseg.cluster._segmenter import _drop_unusable
+from custseg.cluster import Progress
 from custseg.errors import DataRepairWarning
-from custseg.prep import FeatureSelection, select_features
-from custseg.prep._features import _LARGEST
-from custseg.profile import profiles_from_stats
-from custseg.profile._rules import segment_rules
+from custseg.model import Segmenter, drop_unusable
+from custseg.prep import LARGEST, FeatureSelection, select_features
+from custseg.profile import profiles_from_stats, segment_rules
 from custseg.settings import Settings
 from custseg.spark._kmeans import (
     fit_all_rows,
@@ -39,7 +36,7 @@ from custseg.spark._table import SAMPLE_KEY, ColumnFacts, TableInspection, inspe
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
 
-    from custseg.pipeline import SegmentationRun
+    from custseg.model import SegmentationRun
 
 __all__ = ["run_spark"]
 
@@ -114,7 +111,7 @@ def run_spark(
     """
     require_pyspark()
     from custseg.datasets import mall_customers_path
-    from custseg.pipeline import SegmentationRun
+    from custseg.model import SegmentationRun
 
     settings = (settings or Settings()).replace(**options)
     master = master or settings.spark_master
@@ -324,10 +321,10 @@ def _features(
         for c in selection.columns
     }
     probe = pd.DataFrame({c: [1.0 if ok else np.nan] for c, ok in usable.items()})
-    selection, _ = _drop_unusable(selection, probe, report.source, explicit)
+    selection, _ = drop_unusable(selection, probe, report.source, explicit)
     repairs = [
         f"treated {facts[c].huge} infinite or absurdly large values (beyond "
-        f"±{_LARGEST:g}) in '{c}' as missing"
+        f"±{LARGEST:g}) in '{c}' as missing"
         for c in selection.numeric
         if facts[c].huge
     ]

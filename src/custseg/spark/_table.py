@@ -41,16 +41,20 @@ from custseg.errors import (
     InputError,
     MissingColumnError,
 )
-from custseg.io._load import (
-    _CODE_PATTERN,
-    _NUMBER_PATTERN,
-    _NUMERIC_SHARE,
-    _as_string,
-    _frame_from_arrow,
+from custseg.io import (
+    CODE_PATTERN,
+    NUMBER_PATTERN,
+    NUMERIC_SHARE,
+    as_string,
+    frame_from_arrow,
 )
-from custseg.quality import MAX_CATEGORIES, ColumnSummary, QualityReport
+from custseg.quality import (
+    MAX_CATEGORIES,
+    ColumnSummary,
+    QualityReport,
+    column_findings,
+)
 from custseg.quality import looks_like_id_name as _looks_like_id
-from custseg.quality._check import _findings
 from custseg.spark._read import SparkSource
 from custseg.spark._session import quiet_pyspark
 
@@ -187,7 +191,7 @@ def inspect_table(
     raw_table = raw.select([c.key for c in cols]).rename_columns([c.name for c in cols])
     na = src.na_values or None
     sample_meta: dict[str, Any] = {"repairs": []}
-    sample = _frame_from_arrow(raw_table, sample_meta, na)
+    sample = frame_from_arrow(raw_table, sample_meta, na)
     for c in cols:
         series = sample[c.name]
         c.dtype = str(series.dtype)
@@ -239,12 +243,12 @@ def inspect_table(
     # The pandas sample, with the all-row types.
     for c in cols:
         if c.candidate and c.role == "string":
-            sample[c.name] = _as_string(_clean_text(raw_table[c.name], na), c.name)
+            sample[c.name] = as_string(_clean_text(raw_table[c.name], na), c.name)
     meta = {**src.meta, "mistyped": mistyped}
     sample.attrs["custseg"] = meta
     summaries = tuple(_summary(c, n) for c in cols)
     constants = tuple(s.name for s in summaries if s.constant and s.kind != "empty")
-    findings = _findings(
+    findings = column_findings(
         src.source, n, list(summaries), n_dup, (), duplicate_ids, constants, mistyped
     )
     info = {k: v for k, v in src.meta.items() if k not in {"repairs", "mistyped"}}
@@ -314,7 +318,7 @@ def _number(c: ColumnFacts, src: SparkSource) -> Column:
 
     if c.spark_kind == "string":
         t = _text(c, src)
-        x = F.when(t.rlike(_NUMBER_PATTERN), t.try_cast("double"))
+        x = F.when(t.rlike(NUMBER_PATTERN), t.try_cast("double"))
     else:
         x = F.col(c.key).cast("double")
     return F.when(~F.isnan(x), x)
@@ -380,8 +384,8 @@ def _first_pass(
             ]
             if c.candidate:
                 aggs += [
-                    F.count(F.when(~t.rlike(_NUMBER_PATTERN), 1)).alias(f"{k}_bad"),
-                    F.count(F.when(t.rlike(_CODE_PATTERN), 1)).alias(f"{k}_codes"),
+                    F.count(F.when(~t.rlike(NUMBER_PATTERN), 1)).alias(f"{k}_bad"),
+                    F.count(F.when(t.rlike(CODE_PATTERN), 1)).alias(f"{k}_codes"),
                 ]
         elif c.spark_kind in {"bool", "datetime", "other"}:
             v = F.col(k) if c.spark_kind != "bool" else _value(c, src)
@@ -429,7 +433,7 @@ def _decide_types(
             c.bad = int(stats[f"{k}_bad"])
             c.codes = int(stats[f"{k}_codes"])
             numeric = c.bad == 0 and (c.codes == 0 or c.present == 0)
-            if 0 < c.bad <= (1 - _NUMERIC_SHARE) * c.present:
+            if 0 < c.bad <= (1 - NUMERIC_SHARE) * c.present:
                 mistyped[c.name] = {"rows": [], "values": [], "count": c.bad}
         if numeric:
             c.role = "number"
@@ -568,7 +572,7 @@ def _bad_examples(
     (1-based data rows, as the local loader gives them; at most 1,000)."""
 
     t = _text(c, src)
-    bad = t.isNotNull() & ~t.rlike(_NUMBER_PATTERN)
+    bad = t.isNotNull() & ~t.rlike(NUMBER_PATTERN)
     with quiet_pyspark():
         found = [r[0] for r in keyed.where(bad).select(t).limit(1_000).collect()]
         try:

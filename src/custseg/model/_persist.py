@@ -90,8 +90,8 @@ def save_model(segmenter: Any, path: str | os.PathLike[str]) -> None:
     """Write a fitted :class:`Segmenter` to ``path`` (a ``.skops`` file)."""
     import skops.io as sio
 
-    from custseg import __version__
-    from custseg.io._write import atomic_write
+    from custseg._version import __version__
+    from custseg.io import atomic_write
 
     segmenter._check_fitted()
     state = {
@@ -279,11 +279,11 @@ def load_model(path: str | os.PathLike[str]) -> Any:
 
 def _from_state(state: dict[str, Any]) -> Any:
     """The Segmenter a model file's state describes."""
-    from custseg.cluster._choose_k import KSelection
-    from custseg.cluster._segmenter import Segmenter
+    from custseg.cluster import KSelection
+    from custseg.model._segmenter import Segmenter
     from custseg.prep import FeatureSelection
     from custseg.profile import SegmentProfile
-    from custseg.quality._roles import ColumnRole
+    from custseg.quality import ColumnRole
 
     params = dict(state["params"])
     if isinstance(params.get("k_range"), list):
@@ -393,7 +393,7 @@ def _inconsistency(seg: Any) -> str | None:
 
 
 def _stability(state: dict[str, Any] | None) -> Any:
-    from custseg.cluster._stability import Stability
+    from custseg.cluster import Stability
 
     if not state:
         return None
@@ -412,7 +412,7 @@ def _stability(state: dict[str, Any] | None) -> Any:
 
 
 def _rule(state: dict[str, Any]) -> Any:
-    from custseg.profile._rules import Condition, SegmentRule
+    from custseg.profile import Condition, SegmentRule
 
     conditions = tuple(
         Condition(

@@ -52,8 +52,8 @@ from custseg.errors import (
     InputError,
     ParameterError,
 )
-from custseg.io._sql import DatabaseSource
-from custseg.rfm._columns import TransactionColumns, find_columns
+from custseg.io import DatabaseSource
+from custseg.transactions._columns import TransactionColumns, find_columns
 
 if TYPE_CHECKING:
     import duckdb
@@ -150,6 +150,11 @@ class Cleaning:
     date_format: str | None
     file_info: dict[str, Any] = field(default_factory=dict)
 
+    def drop_reasons(self) -> dict[str, str]:
+        """Each key of ``dropped`` with its reason in words (:data:`DROP_REASONS`),
+        so that a report need not import this module."""
+        return {key: DROP_REASONS[key] for key in self.dropped}
+
     def messages(self) -> list[str]:
         """One plain sentence per reason with a non-zero count, for reports."""
         out = []
@@ -169,7 +174,7 @@ class Cleaning:
             "lines": self.lines,
             "used": self.used,
             "dropped": dict(self.dropped),
-            "dropped_reasons": {k: DROP_REASONS[k] for k in self.dropped},
+            "dropped_reasons": self.drop_reasons(),
             "netted_cancellation_lines": self.netted,
             "cancellations": self.cancellations,
             "customers": self.customers,
@@ -234,7 +239,7 @@ def _sniff_csv(
     path: Path, name: str, delimiter: str | None, encoding: str | None
 ) -> tuple[str, str]:
     """(DuckDB encoding, delimiter) for a CSV file, from its first 64 KB."""
-    from custseg.io._load import _sniff_delimiter
+    from custseg.io import sniff_delimiter
 
     head = _open_head(path)
     if not head.strip():
@@ -268,7 +273,7 @@ def _sniff_csv(
         )
     py = "utf-16" if duck == "utf-16" else duck
     text = head.decode(py, errors="replace").lstrip("\ufeff")
-    return duck, delimiter or _sniff_delimiter(text)
+    return duck, delimiter or sniff_delimiter(text)
 
 
 def _register_source(
@@ -283,9 +288,7 @@ def _register_source(
     """Make the view ``tx`` over the transaction source; return its file info."""
     import duckdb
 
-    from custseg.io import load_table
-    from custseg.io._load import _NA_VALUES, check_file
-    from custseg.io._sql import read_arrow
+    from custseg.io import NA_VALUES, check_file, load_table, read_arrow
 
     if isinstance(data, pd.DataFrame):
         con.register("tx_frame", data)
@@ -313,7 +316,7 @@ def _register_source(
         info: dict[str, Any] = {"source": name, "format": "parquet"}
     elif suffix in _CSV_SUFFIXES or suffix == "" or base in _CSV_SUFFIXES:
         duck_encoding, delim = _sniff_csv(path, name, delimiter, encoding)
-        nulls = sorted(_NA_VALUES | set(na_values) | {""})
+        nulls = sorted(NA_VALUES | set(na_values) | {""})
         sql = (
             "CREATE VIEW tx AS SELECT * FROM read_csv("
             f"{_literal(str(path))}, header = true, all_varchar = true, "

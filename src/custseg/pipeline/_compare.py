@@ -31,12 +31,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from custseg.cluster import Segmenter
-from custseg.cluster._algorithms import ALGORITHMS, check_algorithm
-from custseg.cluster._choose_k import Progress, index_scores
+from custseg import _display
+from custseg.cluster import ALGORITHMS, Progress, check_algorithm, index_scores
 from custseg.datasets import mall_customers_path
 from custseg.errors import DataRepairWarning, ParameterError
 from custseg.io import load_table
+from custseg.model import Segmenter
 from custseg.quality import check_table
 from custseg.settings import Settings
 
@@ -77,13 +77,11 @@ class Comparison:
 
     def _repr_html_(self) -> str:
         """Jupyter: the algorithms side by side and their agreement."""
-        from custseg.report._notebook import comparison_html
-
-        return comparison_html(self)
+        return _display.html(self)
 
     def to_dict(self) -> dict[str, Any]:
         """Plain-JSON view."""
-        from custseg.report._summarize import json_safe
+        from custseg.report import json_safe
 
         rows = self.table.reset_index().to_dict("records")
         return json_safe(  # type: ignore[no-any-return]
@@ -252,9 +250,29 @@ def agreement_matrix(labels: dict[str, np.ndarray]) -> pd.DataFrame:
 def write_comparison(
     comparison: Comparison, out_dir: str | os.PathLike[str] = "custseg-compare"
 ) -> dict[str, Path]:
-    """Write comparison.csv, agreement.csv, comparison.json and comparison.html."""
-    from custseg.io import write_table
-    from custseg.io._write import atomic_write
+    """Write comparison.csv, agreement.csv, comparison.json and comparison.html.
+
+    Parameters
+    ----------
+    comparison : Comparison
+        What :func:`compare` returned.
+    out_dir : str or path
+        The folder, created if needed.
+
+    Returns
+    -------
+    dict of str to Path
+        Each file written, by name.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> c = compare(algorithms=["kmeans", "gmm"], n_clusters=3,
+    ...             stability_resamples=0)
+    >>> sorted(write_comparison(c, tempfile.mkdtemp()))
+    ['agreement', 'report', 'summary', 'table']
+    """
+    from custseg.io import atomic_write, write_table
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -282,11 +300,9 @@ def render_comparison(comparison: Comparison) -> str:
     """The comparison as one self-contained HTML page."""
     import matplotlib.pyplot as plt
 
-    from custseg import __version__
-    from custseg.plots._algorithms import AgreementDisplay
-    from custseg.plots._displays import ProjectionDisplay
-    from custseg.report._figures import report_style, to_data_uri
-    from custseg.report._html import environment
+    from custseg._version import __version__
+    from custseg.plots import AgreementDisplay, ProjectionDisplay
+    from custseg.report import environment, report_style, to_data_uri
 
     figures = []
     with report_style({"figure.dpi": 100, "font.size": 10}):

@@ -10,20 +10,31 @@ import json
 import os
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from custseg.cluster import KSelection, Segmenter
-from custseg.cluster._choose_k import Progress
+from custseg.cluster import Progress
 from custseg.datasets import mall_customers_path
 from custseg.errors import ParameterError
-from custseg.io import load_table, table_meta, write_table
-from custseg.io._sql import DatabaseSource, DatabaseTarget, read_database
-from custseg.profile import SegmentProfile, profiles_frame
+from custseg.io import (
+    DatabaseSource,
+    DatabaseTarget,
+    load_table,
+    read_database,
+    table_meta,
+    write_table,
+)
+from custseg.model import (
+    NAME_COLUMN,
+    SEGMENT_COLUMN,
+    SegmentationRun,
+    Segmenter,
+    attach_segments,
+)
 from custseg.quality import QualityReport, check_table
 from custseg.settings import Settings
 
@@ -43,8 +54,6 @@ __all__ = [
     "write_predictions",
 ]
 
-SEGMENT_COLUMN = "segment"
-NAME_COLUMN = "segment_name"
 # What a run reads: a file, a DataFrame, or a table or query in a database.
 Source = str | os.PathLike[str] | pd.DataFrame | DatabaseSource
 
@@ -68,122 +77,6 @@ def load_source(
         sheet=sheet,
         na_values=list(na_values),
     )
-
-
-@dataclass(frozen=True)
-class SegmentationRun:
-    """The result of one segmentation run: data, quality, model and timings.
-
-    The local engine holds every row in ``data``. An engine that keeps the rows
-    elsewhere (Spark) holds a fixed-seed sample in ``data`` (with its labels in
-    ``segmenter.labels_``), gives the full row count in ``total_rows``, and
-    writes the segments itself through ``segments_writer``.
-    """
-
-    data: pd.DataFrame
-    quality: QualityReport
-    segmenter: Segmenter
-    settings: dict[str, Any]
-    timings: dict[str, float] = field(default_factory=dict)
-    total_rows: int | None = None
-    segments_writer: Callable[[Path], Path] | None = None
-    engine: str = "local"
-    rfm: Any = None  # custseg.rfm.RFMAnalysis for runs made by custseg.rfm.rfm
-    migration: Any = None  # custseg.cluster.Migration for runs with previous=
-
-    @classmethod
-    def from_segmenter(
-        cls, segmenter: Segmenter, data: pd.DataFrame
-    ) -> SegmentationRun:
-        """Wrap an already fitted Segmenter and its training data."""
-        return cls(data, segmenter.quality_, segmenter, dict(segmenter.get_params()))
-
-    @property
-    def n_rows(self) -> int:
-        """Rows in the input (``len(data)`` unless ``data`` is a sample)."""
-        return len(self.data) if self.total_rows is None else self.total_rows
-
-    @property
-    def labels(self) -> np.ndarray:
-        """Segment of each input row."""
-        return self.segmenter.labels_
-
-    @property
-    def k_selection(self) -> KSelection:
-        """How k was chosen."""
-        return self.segmenter.k_selection_
-
-    @property
-    def profiles(self) -> tuple[SegmentProfile, ...]:
-        """One profile per segment."""
-        return self.segmenter.profiles_
-
-    @property
-    def source(self) -> str:
-        """Where the data came from."""
-        return self.quality.source
-
-    def _repr_html_(self) -> str:
-        """Jupyter: segment cards, a 2-D picture, and how k was chosen."""
-        from custseg.report._notebook import run_html
-
-        return run_html(self)
-
-    def segments_frame(self) -> pd.DataFrame:
-        """Every input row and column, in input order, plus segment and name."""
-        return attach_segments(self.data, self.labels, self.segmenter)
-
-    def profiles_frame(self) -> pd.DataFrame:
-        """One row per segment."""
-        return profiles_frame(self.profiles)
-
-
-def attach_segments(
-    df: pd.DataFrame, labels: np.ndarray, segmenter: Segmenter
-) -> pd.DataFrame:
-    """``df`` with ``segment`` and ``segment_name`` columns added
-    (``custseg_segment``/``custseg_segment_name`` if those names are taken).
-
-    ``labels`` are segment indices (``segmenter.labels_`` or ``predict``);
-    the output shows segment numbers. A row in no segment (HDBSCAN's noise)
-    keeps its place with an empty segment number, the name ``unassigned`` and
-    the reason in an ``unassigned_reason`` column (present only then).
-
-    ``df`` itself is not changed, and its columns are not copied (pandas'
-    copy-on-write shares them): at ten million rows a deep copy would cost
-    as much memory as the table. Names are a categorical column, one small
-    code per row rather than a string.
-    """
-    from custseg.cluster._segmenter import NOISE_REASON, UNASSIGNED
-
-    out = df.copy(deep=False)
-    taken = SEGMENT_COLUMN in out.columns or NAME_COLUMN in out.columns
-    prefix = "custseg_" if taken else ""
-    labels = np.asarray(labels)
-    numbers = np.asarray(
-        getattr(segmenter, "segment_ids_", np.arange(len(segmenter.segment_names_)))
-    )
-    none = labels < 0
-    safe = np.where(none, 0, labels)
-    names = list(segmenter.segment_names_)
-    if none.any():
-        out[prefix + SEGMENT_COLUMN] = pd.array(
-            np.where(none, 0, numbers[safe]), dtype="Int64"
-        )
-        out.loc[none, prefix + SEGMENT_COLUMN] = pd.NA
-        out[prefix + NAME_COLUMN] = pd.Categorical.from_codes(
-            np.where(none, len(names), safe),
-            categories=pd.Index([*names, UNASSIGNED]),
-        )
-        out[prefix + "unassigned_reason"] = pd.Categorical.from_codes(
-            np.where(none, 0, -1), categories=pd.Index([NOISE_REASON])
-        )
-        return out
-    out[prefix + SEGMENT_COLUMN] = numbers[labels] if len(labels) else labels
-    out[prefix + NAME_COLUMN] = pd.Categorical.from_codes(
-        labels, categories=pd.Index(names)
-    )
-    return out
 
 
 def predict(
@@ -223,7 +116,7 @@ def predict(
     >>> bool((scored["segment"] == fitted.labels).all())
     True
     """
-    from custseg.cluster import load_model
+    from custseg.model import load_model
 
     segmenter = model if isinstance(model, Segmenter) else load_model(model)
     df = load_source(
@@ -322,16 +215,48 @@ def segment(
     timings: dict[str, float] | None = None,
     progress: Progress | None = None,
 ) -> SegmentationRun:
-    """Prepare, segment and explain a loaded, checked ``table`` (the part of
-    :func:`run` after loading; :func:`custseg.rfm.rfm` calls it on its
-    per-customer table). ``timings`` are the stages measured before."""
+    """Prepare, segment and explain a loaded, checked ``table``: the part of
+    :func:`run` after loading (:func:`custseg.rfm` calls it on its
+    per-customer table).
+
+    Parameters
+    ----------
+    table : DataFrame
+        The customers, one row each.
+    settings : Settings
+        How to prepare and segment (``engine`` is not read here).
+    quality : QualityReport
+        ``check_table(table, ...)``, already computed.
+    source : str
+        Where the rows came from, for messages and the summary.
+    timings : dict of str to float, optional
+        Seconds of the stages measured before (loading, checking).
+    progress : callable(step, done, total), optional
+
+    Returns
+    -------
+    SegmentationRun
+        With ``timings`` holding the earlier stages and the fit's.
+
+    Examples
+    --------
+    >>> from custseg import Settings, check_table, load_mall_customers
+    >>> table = load_mall_customers()
+    >>> quality = check_table(table)
+    >>> result = segment(
+    ...     table, Settings(n_clusters=3, stability_resamples=0),
+    ...     quality=quality, source="mall",
+    ... )
+    >>> result.k_selection.k, result.n_rows
+    (3, 200)
+    """
     timings = dict(timings or {})
     previous = settings.previous
     previous_model = _load_previous(previous)  # fail early, before the fit
     column_roles = settings.column_roles
     roles_file = None
     if isinstance(column_roles, (str, os.PathLike)):
-        from custseg.quality._roles import read_column_file
+        from custseg.quality import read_column_file
 
         roles_file = os.fspath(column_roles)
         column_roles = read_column_file(column_roles)
@@ -380,7 +305,7 @@ def _listed(names: Sequence[str] | None) -> list[str] | None:
 def _load_previous(
     previous: str | os.PathLike[str] | Segmenter | None,
 ) -> Segmenter | None:
-    from custseg.cluster import load_model
+    from custseg.model import load_model
 
     if previous is None or isinstance(previous, Segmenter):
         return previous
@@ -396,8 +321,8 @@ def continue_with(
     source: str | os.PathLike[str] | Segmenter | None = None,
 ) -> Any:
     """Keep ``previous``'s numbers and names where its segments persist in
-    ``segmenter`` (see :mod:`custseg.cluster._continuity`); the migration."""
-    from custseg.cluster._continuity import continue_from
+    ``segmenter`` (see :mod:`custseg.model._continuity`); the migration."""
+    from custseg.model import continue_from
 
     name = (
         os.fspath(source)
@@ -461,8 +386,40 @@ def write_outputs(
     which columns). In CSV, text cells that a spreadsheet would run as formulas
     (starting with ``=``, ``+``, ``-`` or ``@``) get a leading ``'`` unless
     ``safe_formulas`` is False; database tables keep values as they are.
+    ``result`` is not changed: the writing times go to summary.json.
+
+    Parameters
+    ----------
+    result : SegmentationRun
+        What :func:`run` or :func:`custseg.rfm` returned.
+    out_dir : str or path
+        The folder, created if needed.
+    report : bool
+        Write report.html.
+    model : bool
+        Write model.skops (see :func:`custseg.load_model`).
+    safe_formulas : bool
+        Escape text cells a spreadsheet would run as formulas.
+    database : DatabaseTarget, optional
+        Also write the segments to this table.
+    progress : callable(step, done, total), optional
+
+    Returns
+    -------
+    dict of str to Path
+        Each file written, by name (``segments``, ``profiles``, ``summary``,
+        ``report``, ``model``, ``rfm_segments``); ``database`` holds the row
+        count written to the table.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> result = run(n_clusters=3, stability_resamples=0)
+    >>> paths = write_outputs(result, tempfile.mkdtemp(), report=False)
+    >>> sorted(paths)
+    ['model', 'profiles', 'segments', 'summary']
     """
-    from custseg.io._write import atomic_write, output_checksums
+    from custseg.io import atomic_write, output_checksums
     from custseg.report import summarize
 
     out = Path(out_dir)
@@ -555,7 +512,23 @@ def write_predictions(
     ones ``segmenter`` was told were ids, else columns named like ids, else a
     ``row_number``) with the segment columns to a database table.
 
-    Returns ``{"predictions": Path}``, plus ``"database": rows written``.
+    Parameters
+    ----------
+    scored : DataFrame
+        :func:`predict`'s result.
+    path : str or path
+        The file to write.
+    segmenter : Segmenter
+        The model that scored the rows (for the id columns).
+    database : DatabaseTarget, optional
+        Also write ids and segments to this table.
+    safe_formulas : bool
+        Escape text cells a spreadsheet would run as formulas.
+
+    Returns
+    -------
+    dict
+        ``{"predictions": Path}``, plus ``"database": rows written``.
 
     Examples
     --------

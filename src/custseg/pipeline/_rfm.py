@@ -18,20 +18,22 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from custseg.cluster._choose_k import Progress
+from custseg import _display
+from custseg.cluster import Progress
 from custseg.errors import InputError, MissingColumnError, ParameterError
-from custseg.io._sql import DatabaseSource
-from custseg.rfm._aggregate import Cleaning, aggregate_transactions
-from custseg.rfm._scores import (
+from custseg.io import DatabaseSource
+from custseg.settings import Settings
+from custseg.transactions import (
     DEFAULT_SEGMENT_MAP,
     SCORE_DIRECTION,
+    Cleaning,
     SegmentMap,
+    aggregate_transactions,
     fm_score,
     load_segment_map,
     parse_breaks,
     score_values,
 )
-from custseg.settings import Settings
 
 __all__ = ["RFM_FEATURES", "RFMAnalysis", "rfm", "rfm_customers"]
 
@@ -49,7 +51,41 @@ SKEW_LIMIT = 1.0
 
 @dataclass(frozen=True)
 class RFMAnalysis:
-    """The RFM side of a run: cleaning, scoring rules and the named segments."""
+    """The RFM side of a run made by :func:`rfm` (``result.rfm``): cleaning,
+    scoring rules and the named segments.
+
+    Attributes
+    ----------
+    cleaning : Cleaning
+        How every transaction line was used or why it was dropped.
+    segment_map : SegmentMap
+        The rules from R and FM scores to named segments.
+    breaks : dict of str to list of float
+        The score breaks of recency, frequency and monetary value.
+    log_features : tuple of str
+        The features clustered on a log scale.
+    id_column : str
+        The customer id column.
+    segments : DataFrame
+        One row per named RFM segment, best first.
+    overlap : DataFrame
+        Customers per RFM segment (rows) and behavioural cluster (columns).
+    attributes : dict
+        The joined customer attributes, if any.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> lines = pd.DataFrame({
+    ...     "CustomerID": [1, 1, 2, 3, 3, 3, 4, 5],
+    ...     "InvoiceNo": ["a", "b", "c", "d", "e", "f", "g", "h"],
+    ...     "InvoiceDate": pd.to_datetime(["2024-01-02", "2024-03-01", "2024-02-01",
+    ...         "2024-01-05", "2024-02-05", "2024-03-05", "2024-01-01", "2024-03-09"]),
+    ...     "Quantity": [1, 2, 1, 3, 1, 1, 1, 5], "UnitPrice": [10.0] * 8})
+    >>> analysis = rfm(lines, n_clusters=2, stability_resamples=0).rfm
+    >>> analysis.id_column, analysis.cleaning.customers
+    ('CustomerID', 5)
+    """
 
     cleaning: Cleaning
     segment_map: SegmentMap
@@ -62,9 +98,7 @@ class RFMAnalysis:
 
     def _repr_html_(self) -> str:
         """Jupyter: how every transaction line was used, and the RFM segments."""
-        from custseg.report._notebook import rfm_html
-
-        return rfm_html(self)
+        return _display.html(self)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -232,7 +266,7 @@ def rfm(
         Transaction lines (CSV, ``.csv.gz``, Parquet, Excel, or a database
         table or query); ``None`` uses the bundled Online Retail sample.
     columns, as_of, cancellations, drop_duplicates, date_format
-        As for :func:`custseg.rfm.aggregate_transactions`.
+        As for :func:`custseg.transactions.aggregate_transactions`.
     breaks : mapping, optional
         Custom score thresholds instead of quantiles, e.g.
         ``{"recency": [30, 90, 180, 365], "frequency": "1,2,5,10"}``.
@@ -280,7 +314,7 @@ def rfm(
     >>> str(first.rfm_segment)
     'Loyal'
     """
-    from custseg.pipeline import segment
+    from custseg.pipeline._run import segment
     from custseg.quality import check_table
 
     settings = (settings or Settings.for_command("rfm")).replace(

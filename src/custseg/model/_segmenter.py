@@ -6,37 +6,43 @@ import os
 import time
 import warnings
 from collections.abc import Callable, Sequence
-from numbers import Integral, Real
+from numbers import Integral
 from typing import Any
 
 import numpy as np
 import pandas as pd
+from scipy import sparse
 from sklearn.base import BaseEstimator, ClusterMixin, TransformerMixin
 from sklearn.compose import ColumnTransformer
+from sklearn.exceptions import NotFittedError as SklearnNotFittedError
+from sklearn.utils._param_validation import InvalidParameterError
+from sklearn.utils.validation import validate_data
 
-from custseg.cluster._algorithms import (
-    ALGORITHMS,
+from custseg import _display
+from custseg.cluster import (
+    NOISE_REASON,
+    UNASSIGNED,
     AlgorithmOptions,
+    KSelection,
     Layout,
+    Progress,
+    Stability,
+    bootstrap_stability,
     check_algorithm,
     predict_raw,
     segment,
     within_ss,
 )
-from custseg.cluster._choose_k import KSelection, Progress
-from custseg.cluster._stability import (
-    DEFAULT_RESAMPLES,
-    Stability,
-    bootstrap_stability,
-)
 from custseg.errors import (
     ColumnTypeError,
     DataRepairWarning,
+    EmptyDataError,
+    InputError,
     NotFittedError,
     ParameterError,
 )
 from custseg.prep import (
-    SCALERS,
+    PREP_SAMPLE_SIZE,
     FeatureSelection,
     build_preprocessor,
     direct_prep,
@@ -45,32 +51,45 @@ from custseg.prep import (
     model_rows,
     select_features,
 )
-from custseg.profile import SegmentProfile, profile_segments
-from custseg.profile._rules import SegmentRule, segment_rules
-from custseg.quality import QualityReport, check_table
-from custseg.quality._roles import check_overrides, describe_columns
+from custseg.profile import SegmentProfile, SegmentRule, profile_segments, segment_rules
+from custseg.quality import (
+    QualityReport,
+    check_overrides,
+    check_table,
+    describe_columns,
+)
+from custseg.settings import DEFAULTS, constraints
 
 __all__ = [
-    "NOISE_REASON",
-    "UNASSIGNED",
-    "PREP_SAMPLE_SIZE",
+    "EXPECTED_FAILED_CHECKS",
     "STABILITY_ROWS",
     "Segmenter",
+    "SegmenterNotFittedError",
+    "SegmenterParameterError",
     "canonical_order",
+    "drop_unusable",
 ]
 
-# Why a row has no segment (HDBSCAN's noise, or a new customer whose nearest
-# customers were noise).
-UNASSIGNED = "unassigned"
-NOISE_REASON = "noise: in no dense group of customers (HDBSCAN)"
 # Rows the bootstrap stability draws from (a fixed-seed sample): enough for a
 # stable estimate, and twenty refits stay cheap for every algorithm.
 STABILITY_ROWS = {"agglomerative": 2_000, "hdbscan": 2_000}
 STABILITY_ROWS_DEFAULT = 3_000
 
-# Tables above this many rows have their preparation statistics learned on a
-# fixed-seed sample of this size (see Segmenter._fit_preprocessor).
-PREP_SAMPLE_SIZE = 1_000_000
+# scikit-learn's estimator checks the Segmenter fails by design, with the
+# reason (``parametrize_with_checks(..., expected_failed_checks=...)``; see
+# tests/test_sklearn_compat.py). Every other check passes.
+EXPECTED_FAILED_CHECKS: dict[str, str] = {}
+
+
+class SegmenterParameterError(ParameterError, InvalidParameterError):  # type: ignore[misc]
+    """A Segmenter parameter outside what it accepts: custseg's
+    :class:`ParameterError` and scikit-learn's ``InvalidParameterError``."""
+
+
+class SegmenterNotFittedError(NotFittedError, SklearnNotFittedError):  # type: ignore[misc]
+    """A Segmenter used before ``fit``: custseg's :class:`NotFittedError` and
+    scikit-learn's ``sklearn.exceptions.NotFittedError`` at once (custseg.errors
+    itself imports nothing heavy, so the two meet here)."""
 
 
 def canonical_order(labels: np.ndarray, centers: np.ndarray) -> np.ndarray:
@@ -202,52 +221,33 @@ class Segmenter(ClusterMixin, TransformerMixin, BaseEstimator):  # type: ignore[
     True
     """
 
-    _parameter_constraints: dict[str, Any] = {
-        "n_clusters": "None or an integer >= 1",
-        "algorithm": f"one of {', '.join(ALGORITHMS)}",
-        "linkage": "one of ward, complete, average, single",
-        "covariance_type": "one of full, tied, diag, spherical",
-        "min_cluster_size": "None or an integer >= 2",
-        "stability_resamples": "an integer >= 0",
-        "rules": "True or False",
-        "k_range": "a pair of integers (min, max) with 2 <= min <= max",
-        "features": "None or a list of column names",
-        "id_columns": "None or a list of column names",
-        "scaler": f"one of {', '.join(SCALERS)}",
-        "categorical_weight": "a number >= 0",
-        "log_features": "None or a list of numeric feature names",
-        "log_transform": "one of auto, none",
-        "column_roles": "None or a dict of column to {label, role}",
-        "n_init": "None or an integer >= 1",
-        "max_iter": "an integer >= 1",
-        "random_state": "an integer >= 0",
-        "sample_size": "an integer >= 100",
-        "silhouette_sample_size": "an integer >= 100",
-    }
+    # scikit-learn constraint objects, from the settings table; BaseEstimator's
+    # _validate_params checks them (see _validate_params below).
+    _parameter_constraints: dict[str, list[Any]] = constraints()
 
     def __init__(
         self,
-        n_clusters: int | None = None,
+        n_clusters: int | None = DEFAULTS.n_clusters,
         *,
-        algorithm: str = "kmeans",
-        linkage: str = "ward",
-        covariance_type: str = "full",
-        min_cluster_size: int | None = None,
-        stability_resamples: int = DEFAULT_RESAMPLES,
-        rules: bool = True,
-        k_range: tuple[int, int] = (2, 10),
+        algorithm: str = DEFAULTS.algorithm,
+        linkage: str = DEFAULTS.linkage,
+        covariance_type: str = DEFAULTS.covariance_type,
+        min_cluster_size: int | None = DEFAULTS.min_cluster_size,
+        stability_resamples: int = DEFAULTS.stability_resamples,
+        rules: bool = DEFAULTS.rules,
+        k_range: tuple[int, int] = DEFAULTS.k_range,
         features: Sequence[str] | None = None,
         id_columns: Sequence[str] | None = None,
-        scaler: str = "standard",
-        categorical_weight: float = 0.5,
+        scaler: str = DEFAULTS.scaler,
+        categorical_weight: float = DEFAULTS.categorical_weight,
         log_features: Sequence[str] | None = None,
-        log_transform: str = "auto",
+        log_transform: str = DEFAULTS.log_transform,
         column_roles: dict[str, dict[str, str]] | None = None,
-        n_init: int | None = None,
-        max_iter: int = 300,
-        random_state: int = 0,
-        sample_size: int = 100_000,
-        silhouette_sample_size: int = 10_000,
+        n_init: int | None = DEFAULTS.n_init,
+        max_iter: int = DEFAULTS.max_iter,
+        random_state: int = DEFAULTS.random_state,
+        sample_size: int = DEFAULTS.sample_size,
+        silhouette_sample_size: int = DEFAULTS.silhouette_sample_size,
     ) -> None:
         self.n_clusters = n_clusters
         self.algorithm = algorithm
@@ -273,48 +273,30 @@ class Segmenter(ClusterMixin, TransformerMixin, BaseEstimator):  # type: ignore[
     # -- validation -----------------------------------------------------------
 
     def _validate_params(self) -> None:
-        def is_int(v: object, low: int) -> bool:
-            return isinstance(v, Integral) and not isinstance(v, bool) and int(v) >= low
-
-        checks = {
-            "n_clusters": self.n_clusters is None or is_int(self.n_clusters, 1),
-            "algorithm": isinstance(self.algorithm, str),
-            "linkage": self.linkage in ("ward", "complete", "average", "single"),
-            "covariance_type": self.covariance_type
-            in ("full", "tied", "diag", "spherical"),
-            "min_cluster_size": self.min_cluster_size is None
-            or is_int(self.min_cluster_size, 2),
-            "stability_resamples": is_int(self.stability_resamples, 0),
-            "rules": isinstance(self.rules, bool),
-            "k_range": isinstance(self.k_range, (tuple, list))
-            and len(self.k_range) == 2
-            and all(is_int(v, 2) for v in self.k_range)
-            and self.k_range[0] <= self.k_range[1],
-            "features": self.features is None
-            or (not isinstance(self.features, str) and len(self.features) > 0),
-            "id_columns": self.id_columns is None
-            or not isinstance(self.id_columns, str),
-            "scaler": self.scaler in SCALERS,
-            "categorical_weight": isinstance(self.categorical_weight, Real)
-            and not isinstance(self.categorical_weight, bool)
-            and float(self.categorical_weight) >= 0,
-            "log_features": self.log_features is None
-            or not isinstance(self.log_features, str),
-            "log_transform": self.log_transform in ("auto", "none"),
-            "column_roles": self.column_roles is None
-            or isinstance(self.column_roles, dict),
-            "n_init": self.n_init is None or is_int(self.n_init, 1),
-            "max_iter": is_int(self.max_iter, 1),
-            "random_state": is_int(self.random_state, 0),
-            "sample_size": is_int(self.sample_size, 100),
-            "silhouette_sample_size": is_int(self.silhouette_sample_size, 100),
-        }
-        for name, ok in checks.items():
-            if not ok:
-                raise ParameterError(
-                    f"The '{name}' parameter of Segmenter must be "
-                    f"{self._parameter_constraints[name]}; got {getattr(self, name)!r}."
-                )
+        """Check the parameters against ``_parameter_constraints`` (scikit-learn's
+        validation, its error raised as a :class:`ParameterError`), then what
+        constraint objects cannot say: ``k_range`` is a pair of integers
+        ``2 <= min <= max``; ``features`` is not empty."""
+        try:
+            super()._validate_params()
+        except InvalidParameterError as exc:
+            raise SegmenterParameterError(str(exc)) from exc
+        k_range = self.k_range
+        if not (
+            len(k_range) == 2
+            and all(
+                isinstance(v, Integral) and not isinstance(v, bool) and v >= 2
+                for v in k_range
+            )
+            and k_range[0] <= k_range[1]
+        ):
+            raise _parameter_error(
+                "k_range", "a pair of integers (min, max) with 2 <= min <= max", k_range
+            )
+        if self.features is not None and len(self.features) == 0:
+            raise _parameter_error(
+                "features", "a non-empty list of column names or None", self.features
+            )
 
     # -- fitting --------------------------------------------------------------
 
@@ -331,12 +313,13 @@ class Segmenter(ClusterMixin, TransformerMixin, BaseEstimator):  # type: ignore[
         Parameters
         ----------
         X : DataFrame (or 2-D array, whose columns are named x0, x1, ...)
+            Dense: a sparse matrix is refused, as are complex numbers.
         quality : QualityReport, optional
             A report already computed for ``X`` (saves a pass over the data).
         progress : callable(step, done, total), optional
         """
         self._validate_params()
-        df = _as_frame(X)
+        df = self._check_X(X, reset=True)
         n = len(df)
         report = quality or check_table(df, id_columns=self.id_columns)
         selection = select_features(report, self.features)
@@ -455,8 +438,6 @@ class Segmenter(ClusterMixin, TransformerMixin, BaseEstimator):  # type: ignore[
             )
         timings["rules"], clock = _lap(clock)
         self.timings_ = timings
-        self.feature_names_in_ = np.asarray([str(c) for c in df.columns], dtype=object)
-        self.n_features_in_ = df.shape[1]
         unassigned = np.flatnonzero(self.labels_ < 0)
         self.excluded_rows_ = pd.DataFrame(
             {
@@ -534,7 +515,7 @@ class Segmenter(ClusterMixin, TransformerMixin, BaseEstimator):  # type: ignore[
                 for c in selection.categorical
             }
         frame, _ = model_rows(sample, selection, source=source, positions=positions)
-        selection, frame = _drop_unusable(selection, frame, source, self.features)
+        selection, frame = drop_unusable(selection, frame, source, self.features)
         overrides = dict(self.column_roles or {})
         check_overrides(overrides, [str(c) for c in df.columns], source)
         self.columns_ = describe_columns(
@@ -570,16 +551,113 @@ class Segmenter(ClusterMixin, TransformerMixin, BaseEstimator):  # type: ignore[
 
     # -- using a fitted model -------------------------------------------------
 
+    def __sklearn_is_fitted__(self) -> bool:
+        return hasattr(self, "cluster_centers_")
+
     def _check_fitted(self) -> None:
-        if not hasattr(self, "cluster_centers_"):
-            raise NotFittedError(
+        if not self.__sklearn_is_fitted__():
+            raise SegmenterNotFittedError(
                 "This Segmenter is not fitted yet; call fit(data) first."
             )
+
+    def _check_X(self, X: Any, *, reset: bool) -> pd.DataFrame:
+        """``X`` as a frame with text column names, checked as scikit-learn
+        checks input (and with its messages where it has one).
+
+        Refused: sparse matrices, complex numbers, arrays that are not 2-D and,
+        in ``fit`` (``reset``), arrays without rows or columns, or with one
+        row. ``fit`` sets ``n_features_in_``, and ``feature_names_in_`` for a
+        frame. A frame is matched to the features by column name (it may have
+        more columns, in any order); an array by position, so it must have
+        ``n_features_in_`` columns (scikit-learn's warning when a frame meets
+        an array-fitted model, or the other way round).
+        """
+        if sparse.issparse(X):
+            raise InputError(
+                "sparse input is not supported: the Segmenter needs a dense "
+                "table (a DataFrame or a 2-D array); convert it with X.toarray() "
+                "if it fits in memory"
+            )
+        if isinstance(X, pd.DataFrame):
+            return self._check_frame(X, reset=reset)
+        arr = np.asarray(X)
+        if arr.ndim != 2:
+            raise ParameterError(
+                f"expected a table (2-D), got an array of shape {arr.shape}. "
+                "Reshape your data with array.reshape(-1, 1) if it has a single "
+                "feature, or array.reshape(1, -1) if it is a single customer"
+            )
+        if arr.dtype.kind == "c":
+            raise InputError(
+                "Complex data not supported: the table holds complex numbers"
+            )
+        if reset:
+            rows, cols = arr.shape
+            if cols == 0 or rows == 0:
+                what = "feature" if cols == 0 else "sample"
+                raise EmptyDataError(
+                    f"the table is empty: 0 {what}(s) (shape={arr.shape}) while "
+                    "a minimum of 1 is required"
+                )
+            if rows == 1:
+                raise InputError(
+                    f"cannot segment 1 sample (shape={arr.shape}): segmenting "
+                    "needs at least 2 rows"
+                )
+            self.n_features_in_ = cols
+            if hasattr(self, "feature_names_in_"):
+                del self.feature_names_in_
+            names = _array_names(cols)
+        else:
+            self._check_width(arr)
+            names = self._positional_names()
+        df = pd.DataFrame(arr, columns=names, copy=False)
+        # an object array of numbers is numbers (scikit-learn's convention)
+        return df.infer_objects() if arr.dtype == object else df
+
+    def _check_frame(self, X: pd.DataFrame, *, reset: bool) -> pd.DataFrame:
+        complex_columns = [c for c, t in X.dtypes.items() if t.kind == "c"]
+        if complex_columns:
+            raise ColumnTypeError(
+                "holds complex numbers (Complex data not supported)",
+                column=str(complex_columns[0]),
+            )
+        # Features are named by text everywhere (selection, model file, CLI);
+        # a frame with integer column labels would not find its own columns.
+        df = X if all(isinstance(c, str) for c in X.columns) else X.rename(columns=str)
+        if reset:
+            self.n_features_in_ = df.shape[1]
+            self.feature_names_in_ = np.asarray(list(df.columns), dtype=object)
+            return df
+        if hasattr(self, "feature_names_in_") or set(self.selection_.columns) <= set(
+            df.columns
+        ):
+            return df
+        # a model fitted on an array meets a frame: columns by position
+        self._check_width(X)
+        return df.set_axis(self._positional_names(), axis=1)
+
+    def _check_width(self, X: Any) -> None:
+        """scikit-learn's check of the number of columns (and its warning on
+        feature names) for input matched by position."""
+        if getattr(self, "n_features_in_", None) is None:
+            return
+        try:
+            validate_data(self, X, reset=False, skip_check_array=True)
+        except ValueError as exc:
+            raise InputError(str(exc)) from exc
+
+    def _positional_names(self) -> list[str]:
+        """The column names of the training table, in order."""
+        names = getattr(self, "feature_names_in_", None)
+        if names is not None:
+            return [str(c) for c in names]
+        return _array_names(int(self.n_features_in_))
 
     def _prepared(self, X: pd.DataFrame | np.ndarray, source: str | None) -> np.ndarray:
         self._check_fitted()
         Z, repairs = model_matrix(
-            _as_frame(X),
+            self._check_X(X, reset=False),
             self.selection_,
             self.preprocessor_.transform,
             source=source,
@@ -619,7 +697,7 @@ class Segmenter(ClusterMixin, TransformerMixin, BaseEstimator):  # type: ignore[
     def renumber(self, ids: Sequence[int], names: Sequence[str]) -> None:
         """Give segment index ``i`` the number ``ids[i]`` and name ``names[i]``,
         then put the segments in order of their numbers (used by label
-        continuity: see :mod:`custseg.cluster._continuity`)."""
+        continuity: see :mod:`custseg.model._continuity`)."""
         from dataclasses import replace
 
         self._check_fitted()
@@ -666,7 +744,28 @@ class Segmenter(ClusterMixin, TransformerMixin, BaseEstimator):  # type: ignore[
         from sklearn.metrics.pairwise import euclidean_distances
 
         Z = self._prepared(X, None)
-        return euclidean_distances(Z, self.cluster_centers_.astype(Z.dtype))
+        distances: np.ndarray = euclidean_distances(
+            Z, self.cluster_centers_.astype(Z.dtype)
+        )
+        return distances
+
+    def get_feature_names_out(self, input_features: Any = None) -> np.ndarray:
+        """Names of the columns of :meth:`transform`: ``segment_<number>`` for
+        each segment, in segment order (the numbers of ``segment_ids_``)."""
+        self._check_fitted()
+        if input_features is not None:
+            given = np.asarray(input_features, dtype=object)
+            names = getattr(self, "feature_names_in_", None)
+            if names is not None and not np.array_equal(
+                given, np.asarray(names, dtype=object)
+            ):
+                raise ParameterError("input_features is not equal to feature_names_in_")
+            if len(given) != self.n_features_in_:
+                raise ParameterError(
+                    "input_features should have length equal to number of "
+                    f"features ({self.n_features_in_}), got {len(given)}"
+                )
+        return np.asarray([f"segment_{i}" for i in self.segment_ids_], dtype=object)
 
     def prepared_feature_labels(self) -> list[str]:
         """A readable name for each column of the prepared matrix: the
@@ -709,17 +808,19 @@ class Segmenter(ClusterMixin, TransformerMixin, BaseEstimator):  # type: ignore[
 
     def save(self, path: str | os.PathLike[str]) -> None:
         """Save the fitted model (preparation, clusterer, names) to ``path``."""
-        from custseg.cluster._persist import save_model
+        from custseg.model._persist import save_model
 
         save_model(self, path)
 
     def write_report(self, path: str, X: pd.DataFrame) -> None:
         """Write the self-contained HTML report for the training data ``X``."""
-        from custseg.pipeline import SegmentationRun
+        from custseg.model._run import SegmentationRun
         from custseg.report import write_report
 
         self._check_fitted()
-        write_report(SegmentationRun.from_segmenter(self, _as_frame(X)), path)
+        write_report(
+            SegmentationRun.from_segmenter(self, self._check_X(X, reset=False)), path
+        )
 
     def _html_repr(self) -> str:
         """Jupyter (scikit-learn's hook behind ``_repr_html_`` and
@@ -727,15 +828,17 @@ class Segmenter(ClusterMixin, TransformerMixin, BaseEstimator):  # type: ignore[
         was chosen, above scikit-learn's parameter diagram."""
         from sklearn.utils import estimator_html_repr
 
-        diagram = estimator_html_repr(self)
+        diagram = str(estimator_html_repr(self))
         if not hasattr(self, "profiles_"):
             return diagram
-        from custseg.report._notebook import segmenter_html
-
-        return segmenter_html(self) + diagram
+        return _display.html(self) + diagram
 
     def __sklearn_tags__(self) -> Any:
         tags = super().__sklearn_tags__()
+        # Missing values are imputed; text and category columns are one-hot
+        # encoded (scikit-learn's ``categorical`` tag would instead feed its
+        # checks integer codes, which the Segmenter rightly takes as numbers).
+        # Sparse input is refused (input_tags.sparse stays False).
         tags.input_tags.allow_nan = True
         tags.input_tags.string = True
         return tags
@@ -763,7 +866,7 @@ def _announce(repairs: list[str]) -> None:
         warnings.warn(repair, DataRepairWarning, stacklevel=3)
 
 
-def _drop_unusable(
+def drop_unusable(
     selection: FeatureSelection,
     frame: pd.DataFrame,
     source: str,
@@ -793,16 +896,13 @@ def _drop_unusable(
     return kept, frame[list(kept.columns)]
 
 
-def _as_frame(X: pd.DataFrame | np.ndarray) -> pd.DataFrame:
-    if isinstance(X, pd.DataFrame):
-        # Features are named by text everywhere (selection, model file, CLI);
-        # a frame with integer column labels would not find its own columns.
-        if not all(isinstance(c, str) for c in X.columns):
-            return X.rename(columns=str)
-        return X
-    arr = np.asarray(X)
-    if arr.ndim != 2:
-        raise ParameterError(
-            f"expected a table (2-D), got an array of shape {arr.shape}"
-        )
-    return pd.DataFrame(arr, columns=[f"x{i}" for i in range(arr.shape[1])])
+def _array_names(n: int) -> list[str]:
+    """Column names of an array's features: x0, x1, ..."""
+    return [f"x{i}" for i in range(n)]
+
+
+def _parameter_error(name: str, allowed: str, value: object) -> ParameterError:
+    """A ParameterError worded as scikit-learn words InvalidParameterError."""
+    return SegmenterParameterError(
+        f"The {name!r} parameter of Segmenter must be {allowed}. Got {value!r} instead."
+    )

@@ -1,0 +1,47 @@
+"""Transaction logs to one row per customer: finding the columns, cleaning the
+lines (each dropped line counted), Recency, Frequency and Monetary value and the
+other per-customer figures, and the RFM scores and named RFM segments.
+
+:func:`custseg.rfm` (in :mod:`custseg.pipeline`) builds on this table and
+segments it with the one orchestrator."""
+
+from custseg.transactions._aggregate import (
+    DROP_REASONS,
+    Cleaning,
+    CustomerTable,
+    aggregate_transactions,
+    check_rules,
+    cleaning_from_groups,
+    detect_date_format,
+)
+from custseg.transactions._columns import TransactionColumns, find_columns
+from custseg.transactions._scores import (
+    DEFAULT_SEGMENT_MAP,
+    RFM_ACTIONS,
+    SCORE_DIRECTION,
+    SegmentMap,
+    fm_score,
+    load_segment_map,
+    parse_breaks,
+    score_values,
+)
+
+__all__ = [
+    "DEFAULT_SEGMENT_MAP",
+    "DROP_REASONS",
+    "RFM_ACTIONS",
+    "SCORE_DIRECTION",
+    "Cleaning",
+    "CustomerTable",
+    "SegmentMap",
+    "TransactionColumns",
+    "aggregate_transactions",
+    "check_rules",
+    "cleaning_from_groups",
+    "detect_date_format",
+    "find_columns",
+    "fm_score",
+    "load_segment_map",
+    "parse_breaks",
+    "score_values",
+]
