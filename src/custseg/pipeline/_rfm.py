@@ -75,16 +75,15 @@ class RFMAnalysis:
 
     Examples
     --------
+    ``rfm(...).rfm`` (the log of :func:`rfm`'s example gives one like this):
+
     >>> import pandas as pd
-    >>> lines = pd.DataFrame({
-    ...     "CustomerID": [1, 1, 2, 3, 3, 3, 4, 5],
-    ...     "InvoiceNo": ["a", "b", "c", "d", "e", "f", "g", "h"],
-    ...     "InvoiceDate": pd.to_datetime(["2024-01-02", "2024-03-01", "2024-02-01",
-    ...         "2024-01-05", "2024-02-05", "2024-03-05", "2024-01-01", "2024-03-09"]),
-    ...     "Quantity": [1, 2, 1, 3, 1, 1, 1, 5], "UnitPrice": [10.0] * 8})
-    >>> analysis = rfm(lines, n_clusters=2, stability_resamples=0).rfm
+    >>> dates = pd.to_datetime(["2024-01-02", "2024-03-01", "2024-02-01", "2024-03-05"])
+    >>> log = pd.DataFrame({"CustomerID": [1, 1, 2, 3], "InvoiceNo": list("abcd"),
+    ...                     "InvoiceDate": dates, "Quantity": 1, "UnitPrice": 10.0})
+    >>> analysis = rfm(log, n_clusters=2, stability_resamples=0).rfm
     >>> analysis.id_column, analysis.cleaning.customers
-    ('CustomerID', 5)
+    ('CustomerID', 3)
     """
 
     cleaning: Cleaning
