@@ -60,7 +60,7 @@ def main() -> None:
     upload = _logic.Upload.from_bytes(csv.name, csv.read_bytes())
     for _ in range(args.repeat):
         t0 = time.perf_counter()
-        _logic.segment(upload, _logic.RunSettings(tuple(FEATURES)))
+        _logic.segment(upload, _logic.Settings(features=tuple(FEATURES)))
         base.append(time.perf_counter() - t0)
         print(f"baseline {base[-1]:.2f} s", flush=True)
 

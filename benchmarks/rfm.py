@@ -34,7 +34,7 @@ WORK = HERE / "_work"
 
 CUSTSEG = """
 import sys, time
-from custseg.rfm import aggregate_transactions
+from custseg.transactions import aggregate_transactions
 t0 = time.perf_counter()
 table = aggregate_transactions(sys.argv[1], drop_duplicates=sys.argv[2] == "1")
 elapsed = time.perf_counter() - t0

@@ -45,6 +45,8 @@ LAYERS: tuple[tuple[str, ...], ...] = (
         "custseg.errors",
         "custseg._format",
         "custseg._display",
+        "custseg._lazy",  # module __getattr__ for lazily loaded names
+        "custseg._parallel",  # jobs shared with a forked helper process
         "custseg.settings",
     ),
     ("custseg.io",),

@@ -5,6 +5,7 @@ The public API lives here; everything else is private. See README.md.
 
 import typing as _typing
 
+from custseg import _lazy
 from custseg._version import __version__ as __version__
 from custseg.errors import (
     BackendUnavailableError,
@@ -73,20 +74,7 @@ _LAZY = {
 }
 
 
-def __getattr__(name: str) -> _typing.Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'custseg' has no attribute {name!r}")
-    import importlib
-
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value  # later look-ups skip this function
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted({*globals(), *_LAZY})
-
+__getattr__, __dir__ = _lazy.attach(__name__, _LAZY)
 
 __all__ = [
     "BackendUnavailableError",

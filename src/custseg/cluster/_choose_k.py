@@ -3,7 +3,7 @@
 The rule (documented in docs/choosing-k.md, and stated in every run's summary):
 
 1. For each k in the range, fit K-Means and compute four indices: inertia (whose
-   elbow is found by the Kneedle algorithm, ``kneed``), silhouette (higher is
+   elbow is found by the Kneedle algorithm), silhouette (higher is
    better), Calinski-Harabasz (higher is better) and Davies-Bouldin (lower is
    better). Each index *votes* for one k: the knee, the best silhouette, the best
    CH and the best DB. The elbow's vote counts half (``VOTE_WEIGHTS``): a knee
@@ -663,19 +663,41 @@ def _arg(ks: list[int], values: list[float], pick: Callable[..., float]) -> int 
 
 
 def _knee(ks: list[int], inertia: list[float]) -> int | None:
+    """The elbow of a decreasing convex inertia curve by the offline Kneedle
+    algorithm (Satopaa et al. 2011, sensitivity 1), step for step as the
+    ``kneed`` package computes it (``curve="convex", direction="decreasing",
+    online=False``). Written out here because importing kneed pulls in
+    ``matplotlib.pyplot`` and SciPy's signal module: 1.5 s on every run for
+    twenty lines of arithmetic (issue 19); ``tests/test_choose_k.py`` checks
+    the two agree on random curves."""
     if len(ks) < 3:
         return None
-    values = np.asarray(inertia, dtype=np.float64)
+    y = np.asarray(inertia, dtype=np.float64)
     # A flat curve (every k fits equally well: tied or repeated rows) has no
-    # knee, and kneed would divide 0 by 0 normalising it.
-    if not np.isfinite(values).all() or values.max() == values.min():
+    # knee, and normalising it would divide 0 by 0.
+    if not np.isfinite(y).all() or y.max() == y.min():
         return None
-    from kneed import KneeLocator
-
-    locator = KneeLocator(
-        ks, inertia, curve="convex", direction="decreasing", online=False
-    )
-    return int(locator.knee) if locator.knee is not None else None
+    x = np.asarray(ks, dtype=np.float64)
+    xn = (x - x.min()) / (x.max() - x.min())
+    yn = (y - y.min()) / (y.max() - y.min())
+    diff = (yn.max() - yn) - xn  # the difference curve of the flipped curve
+    n = len(diff)
+    before = diff[np.maximum(np.arange(n) - 1, 0)]
+    after = diff[np.minimum(np.arange(n) + 1, n - 1)]
+    maxima = np.flatnonzero((diff >= before) & (diff >= after))
+    minima = set(np.flatnonzero((diff <= before) & (diff <= after)).tolist())
+    if not maxima.size:
+        return None
+    thresholds = diff[maxima] - abs(float(np.diff(xn).mean()))
+    threshold, at, found, active = 0.0, 0, 0, True
+    for i in range(int(maxima[0]), n - 1):
+        if i in set(maxima.tolist()):
+            threshold, at, found, active = float(thresholds[found]), i, found + 1, True
+        if i in minima:
+            threshold, active = 0.0, False
+        if active and diff[i + 1] < threshold:
+            return int(ks[at])
+    return None
 
 
 def _reconcile(

@@ -12,11 +12,12 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar, cast
 
 import numpy as np
 import pandas as pd
 
+from custseg._parallel import shared
 from custseg.cluster import Progress
 from custseg.datasets import mall_customers_path
 from custseg.errors import ParameterError
@@ -462,21 +463,66 @@ def write_outputs(
         raise ParameterError("writing segments to a database needs the local engine")
     if model:
         steps.append(("model", lambda: _save_model(result, out / "model.skops")))
+    # The model, the tables and the report's figures are independent, and
+    # mostly Python holding the GIL: shared with a forked helper process
+    # (custseg._parallel), longest first. Not with Spark (its JVM connection
+    # must not cross a fork), nor for the segments a database table reuses.
+    parallel = result.segments_writer is None
+    serial = [steps.pop(0)] if database is not None or not parallel else []
+    plan = None
     if report:
-        from custseg.report import write_report
+        from custseg.report import plan_figures
 
-        steps.append(("report", lambda: write_report(result, out / "report.html")))
-    for i, (name, step) in enumerate(steps):
+        t0 = time.perf_counter()
+        plan = plan_figures(result)
+        timings["write_report"] = time.perf_counter() - t0
+    total = len(serial) + 3  # the serial steps, the shared ones, database, summary
+    for i, (name, step) in enumerate(serial):
         if progress:
-            progress(f"writing {name}", i, len(steps) + 1)
+            progress(f"writing {name}", i, total)
         t0 = time.perf_counter()
         paths[name] = step()
         timings[f"write_{name}"] = time.perf_counter() - t0
+    if progress:
+        progress(
+            "writing "
+            + ", ".join([n for n, _ in steps] + (["report"] if plan else [])),
+            len(serial),
+            total,
+        )
+    # Longest first: the segments and the model, the figures, the small tables.
+    big = [(n, f) for n, f in steps if n in ("segments", "model")]
+    small = [(n, f) for n, f in steps if n not in ("segments", "model")]
+    figure_jobs = list(plan.jobs) if plan else []
+    done: list[tuple[Any, float]] = shared(
+        [_timed(cast(Callable[[], Any], f)) for _, f in big]
+        + [_timed(cast(Callable[[], Any], f)) for f in figure_jobs]
+        + [_timed(cast(Callable[[], Any], f)) for _, f in small],
+        parallel=parallel,
+    )
+    drawn = done[len(big) : len(big) + len(figure_jobs)]
+    written_by = dict(
+        zip(
+            [n for n, _ in big + small],
+            done[: len(big)] + done[len(big) + len(figure_jobs) :],
+            strict=True,
+        )
+    )
+    for name, _ in steps:  # in the order summary.json lists them
+        paths[name], timings[f"write_{name}"] = written_by[name]
+    if plan is not None:
+        from custseg.report import write_report
+
+        t0 = time.perf_counter()
+        paths["report"] = write_report(
+            result, out / "report.html", plan.assemble([uri for uri, _ in drawn])
+        )
+        timings["write_report"] += time.perf_counter() - t0 + sum(s for _, s in drawn)
 
     written = None
     if database is not None:
         if progress:
-            progress("writing the database table", len(steps), len(steps) + 1)
+            progress("writing the database table", total - 2, total)
         t0 = time.perf_counter()
         written = _write_database(result, database, kept[0] if kept else None)
         kept.clear()
@@ -495,8 +541,22 @@ def write_outputs(
         out / "summary.json", lambda tmp: Path(tmp).write_text(text, encoding="utf-8")
     )
     if progress:
-        progress("written", len(steps) + 1, len(steps) + 1)
+        progress("written", total, total)
     return paths
+
+
+T = TypeVar("T")
+
+
+def _timed(job: Callable[[], T]) -> Callable[[], tuple[T, float]]:
+    """``job`` returning what it returns and the seconds it took."""
+
+    def timed() -> tuple[T, float]:
+        t0 = time.perf_counter()
+        value = job()
+        return value, time.perf_counter() - t0
+
+    return timed
 
 
 def write_predictions(

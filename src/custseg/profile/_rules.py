@@ -232,7 +232,7 @@ def segment_rules(
     *,
     max_depth: int = 4,
     random_state: int = 0,
-    sample_size: int = 100_000,
+    sample_size: int = 25_000,
 ) -> tuple[SegmentRule, ...]:
     """Learn one short, readable rule per segment (see the module docstring).
 
@@ -253,9 +253,12 @@ def segment_rules(
     random_state : int, default 0
         Seed of the learning sample and the trees: the same data and seed give
         the same rules.
-    sample_size : int, default 100_000
-        Largest number of rows the trees learn on. Precision, coverage and
-        matches are always measured on all rows.
+    sample_size : int, default 25_000
+        Largest number of rows the trees learn on (stratified by segment, so
+        small segments keep rows). A depth-4 tree's thresholds are settled
+        long before that, and fitting the trees on 100,000 rows cost 2.6 s
+        of a million-row run (issue 19). Precision, coverage and matches are
+        always measured on all rows.
 
     Returns
     -------

@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import functools
 import io
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import matplotlib
@@ -20,6 +22,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from custseg import plots
+from custseg._parallel import shared
 from custseg.prep import model_frame
 from custseg.profile import separating_pair
 from custseg.quality import QualityReport
@@ -27,7 +30,14 @@ from custseg.quality import QualityReport
 if TYPE_CHECKING:
     from custseg.pipeline import SegmentationRun
 
-__all__ = ["FIGURE_SAMPLE", "Figure", "build_figures", "figure_sample"]
+__all__ = [
+    "FIGURE_SAMPLE",
+    "Figure",
+    "FigurePlan",
+    "build_figures",
+    "figure_sample",
+    "plan_figures",
+]
 
 # Rows drawn in the report's figures (a fixed-seed sample above this size).
 FIGURE_SAMPLE = 50_000
@@ -79,8 +89,39 @@ def _draw(make: Callable[[], Figure]) -> str:
         return to_data_uri(make())
 
 
-def build_figures(result: SegmentationRun) -> dict[str, list[dict[str, str]]]:
-    """Figures by report section: ``{"explore": [{"title", "caption", "src"}], ...}``."""
+@dataclass(frozen=True)
+class FigurePlan:
+    """The report's figures, computed but not yet drawn: ``jobs`` each draw
+    one figure and return its PNG data URI; :meth:`assemble` puts the URIs
+    in their sections. Drawing is most of a report's cost and the same at any
+    row count, so the jobs can be shared between processes
+    (:func:`custseg._parallel.shared`) alongside other writing."""
+
+    entries: tuple[tuple[str, dict[str, str]], ...]
+    jobs: tuple[Callable[[], str], ...]
+
+    def assemble(self, uris: list[str]) -> dict[str, list[dict[str, str]]]:
+        out: dict[str, list[dict[str, str]]] = {
+            s: [] for s in ("explore", "k", "segments", "continuity", "rfm")
+        }
+        for (section, figure), src in zip(self.entries, uris, strict=True):
+            out[section].append({**figure, "src": src})
+        return out
+
+
+def build_figures(
+    result: SegmentationRun, *, parallel: bool = True
+) -> dict[str, list[dict[str, str]]]:
+    """Figures by report section: ``{"explore": [{"title", "caption", "src"}], ...}``.
+
+    ``parallel``: draw them on two cores where this process may fork
+    (:func:`custseg._parallel.shared`)."""
+    plan = plan_figures(result)
+    return plan.assemble(shared(plan.jobs, parallel=parallel))
+
+
+def plan_figures(result: SegmentationRun) -> FigurePlan:
+    """What :func:`build_figures` draws, each figure's data computed here."""
     seg = result.segmenter
     sel = seg.selection_
     names = list(seg.segment_names_)
@@ -98,13 +139,7 @@ def build_figures(result: SegmentationRun) -> dict[str, list[dict[str, str]]]:
     frame, _ = model_frame(df, sel, source=result.source)
     Z = seg.prepare_frame(frame)
 
-    out: dict[str, list[dict[str, str]]] = {
-        "explore": [],
-        "k": [],
-        "segments": [],
-        "continuity": [],
-        "rfm": [],
-    }
+    jobs: list[tuple[str, dict[str, str], Callable[[], Figure]]] = []
 
     def add(
         section: str,
@@ -115,7 +150,7 @@ def build_figures(result: SegmentationRun) -> dict[str, list[dict[str, str]]]:
     ) -> None:
         if note and section != "k" and "sample" not in caption:
             caption = f"{caption} {note}"
-        out[section].append({"title": title, "caption": caption, "src": _draw(make)})
+        jobs.append((section, {"title": title, "caption": caption}, make))
 
     if numeric_cols:
         add(
@@ -152,6 +187,10 @@ def build_figures(result: SegmentationRun) -> dict[str, list[dict[str, str]]]:
     ks = result.k_selection
     _add_k(result, Z, labels, numbers, add)
     n_none = int((labels < 0).sum())
+    # Computed here, drawn later (perhaps in a forked helper: draw_all).
+    silhouettes = plots.SilhouetteDisplay.from_prepared(
+        Z, labels, names, numbers=numbers, random_state=rs
+    )
     add(
         "k",
         f"Silhouette of each customer (k = {ks.k})",
@@ -162,13 +201,7 @@ def build_figures(result: SegmentationRun) -> dict[str, list[dict[str, str]]]:
             if n_none
             else ""
         ),
-        lambda: (
-            plots.SilhouetteDisplay.from_prepared(
-                Z, labels, names, numbers=numbers, random_state=rs
-            )
-            .plot()
-            .figure_
-        ),
+        lambda: silhouettes.plot().figure_,
     )
 
     if result.rfm is not None:
@@ -262,28 +295,28 @@ def build_figures(result: SegmentationRun) -> dict[str, list[dict[str, str]]]:
             scatter(x, y),
         )
     if Z.shape[1] >= 2:
+        projection = plots.ProjectionDisplay.from_prepared(
+            Z,
+            labels,
+            seg.cluster_centers_,
+            names,
+            numbers=numbers,
+            random_state=rs,
+            feature_names=seg.prepared_feature_labels(),
+        )
         add(
             "segments",
             "2-D projection (PCA)",
             "All prepared features squeezed into two dimensions; overlap here can hide separation "
             "in the full space.",
-            lambda: (
-                plots.ProjectionDisplay.from_prepared(
-                    Z,
-                    labels,
-                    seg.cluster_centers_,
-                    names,
-                    numbers=numbers,
-                    random_state=rs,
-                    feature_names=seg.prepared_feature_labels(),
-                )
-                .plot()
-                .figure_
-            ),
+            lambda: projection.plot().figure_,
         )
     if result.migration is not None:
         _add_continuity(result, add)
-    return out
+    return FigurePlan(
+        entries=tuple((section, figure) for section, figure, _ in jobs),
+        jobs=tuple(functools.partial(_draw, make) for _, _, make in jobs),
+    )
 
 
 def _add_k(

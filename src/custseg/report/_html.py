@@ -32,8 +32,13 @@ def environment() -> Environment:
     return env
 
 
-def render_report(result: SegmentationRun) -> str:
-    """The report as one HTML string: images embedded, no scripts, opens offline."""
+def render_report(
+    result: SegmentationRun, figures: dict[str, list[dict[str, str]]] | None = None
+) -> str:
+    """The report as one HTML string: images embedded, no scripts, opens offline.
+
+    ``figures``: already drawn (:func:`custseg.report.plan_figures`), else
+    drawn here."""
     from matplotlib.colors import to_hex
 
     from custseg.plots import segment_colors
@@ -45,7 +50,7 @@ def render_report(result: SegmentationRun) -> str:
     colors = [to_hex(c) for c in segment_colors(len(numbers), numbers=numbers)]
     return env.get_template("report.html.j2").render(
         s=summary,
-        figures=build_figures(result),
+        figures=build_figures(result) if figures is None else figures,
         colors=colors,
         v=_view(result, summary),
     )
@@ -155,9 +160,14 @@ def _view(result: SegmentationRun, summary: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def write_report(result: SegmentationRun, path: str | os.PathLike[str]) -> Path:
-    """Write the report to ``path`` atomically."""
+def write_report(
+    result: SegmentationRun,
+    path: str | os.PathLike[str],
+    figures: dict[str, list[dict[str, str]]] | None = None,
+) -> Path:
+    """Write the report to ``path`` atomically (``figures`` as for
+    :func:`render_report`)."""
     from custseg.io import atomic_write
 
-    html = render_report(result)
+    html = render_report(result, figures)
     return atomic_write(path, lambda tmp: Path(tmp).write_text(html, encoding="utf-8"))
