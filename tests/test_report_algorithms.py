@@ -262,7 +262,7 @@ def test_segment_numbers_with_gaps_in_every_legend(
 
     monkeypatch.setattr(_figures, "to_data_uri", keep)
     result = SegmentationRun.from_segmenter(seg, mall_df)
-    _figures.build_figures(result)
+    _figures.build_figures(result, parallel=False)  # record in this process
 
     def ticks(title: str) -> list[str]:
         return [t.get_text() for t in drawn[title].axes[0].get_yticklabels()]
