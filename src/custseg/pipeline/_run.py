@@ -12,7 +12,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 from pathlib import Path
-from typing import Any, TypeVar, cast
+from typing import Any, TypeVar
 
 import numpy as np
 import pandas as pd
@@ -491,23 +491,17 @@ def write_outputs(
             total,
         )
     # Longest first: the segments and the model, the figures, the small tables.
+    # A figure's job has no name: its data URI goes into the report.
     big = [(n, f) for n, f in steps if n in ("segments", "model")]
     small = [(n, f) for n, f in steps if n not in ("segments", "model")]
-    figure_jobs = list(plan.jobs) if plan else []
-    done: list[tuple[Any, float]] = shared(
-        [_timed(cast(Callable[[], Any], f)) for _, f in big]
-        + [_timed(cast(Callable[[], Any], f)) for f in figure_jobs]
-        + [_timed(cast(Callable[[], Any], f)) for _, f in small],
-        parallel=parallel,
-    )
-    drawn = done[len(big) : len(big) + len(figure_jobs)]
-    written_by = dict(
-        zip(
-            [n for n, _ in big + small],
-            done[: len(big)] + done[len(big) + len(figure_jobs) :],
-            strict=True,
-        )
-    )
+    named: list[tuple[str | None, Callable[[], Any]]] = [
+        *big,
+        *((None, f) for f in (plan.jobs if plan else ())),
+        *small,
+    ]
+    done = shared([_timed(f) for _, f in named], parallel=parallel)
+    written_by = {n: d for (n, _), d in zip(named, done, strict=True) if n}
+    drawn = [d for (n, _), d in zip(named, done, strict=True) if n is None]
     for name, _ in steps:  # in the order summary.json lists them
         paths[name], timings[f"write_{name}"] = written_by[name]
     if plan is not None:
