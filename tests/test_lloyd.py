@@ -8,11 +8,11 @@ from collections.abc import Callable
 import numba
 import numpy as np
 import pytest
-from sklearn.cluster import KMeans
+from sklearn.cluster import KMeans, kmeans_plusplus
 from sklearn.metrics import adjusted_rand_score
 from tests.conftest import planted_blobs
 
-from custseg.cluster import _lloyd
+from custseg.cluster import _kpp, _lloyd
 from custseg.cluster._lloyd import CHUNK_ROWS, assign, kmeans, lloyd
 
 DTYPES = [np.float32, np.float64]
@@ -187,6 +187,23 @@ def test_kmeans_seeds_like_sklearn_and_is_reproducible() -> None:
     assert fit.inertia == pytest.approx(km.inertia_, rel=1e-9)
     again = kmeans(X, 4, random_state=3)
     np.testing.assert_array_equal(again.centers, fit.centers)
+
+
+def test_kmeans_plusplus_picks_the_rows_sklearn_picks() -> None:
+    rng = np.random.default_rng(22)
+    for seed in range(120):
+        n, d, k = (
+            int(rng.integers(12, 2000)),
+            int(rng.integers(1, 12)),
+            int(rng.integers(2, 11)),
+        )
+        X = rng.normal(size=(n, d)) * rng.uniform(0.1, 50.0, size=d)
+        if seed % 3 == 0:
+            X = X.astype(np.float32)
+        want, _ = kmeans_plusplus(X, k, random_state=np.random.RandomState(seed))
+        got = _kpp.kmeans_plusplus(X, k, np.random.RandomState(seed))
+        assert got.dtype == np.float64
+        np.testing.assert_array_equal(got, want.astype(np.float64))
 
 
 def test_kmeans_on_more_rows_than_the_seeding_sample(

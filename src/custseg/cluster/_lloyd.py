@@ -1113,12 +1113,13 @@ def kmeans(
 
     Notes
     -----
-    Every fit starts from ``sklearn.cluster.kmeans_plusplus``. With at most
+    Every fit starts from k-means++ (:mod:`custseg.cluster._kpp`, which picks
+    the rows ``sklearn.cluster.kmeans_plusplus`` picks, faster). With at most
     :data:`KPP_SAMPLE_ROWS` rows it sees them all, and the starting centres are
     those ``KMeans(init="k-means++")`` picks for the same ``random_state``. With
     more rows it sees a uniform sample of :data:`KPP_SAMPLE_ROWS` rows, drawn
     once (its seed is the first draw from ``random_state``) and shared by the
-    fits: on all rows ``kmeans_plusplus`` costs more than the whole Lloyd fit
+    fits: on all rows k-means++ costs more than the whole Lloyd fit
     (about 10 s and 380 MB of temporaries at 10 million rows, 8 features and
     k = 8), while centres seeded from a sample are as good a start.
 
@@ -1129,8 +1130,9 @@ def kmeans(
     >>> sorted(np.bincount(fit.labels).tolist()), fit.inertia
     ([2, 2], 1.0)
     """
-    from sklearn.cluster import kmeans_plusplus
     from sklearn.utils import check_random_state
+
+    from custseg.cluster._kpp import kmeans_plusplus
 
     X = _check_X(X)
     k = _check_int(n_clusters, "n_clusters")
@@ -1149,8 +1151,8 @@ def kmeans(
     with _Runner(_n_chunks(n)) as run:
         tol_abs = _tolerance(X, tol, run)
         for _ in range(n_init):
-            init, _indices = kmeans_plusplus(seeds_from, k, random_state=rs)
-            fit = _fit(X, init.astype(np.float64), max_iter, tol_abs, run, progress)
+            init = kmeans_plusplus(seeds_from, k, rs)
+            fit = _fit(X, init, max_iter, tol_abs, run, progress)
             if best is None or fit.inertia < best.inertia:
                 best = fit
     assert best is not None
