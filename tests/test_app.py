@@ -234,7 +234,11 @@ def test_hdbscan_finds_its_own_k_and_reports_the_unassigned():
     at = _run_demo(_app(), algorithm="hdbscan")
     text = _texts(at)
     assert "HDBSCAN found 6 segments." in text
-    assert "**27 customers (13.5%) are in no segment.**" in text
+    warnings = [w.value for w in at.warning]
+    assert any(
+        "27 of 200 customers (13.5%) match no segment" in w and "consider K-Means" in w
+        for w in warnings
+    ), warnings
     # card shares are of all 200 customers, the unassigned included
     sizes = [
         int(m.value.split("**")[1].split()[0].replace(",", ""))
@@ -255,6 +259,29 @@ def test_hdbscan_finds_its_own_k_and_reports_the_unassigned():
     at.sidebar.radio(key="page").set_value("4 · Choose k").run()
     assert "HDBSCAN has no k to choose" in _texts(at)
     assert not at.get("vega_lite_chart")  # no curves of a single k
+
+
+def test_no_structure_is_a_warning_on_the_segments_and_choose_k_pages():
+    at = _run_demo(_app(), features=("Age",))
+    assert at.sidebar.radio(key="page").value == "5 · Segments"
+    assert not at.success  # no green box over segments that are not there
+    headline, *notes = [w.value for w in at.warning]
+    assert headline.startswith("**k = 2, chosen automatically.**")
+    assert any(
+        n.startswith("No clear segment structure was found") and "fewer features" in n
+        for n in notes
+    ), notes
+    at.sidebar.radio(key="page").set_value("4 · Choose k").run()
+    assert not at.success
+    assert any("No clear segment structure" in w.value for w in at.warning)
+
+
+def test_a_run_with_clear_segments_has_no_caution():
+    at = _run_demo(_app())
+    assert [s.value for s in at.success][0].startswith(
+        "**k = 5, chosen automatically.**"
+    )
+    assert not at.warning
 
 
 def test_chart_legend_lists_unassigned_only_when_some_are():

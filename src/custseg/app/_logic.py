@@ -25,7 +25,7 @@ import numpy as np
 import pandas as pd
 
 from custseg import pipeline
-from custseg.cluster import KSelection
+from custseg.cluster import NOISE_REASON, KSelection
 from custseg.datasets import DATASETS
 from custseg.errors import ColumnTypeError, CustsegError, EmptyDataError, InputError
 from custseg.io import load_table, write_table
@@ -39,8 +39,10 @@ __all__ = [
     "SCALERS",
     "UPLOAD_TYPES",
     "Card",
+    "Caution",
     "Upload",
     "cards",
+    "cautions",
     "categorical_columns",
     "check_settings",
     "default_features",
@@ -484,6 +486,85 @@ def cards(result: pipeline.SegmentationRun) -> list[Card]:
                 if word is None or word == "not measured"
                 else f"{word} ({value:.2f})",
                 unstable=word in ("unstable",),
+            )
+        )
+    return out
+
+
+# Above this share of unassigned customers the app warns; below it, it informs.
+UNASSIGNED_WARN_SHARE = 0.10
+
+
+@dataclass(frozen=True)
+class Caution:
+    """Something about a run a person must know before acting on it: what
+    (``text``), what to try (``advice``), and whether it is a ``"warning"``
+    or only ``"info"``."""
+
+    text: str
+    advice: str
+    level: str = "warning"
+
+
+def cautions(result: pipeline.SegmentationRun) -> list[Caution]:
+    """The structure verdict, unstable segments and the unassigned share, each
+    with one line of advice; empty when the segments can be used as they are.
+
+    Examples
+    --------
+    >>> run = segment(demo_upload(), Settings(features=("Age",), n_clusters=6))
+    >>> [c.level for c in cautions(run)][:1]
+    ['warning']
+    """
+    seg = result.segmenter
+    ks = result.k_selection
+    out: list[Caution] = []
+    if ks.structure == "none":
+        out.append(
+            Caution(
+                ks.structure_reason,
+                "Try fewer features (those that matter for the decision at "
+                "hand), another scaling, or another method on 3 · Features.",
+            )
+        )
+    elif ks.structure == "weak":
+        out.append(
+            Caution(
+                ks.structure_reason,
+                "The segments overlap: read them as tendencies, not as groups "
+                "with sharp edges, or try fewer features.",
+            )
+        )
+    stability = getattr(seg, "stability_", None)
+    if stability is not None:
+        names = list(seg.segment_names_)
+        numbers = [int(n) for n in getattr(seg, "segment_ids_", range(len(names)))]
+        lines = stability.warnings(names, numbers)
+        shaky = [i for i in range(len(names)) if stability.verdict(i) == "unstable"]
+        if lines and (shaky or stability.overall < 0.8):
+            out.append(
+                Caution(
+                    " ".join(lines),
+                    "Resampled data split these customers differently: try a "
+                    "smaller k or fewer features, and treat unstable segments "
+                    "as tentative.",
+                )
+            )
+    unassigned = int((np.asarray(result.labels) < 0).sum())
+    if unassigned:
+        share = unassigned / result.n_rows
+        out.append(
+            Caution(
+                f"{unassigned:,} of {result.n_rows:,} customers ({share:.1%}) "
+                "match no segment. They are in the downloads with the name "
+                f"*unassigned* and the reason *{NOISE_REASON}*, and grey on the "
+                "chart.",
+                "These customers match no segment: consider K-Means, which "
+                "places every customer, or a larger smallest segment size."
+                if share >= UNASSIGNED_WARN_SHARE
+                else "A few customers far from every segment; they need no "
+                "action of their own.",
+                "warning" if share >= UNASSIGNED_WARN_SHARE else "info",
             )
         )
     return out

@@ -20,7 +20,7 @@ import streamlit as st
 from matplotlib.colors import to_hex
 
 from custseg.app import _logic as app
-from custseg.cluster import ALGORITHMS, NOISE_REASON
+from custseg.cluster import ALGORITHMS
 from custseg.datasets import DATASETS
 from custseg.errors import CustsegError
 from custseg.pipeline import SegmentationRun
@@ -473,8 +473,12 @@ def page_choose_k() -> None:
             "**3 · Features**."
         )
         return
-    st.success(f"**Automatic choice: k = {ks.k}.** {ks.reason}")
-    st.write(ks.structure_reason)
+    headline = st.success if ks.has_structure else st.warning
+    headline(f"**Automatic choice: k = {ks.k}.** {ks.reason}")
+    if ks.has_structure and ks.structure != "weak":
+        st.write(ks.structure_reason)
+    else:
+        _show_cautions([c for c in app.cautions(auto) if c.text == ks.structure_reason])
     curves = app.k_curves(ks)
     line = (
         alt.Chart()
@@ -624,6 +628,15 @@ def _segment_chart(
     st.caption(" ".join(notes))
 
 
+def _show_cautions(notes: list[app.Caution]) -> None:
+    for note in notes:
+        box = st.warning if note.level == "warning" else st.info
+        box(
+            f"{note.text}\n\n**What to do:** {note.advice}",
+            icon="⚠️" if note.level == "warning" else None,
+        )
+
+
 def page_segments() -> None:
     if (table := _table()) is None or (settings := _settings()) is None:
         return
@@ -631,16 +644,21 @@ def page_segments() -> None:
     result = _result(settings)
     ks = result.k_selection
     st.header(f"{len(result.profiles)} customer segments")
+    # A run with no clear structure gets no green box: its headline is a
+    # warning, and so is every caution, above the cards they qualify.
+    notes = app.cautions(result)
+    headline = st.success if ks.has_structure else st.warning
     if settings.algorithm == "hdbscan":
-        st.success(f"**HDBSCAN found {ks.k} segments.** {ks.reason}")
+        headline(f"**HDBSCAN found {ks.k} segments.** {ks.reason}")
     elif settings.n_clusters is None:
-        st.success(f"**k = {ks.k}, chosen automatically.** {ks.reason}")
+        headline(f"**k = {ks.k}, chosen automatically.** {ks.reason}")
     else:
         automatic = _result(settings.automatic()).k_selection.k
         st.info(
             f"**You chose k = {settings.n_clusters}.** The automatic choice is "
             f"k = {automatic}; see **4 · Choose k**."
         )
+    _show_cautions(notes)
     cards = app.cards(result)
     for start in range(0, len(cards), 3):
         row = st.columns(3)
@@ -671,13 +689,6 @@ def page_segments() -> None:
                 if card.reason:
                     st.caption(f"Why: {card.reason}")
 
-    unassigned = int((result.labels < 0).sum())
-    if unassigned:
-        st.info(
-            f"**{unassigned:,} customers ({unassigned / result.n_rows:.1%}) are in "
-            "no segment.** They are in the downloads with the name *unassigned* "
-            f"and the reason *{NOISE_REASON}*, and grey on the chart."
-        )
     _segment_chart((source.digest, source.name, _astuple(settings)), result, quality)
 
     cells = app.profile_cells(result)
