@@ -244,3 +244,100 @@ def test_wide_table_cards_in_a_browser(app_url, chromium, tmp_path):
             assert "MntWines" not in text and "NumWebVisitsMonth" not in text
             assert "Spend on wines" in text or "Number of" in text
         browser.close()
+
+
+_SVG_GEOMETRY = """(chart) => {
+    const box = (e) => { const r = e.getBoundingClientRect();
+        return [r.left, r.top, r.right, r.bottom]; };
+    const q = (sel) => Array.from(chart.querySelectorAll(sel));
+    return {
+        xlabels: q('.role-axis').filter(a => a.getAttribute('aria-label')?.startsWith('X'))
+            .flatMap(a => Array.from(a.querySelectorAll('.role-axis-label text')))
+            .map(t => [t.textContent, box(t)]),
+        ylabels: q('.role-axis').filter(a => a.getAttribute('aria-label')?.startsWith('Y'))
+            .flatMap(a => Array.from(a.querySelectorAll('.role-axis-label text')))
+            .map(t => [t.textContent, box(t)]),
+        bars: q('.mark-rect.role-mark path').map(box),
+    };
+}"""
+
+
+def _overlap(a: list[float], b: list[float]) -> bool:
+    return (
+        a[0] < b[2] - 0.5
+        and b[0] < a[2] - 0.5
+        and a[1] < b[3] - 0.5
+        and b[1] < a[3] - 0.5
+    )
+
+
+def _readable(
+    labels: list[tuple[str, list[float]]], expected: list[str], *, slanted: bool = False
+) -> None:
+    """Every expected label drawn in full, none over another. Slanted labels
+    (whose bounding boxes overlap even when the text does not) end at their
+    ticks: those ends must be a line's height apart."""
+    assert sorted(t for t, _ in labels) == sorted(expected)
+    boxes = [b for _, b in labels]
+    if slanted:
+        ends = sorted(b[2] for b in boxes)
+        assert all(b - a >= 14 for a, b in zip(ends, ends[1:])), labels
+        return
+    for i, a in enumerate(boxes):
+        assert all(not _overlap(a, b) for b in boxes[i + 1 :]), labels
+
+
+def test_explore_charts_draw_every_bar_and_label(app_url, chromium, tmp_path):
+    """Categories: one visible bar and one label per value, none on top of
+    another (Gender on the demo; an 8-level region); correlations: every
+    column named in full on both axes (no 'CASH_ADVANCE_...' twice)."""
+    import numpy as np
+    from playwright.sync_api import expect, sync_playwright
+
+    rng = np.random.default_rng(3)
+    n = 400
+    regions = [f"Region {c}" for c in "ABCDEFGH"]
+    long_names = [
+        "CASH_ADVANCE_FREQUENCY",
+        "CASH_ADVANCE_TRX",
+        "PURCHASES_INSTALLMENTS_FREQUENCY",
+        "BALANCE",
+    ]
+    df = pd.DataFrame({name: rng.gamma(2.0, 50.0, n).round(2) for name in long_names})
+    df.insert(0, "CUST_ID", [f"C{i:05d}" for i in range(n)])
+    df["Region"] = rng.choice(regions, n)
+    df["Gender"] = rng.choice(["Female", "Male"], n)
+    table = tmp_path / "cards.csv"
+    df.to_csv(table, index=False)
+
+    expect.set_options(timeout=60_000)
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=chromium, args=ARGS)
+        page = browser.new_page(viewport={"width": 1400, "height": 900})
+        page.set_default_timeout(60_000)
+        page.goto(app_url)
+        page.locator('input[type="file"]').set_input_files(str(table))
+        expect(page.get_by_text("400 customers, 7 columns")).to_be_visible()
+        wait_idle(page)
+        go_to(page, "2 · Explore")
+        page.get_by_role("tab", name="Categories").click()
+        charts = page.locator('[role="tabpanel"]:visible .vega-embed')
+        expect(charts).to_have_count(2)
+        page.wait_for_timeout(800)
+        for i, levels in enumerate((regions, ["Female", "Male"])):
+            geometry = charts.nth(i).evaluate(_SVG_GEOMETRY)
+            _readable(geometry["ylabels"], levels)
+            assert len(geometry["bars"]) == len(levels)
+            assert all(b[3] - b[1] >= 15 for b in geometry["bars"]), geometry["bars"]
+        page.screenshot(path=str(tmp_path / "categories.png"), full_page=True)
+
+        page.get_by_role("tab", name="Correlations").click()
+        chart = page.locator('[role="tabpanel"]:visible .vega-embed')
+        expect(chart).to_have_count(1)
+        page.wait_for_timeout(800)
+        geometry = chart.first.evaluate(_SVG_GEOMETRY)
+        _readable(geometry["xlabels"], long_names, slanted=True)
+        _readable(geometry["ylabels"], long_names)
+        width = page.evaluate("document.documentElement.clientWidth")
+        assert all(b[2] <= width for _, b in geometry["xlabels"])
+        browser.close()

@@ -268,15 +268,22 @@ def page_explore() -> None:
         for col in categorical:
             counts = df[col].astype("string").fillna("(missing)").value_counts()
             frame = pd.DataFrame({"value": counts.index, "customers": counts.values})
+            # One band of fixed height per value (a Step, not a total height
+            # that the title and axis eat into), every label in full.
             st.altair_chart(
                 alt.Chart(frame, title=col)
                 .mark_bar(color="#3366aa")
                 .encode(
                     alt.X("customers:Q"),
-                    alt.Y("value:N", sort="-x", title=None),
+                    alt.Y(
+                        "value:N",
+                        sort="-x",
+                        title=None,
+                        axis=alt.Axis(labelLimit=320, labelOverlap=False),
+                    ),
                     tooltip=["value", "customers"],
                 )
-                .properties(height=max(80, 28 * len(frame))),
+                .properties(height=alt.Step(28)),
                 width="stretch",
             )
     with tabs[2]:
@@ -286,9 +293,17 @@ def page_explore() -> None:
             corr = df[numeric].apply(pd.to_numeric, errors="coerce").corr()
             cells = corr.rename_axis(index="a", columns="b").stack()
             cells = cells.rename("r").reset_index()
+            # Full column names (no "CASH_ADVANCE_..." twice), one cell of a
+            # fixed size per pair.
+            axis = alt.Axis(labelLimit=360, labelOverlap=False)
             base = alt.Chart(cells).encode(
-                alt.X("a:N", title=None, sort=numeric),
-                alt.Y("b:N", title=None, sort=numeric),
+                alt.X(
+                    "a:N",
+                    title=None,
+                    sort=numeric,
+                    axis=alt.Axis(labelLimit=360, labelOverlap=False, labelAngle=-40),
+                ),
+                alt.Y("b:N", title=None, sort=numeric, axis=axis),
             )
             heat = base.mark_rect().encode(
                 alt.Color(
@@ -299,10 +314,10 @@ def page_explore() -> None:
                 tooltip=["a", "b", alt.Tooltip("r:Q", format=".2f")],
             )
             text = base.mark_text().encode(alt.Text("r:Q", format=".2f"))
+            cell = max(34, min(90, 900 // len(numeric)))
             st.altair_chart(
-                (heat + text).properties(
-                    width=120 * len(numeric), height=60 * len(numeric)
-                )
+                (heat + text).properties(width=alt.Step(cell), height=alt.Step(cell)),
+                width="content",
             )
     with tabs[3]:
         c = st.columns(3)
