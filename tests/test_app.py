@@ -306,6 +306,23 @@ def test_changing_the_scatter_axis_reuses_the_cached_run(monkeypatch):
     assert len(calls) == 1
 
 
+def test_picked_chart_axes_survive_a_refit_with_another_k():
+    at = _run_demo(_app(), features=("Age", INCOME, SPENDING))
+    best = (at.selectbox(key="seg_x").value, at.selectbox(key="seg_y").value)
+    assert best == (SPENDING, INCOME)  # the best-separating pair, before any pick
+    at.selectbox(key="seg_x").set_value("Age").run()
+    at.sidebar.radio(key="page").set_value("4 · Choose k").run()
+    at.selectbox(key="k_pick").set_value(3).run()
+    next(b for b in at.button if b.label.startswith("Use k = 3")).click().run()
+    assert "3 customer segments" in _texts(at)
+    assert (at.selectbox(key="seg_x").value, at.selectbox(key="seg_y").value) == (
+        "Age",
+        INCOME,
+    )
+    assert not at.exception
+    assert not [w for w in at.warning if "Session State" in w.value]
+
+
 def test_gaussian_mixture_curves_include_bic():
     settings = Settings((INCOME, SPENDING), algorithm="gmm")
     result = _logic.segment(_logic.demo_upload(), settings)

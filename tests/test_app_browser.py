@@ -104,6 +104,19 @@ def remove_tag(page, name: str) -> None:
     wait_idle(page)
 
 
+def selectbox(page, label: str):
+    return page.get_by_test_id("stSelectbox").filter(has_text=label)
+
+
+def pick(page, label: str, option: str) -> None:
+    """Choose ``option`` in the selectbox labelled ``label``."""
+    box = selectbox(page, label).get_by_role("combobox")
+    box.click()
+    box.press("ArrowDown")  # opens the list (the arrow button does not, here)
+    page.get_by_role("option", name=option, exact=True).click()
+    wait_idle(page)
+
+
 def test_analyst_segments_the_mall_data_in_a_browser(app_url, chromium, tmp_path):
     from playwright.sync_api import expect, sync_playwright
 
@@ -161,10 +174,23 @@ def test_analyst_segments_the_mall_data_in_a_browser(app_url, chromium, tmp_path
         expect(page.get_by_text("k = 5, chosen automatically.")).to_be_visible()
         snap("5-segments")
 
+        pick(page, "x axis", "Age")
+
         go_to(page, "4 · Choose k")
         expect(page.get_by_text("Automatic choice: k = 5.")).to_be_visible()
         page.wait_for_selector(".vega-embed")
         snap("6-choose-k")
+        pick(page, "Number of segments to use", "4")
+        page.get_by_role("button", name="Use k = 4 and show the segments").click()
+        expect(cards).to_have_count(4)
+        wait_idle(page)
+        # the axis picked before the refit is still the chart's x axis
+        expect(selectbox(page, "x axis").get_by_role("combobox")).to_have_value("Age")
+        go_to(page, "4 · Choose k")
+        pick(page, "Number of segments to use", "5 (automatic)")
+        page.get_by_role("button", name="Use k = 5 and show the segments").click()
+        expect(cards).to_have_count(5)
+        wait_idle(page)
 
         go_to(page, "6 · Downloads")
         button = page.get_by_role("button", name="Segments (CSV)")

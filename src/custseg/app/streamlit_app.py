@@ -321,11 +321,13 @@ def page_explore() -> None:
             )
     with tabs[3]:
         c = st.columns(3)
+        hues = ["(none)", *categorical]
+        _chart_choice("explore_x", numeric, numeric[0])
+        _chart_choice("explore_y", numeric, numeric[min(1, len(numeric) - 1)])
+        _chart_choice("explore_hue", hues, hues[0])
         x = c[0].selectbox("x axis", numeric, key="explore_x")
-        y = c[1].selectbox(
-            "y axis", numeric, index=min(1, len(numeric) - 1), key="explore_y"
-        )
-        hue = c[2].selectbox("colour by", ["(none)", *categorical], key="explore_hue")
+        y = c[1].selectbox("y axis", numeric, key="explore_y")
+        hue = c[2].selectbox("colour by", hues, key="explore_hue")
         frame = pd.DataFrame({"x": sample[x].to_numpy(), "y": sample[y].to_numpy()})
         enc: list[Any] = [
             alt.X("x:Q", title=x, scale=alt.Scale(zero=False)),
@@ -594,15 +596,24 @@ def _segment_chart(
     if view == "Two columns" and len(axes) >= 1:
         c = st.columns(2)
         label = app.column_labels(result)
+        # The best-separating pair of this run until the user picks axes;
+        # theirs from then on, through refits and visits to other pages.
+        keep = bool(st.session_state.get("seg_axes_picked"))
+        _chart_choice("seg_x", axes, axes[0], keep=keep)
+        _chart_choice("seg_y", axes, axes[min(1, len(axes) - 1)], keep=keep)
         x = c[0].selectbox(
-            "x axis", axes, key="seg_x", format_func=lambda col: label.get(col, col)
+            "x axis",
+            axes,
+            key="seg_x",
+            format_func=lambda col: label.get(col, col),
+            on_change=_picked_axes,
         )
         y = c[1].selectbox(
             "y axis",
             axes,
-            index=min(1, len(axes) - 1),
             key="seg_y",
             format_func=lambda col: label.get(col, col),
+            on_change=_picked_axes,
         )
         points, centres = _scatter(key, x, y, result)
         xt, yt = label.get(x, x), label.get(y, y)
@@ -811,11 +822,35 @@ PAGE_FUNCTIONS: dict[str, Callable[[], None]] = dict(
 _CHOICE_DEFAULTS: dict[str, Any] = {o.name: _widget_value(o) for o in CONTROLS}
 
 
+# Chart choices kept the same way: the axes picked on Explore and Segments
+# stay picked after a visit to another page and after a refit with another k.
+_CHART_CHOICES = ("explore_x", "explore_y", "explore_hue", "seg_view", "seg_x", "seg_y")
+
+
 def _keep_choices() -> None:
     state = st.session_state
     for key in list(state.keys()):
-        if key in _CHOICE_DEFAULTS or str(key).startswith("features-"):
+        if (
+            key in _CHOICE_DEFAULTS
+            or key in _CHART_CHOICES
+            or str(key).startswith("features-")
+        ):
             state[key] = state[key]
+
+
+def _chart_choice(
+    key: str, options: list[str], default: str, *, keep: bool = True
+) -> None:
+    """Put a chart picker's value in the session state before it is drawn:
+    the kept choice while ``keep`` and still offered, else ``default``. (The
+    widget then takes no index: Streamlit warns about a widget given both.)"""
+    state = st.session_state
+    if not keep or state.get(key) not in options:
+        state[key] = default
+
+
+def _picked_axes() -> None:
+    st.session_state["seg_axes_picked"] = True
 
 
 def main() -> None:
