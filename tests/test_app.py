@@ -323,6 +323,36 @@ def test_picked_chart_axes_survive_a_refit_with_another_k():
     assert not [w for w in at.warning if "Session State" in w.value]
 
 
+def test_segment_sizes_count_every_customer_and_values_follow_the_labels():
+    settings = Settings((INCOME, SPENDING), algorithm="hdbscan")
+    result = _logic.segment(_logic.demo_upload(), settings)
+    sizes = _logic.segment_sizes(result)
+    assert int(sizes["customers"].sum()) == 200
+    unassigned = int((result.labels < 0).sum())
+    assert unassigned > 0
+    assert sizes.iloc[-1].tolist()[:2] == ["unassigned", unassigned]
+    assert sizes["share"].sum() == pytest.approx(1.0)
+    values = _logic.segment_values(result, "Age")
+    assert len(values) == 200
+    first = result.profiles[0]
+    shown = f"{first.segment}: {first.name}"
+    ages = result.data["Age"][result.labels == 0]
+    assert sorted(values.loc[values["segment"] == shown, "value"]) == sorted(ages)
+
+
+def test_segments_page_shows_sizes_and_a_box_plot_per_column():
+    at = _run_demo(_app())
+    subheaders = [h.value for h in at.subheader]
+    assert "Segment sizes" in subheaders
+    assert "How a column varies by segment" in subheaders
+    assert at.selectbox(key="seg_box").value == INCOME
+    at.selectbox(key="seg_box").set_value("Age").run()
+    specs = [json.loads(c.proto.spec) for c in at.get("vega_lite_chart")]
+    boxes = [sp for sp in specs if sp.get("mark", {}).get("type") == "boxplot"]
+    assert len(boxes) == 1 and boxes[0]["encoding"]["x"]["title"] == "Age"
+    assert not at.exception
+
+
 def test_gaussian_mixture_curves_include_bic():
     settings = Settings((INCOME, SPENDING), algorithm="gmm")
     result = _logic.segment(_logic.demo_upload(), settings)

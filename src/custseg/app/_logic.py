@@ -57,6 +57,8 @@ __all__ = [
     "sample_rows",
     "scatter_points",
     "segment",
+    "segment_sizes",
+    "segment_values",
     "stage_upload",
 ]
 
@@ -350,6 +352,49 @@ def scatter_points(
         }
     )
     return points, centres
+
+
+def segment_sizes(result: pipeline.SegmentationRun) -> pd.DataFrame:
+    """Customers per segment, every customer counted (the unassigned too),
+    from the profiles, which count all rows whatever the engine: columns
+    ``segment`` (as the chart legend shows it), ``customers`` and ``share``
+    (of all customers).
+
+    Examples
+    --------
+    >>> run = segment(demo_upload(), Settings(n_clusters=3, stability_resamples=0))
+    >>> int(segment_sizes(run)["customers"].sum())
+    200
+    """
+    rows = [(f"{int(p.segment)}: {p.name}", int(p.size)) for p in result.profiles]
+    unassigned = result.n_rows - sum(n for _, n in rows)
+    if unassigned > 0:
+        rows.append(("unassigned", unassigned))
+    frame = pd.DataFrame(rows, columns=["segment", "customers"])
+    frame["share"] = frame["customers"] / result.n_rows if result.n_rows else 0.0
+    return frame
+
+
+def segment_values(result: pipeline.SegmentationRun, column: str) -> pd.DataFrame:
+    """One numeric column's values (a fixed-seed sample of at most
+    :data:`CHART_ROWS` rows) with each row's segment, for box plots:
+    columns ``value`` and ``segment``; missing values left out."""
+    names, numbers = _labels(result)
+    rows = sample_rows(
+        pd.DataFrame({"i": np.arange(len(result.data))}),
+        CHART_ROWS,
+        result.segmenter.random_state,
+    )["i"].to_numpy()
+    values = pd.to_numeric(result.data[column].iloc[rows], errors="coerce").to_numpy(
+        dtype=float
+    )
+    frame = pd.DataFrame(
+        {
+            "value": values,
+            "segment": _segment_column(result.labels[rows], names, numbers),
+        }
+    )
+    return frame[np.isfinite(values)].reset_index(drop=True)
 
 
 def projection_points(

@@ -81,6 +81,13 @@ def _scatter(
     return app.scatter_points(_result, x, y)
 
 
+@st.cache_data(max_entries=32, show_spinner=False)
+def _values(
+    key: tuple[Any, ...], column: str, _result: SegmentationRun
+) -> pd.DataFrame:
+    return app.segment_values(_result, column)
+
+
 @st.cache_data(max_entries=8, show_spinner=False)
 def _projection(
     key: tuple[Any, ...], _result: SegmentationRun
@@ -747,6 +754,81 @@ def page_segments() -> None:
             "Numbers: the segment's mean. Colour: how far above (red) or below "
             "(blue) the average customer, in standard deviations."
         )
+    _sizes_chart(result)
+    _distributions_chart(
+        (source.digest, source.name, _astuple(settings)), result, quality
+    )
+
+
+def _sizes_chart(result: SegmentationRun) -> None:
+    st.subheader("Segment sizes")
+    sizes = app.segment_sizes(result)
+    colour = alt.Color("segment:N", scale=_colors(result), legend=None)
+    bars = alt.Chart(sizes).encode(
+        alt.X("customers:Q", title="customers"),
+        alt.Y(
+            "segment:N",
+            sort=list(sizes["segment"]),
+            title=None,
+            axis=alt.Axis(labelLimit=360, labelOverlap=False),
+        ),
+        tooltip=[
+            "segment",
+            alt.Tooltip("customers:Q", format=","),
+            alt.Tooltip("share:Q", format=".1%", title="of all customers"),
+        ],
+    )
+    text = bars.mark_text(align="left", dx=4).encode(alt.Text("share:Q", format=".0%"))
+    st.altair_chart(
+        (bars.mark_bar().encode(colour) + text).properties(height=alt.Step(30)),
+        width="stretch",
+    )
+    st.caption(
+        f"All {result.n_rows:,} customers; the label is the share of all of them."
+    )
+
+
+@st.fragment
+def _distributions_chart(
+    key: tuple[Any, ...], result: SegmentationRun, quality: QualityReport
+) -> None:
+    """One numeric column's spread in each segment (box plots); a fragment,
+    like the segment chart, so picking a column reruns only this."""
+    numeric = app.numeric_columns(quality)
+    features = [f for f in result.segmenter.selection_.numeric if f in numeric]
+    choices = features + [c for c in numeric if c not in features]
+    if not choices:
+        return
+    st.subheader("How a column varies by segment")
+    label = app.column_labels(result)
+    _chart_choice("seg_box", choices, choices[0])
+    column = st.selectbox(
+        "Column", choices, key="seg_box", format_func=lambda c: label.get(c, c)
+    )
+    values = _values(key, column, result)
+    title = label.get(column, column)
+    chart = (
+        alt.Chart(values)
+        .mark_boxplot(extent=1.5, size=18)
+        .encode(
+            alt.X("value:Q", title=title, scale=alt.Scale(zero=False)),
+            alt.Y(
+                "segment:N",
+                title=None,
+                axis=alt.Axis(labelLimit=360, labelOverlap=False),
+            ),
+            alt.Color("segment:N", scale=_colors(result), legend=None),
+        )
+        .properties(height=alt.Step(30))
+    )
+    st.altair_chart(chart, width="stretch")
+    note = (
+        "Box: the middle half of the segment's customers, line at the median; "
+        "whiskers reach 1.5 box lengths, dots beyond them."
+    )
+    if len(values) < result.n_rows:
+        note += f" Drawn from a random sample of {len(values):,} customers."
+    st.caption(note)
 
 
 # -- 6. Downloads ----------------------------------------------------------------
@@ -824,7 +906,15 @@ _CHOICE_DEFAULTS: dict[str, Any] = {o.name: _widget_value(o) for o in CONTROLS}
 
 # Chart choices kept the same way: the axes picked on Explore and Segments
 # stay picked after a visit to another page and after a refit with another k.
-_CHART_CHOICES = ("explore_x", "explore_y", "explore_hue", "seg_view", "seg_x", "seg_y")
+_CHART_CHOICES = (
+    "explore_x",
+    "explore_y",
+    "explore_hue",
+    "seg_view",
+    "seg_x",
+    "seg_y",
+    "seg_box",
+)
 
 
 def _keep_choices() -> None:
