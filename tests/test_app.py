@@ -167,7 +167,7 @@ def _texts(at):
 def test_first_page_invites_an_upload():
     at = _app()
     assert at.sidebar.radio(key="page").value == "1 · Data"
-    assert "upload a table or pick the demo data" in _texts(at)
+    assert "Upload a table above, or pick a demo dataset" in _texts(at)
     assert not at.error
 
 
@@ -216,6 +216,60 @@ def test_bad_upload_shows_an_error_and_the_next_upload_works():
     at.get("file_uploader")[0].upload("customers.csv", good, "text/csv").run()
     assert not at.error
     assert "**customers.csv**: 200 customers" in _texts(at)
+
+
+@pytest.mark.parametrize(
+    ("name", "data", "says", "never"),
+    [
+        (
+            "ragged.csv",
+            b"id,a,b\n1,2,3\n2,3,4,5,6\n3,5,6\n4,1,1\n",
+            "save the file again as a comma-separated CSV",
+            "--delimiter",
+        ),
+        (
+            "broken.xlsx",
+            b"PK\x03\x04 not really a workbook",
+            "it is damaged, or not an .xlsx/.xlsm file",
+            "BadZipFile",
+        ),
+        (
+            "broken.parquet",
+            b"PAR1 not really parquet PAR1",
+            "is not a readable Parquet file: it is damaged, cut off, or not Parquet",
+            "footer",
+        ),
+        (
+            "ids.csv",
+            b"id\nA1\nA2\nA3\nA4\n",
+            "",
+            "--",
+        ),
+    ],
+)
+def test_upload_errors_speak_the_apps_language(name, data, says, never):
+    at = _app()
+    at.get("file_uploader")[0].upload(name, data, "application/octet-stream").run()
+    assert not at.exception, at.exception
+    shown = "\n".join(e.value for e in at.error) + _texts(at)
+    assert at.error and says in shown, shown
+    assert never not in shown and "Traceback" not in shown
+
+
+def test_too_few_customers_are_refused_on_the_data_page():
+    at = _app()
+    at.get("file_uploader")[0].upload("one.csv", b"id,a,b\n1,2,3\n", "text/csv").run()
+    assert not at.success
+    [error] = [e.value for e in at.error]
+    assert error.startswith("**one.csv**: 1 customer, 3 columns.")
+    assert "at least 3 customers" in error
+
+
+def test_the_data_page_does_not_send_you_to_itself():
+    at = _app()
+    assert "Start on the **1 · Data** page" not in _texts(at)
+    at.sidebar.radio(key="page").set_value("3 · Features").run()
+    assert "Start on the **1 · Data** page" in _texts(at)
 
 
 def _run_demo(at, features=(INCOME, SPENDING), **choices):

@@ -41,6 +41,8 @@ __all__ = [
     "Card",
     "Caution",
     "Upload",
+    "app_message",
+    "app_words",
     "cards",
     "cautions",
     "categorical_columns",
@@ -205,6 +207,52 @@ def read_upload(
             "plain numbers.",
         )
     return df, quality
+
+
+# What to do in the app where the library's advice names a command-line
+# option the app has no control for (the sentence holding the option is
+# replaced by these words).
+_APP_ADVICE = {
+    "--delimiter": "If the columns are not split right, save the file again as "
+    "a comma-separated CSV (or an Excel workbook) and upload that.",
+    "--encoding": "If accented letters look wrong, save the file again as UTF-8 "
+    "CSV (in Excel: Save As, CSV UTF-8) and upload that.",
+    "--sheet": "The app reads the first sheet: move the table there, or save "
+    "that sheet on its own, and upload it again.",
+    "--na-values": "Replace those markers with empty cells in the file, or "
+    "leave the column out on 3 · Features.",
+    "--features": "Pick the features on 3 · Features.",
+    "--columns": "",
+}
+_SENTENCE = re.compile(r"(^|[.;] *)([^.;]*?(--[a-z][a-z-]*)[^.]*\.?)")
+
+
+def app_words(text: str) -> str:
+    """``text`` with each sentence that names a command-line option the app
+    lacks replaced by what to do in the app.
+
+    Examples
+    --------
+    >>> app_words("Bad row. Check the quoting in that line, or pass --delimiter.")
+    'Bad row. If the columns are not split right, save the file again as a comma-separated CSV (or an Excel workbook) and upload that.'
+    """
+
+    def swap(match: re.Match[str]) -> str:
+        before, _, option = match.groups()
+        advice = _APP_ADVICE.get(option)
+        if advice is None:
+            return match.group(0)
+        # a clause after a semicolon becomes a sentence of its own
+        lead = (". " if before.startswith(";") else before) if before else ""
+        return lead + advice if advice else before.rstrip(" ;")
+
+    return _SENTENCE.sub(swap, text).strip()
+
+
+def app_message(exc: CustsegError) -> str:
+    """The error as the app shows it: the library's message, its advice in the
+    app's words (:func:`app_words`)."""
+    return app_words(str(exc))
 
 
 def numeric_columns(quality: QualityReport) -> list[str]:

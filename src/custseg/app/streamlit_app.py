@@ -20,7 +20,7 @@ import streamlit as st
 from matplotlib.colors import to_hex
 
 from custseg.app import _logic as app
-from custseg.cluster import ALGORITHMS
+from custseg.cluster import ALGORITHMS, MIN_ROWS
 from custseg.datasets import DATASETS
 from custseg.errors import CustsegError
 from custseg.pipeline import SegmentationRun
@@ -41,6 +41,11 @@ PAGES = (
 CONTROLS = tuple(o for o in options("app") if o.name not in ("features", "n_clusters"))
 # The largest k the slider offers.
 _K_SLIDER_MAX = 15
+
+
+def _count(n: int, noun: str) -> str:
+    """'1 customer', '2,000 customers'."""
+    return f"{n:,} {noun}" + ("" if n == 1 else "s")
 
 
 def _max_mb() -> float:
@@ -100,11 +105,21 @@ def _source() -> app.Upload | None:
     return source
 
 
-def _table() -> tuple[app.Upload, pd.DataFrame, QualityReport] | None:
-    """The current table, or None (with a message saying what to do)."""
+def _table(
+    *, here: bool = False
+) -> tuple[app.Upload, pd.DataFrame, QualityReport] | None:
+    """The current table, or None (with a message saying what to do; ``here``:
+    on the Data page itself)."""
     source = _source()
     if source is None:
-        st.info("Start on the **1 · Data** page: upload a table or pick the demo data.")
+        if here:
+            st.info(
+                "Upload a table above, or pick a demo dataset and press **Use the demo data**."
+            )
+        else:
+            st.info(
+                "Start on the **1 · Data** page: upload a table or pick the demo data."
+            )
         return None
     df, quality = _load(source.digest, source.name, _max_mb(), source)
     return source, df, quality
@@ -192,14 +207,18 @@ def page_data() -> None:
             key="demo",
         )
         st.button("Use the demo data", on_click=_use_demo)
-    table = _table()
+    table = _table(here=True)
     if table is None:
         return
     source, df, quality = table
-    st.success(
-        f"**{quality.source}**: {len(df):,} customers, {df.shape[1]} columns. "
-        "Next: **2 · Explore** or **3 · Features** in the sidebar."
-    )
+    shape = f"**{quality.source}**: {_count(len(df), 'customer')}, {_count(df.shape[1], 'column')}."
+    if len(df) < MIN_ROWS:
+        st.error(
+            f"{shape} Segments need at least {MIN_ROWS} customers: upload the "
+            "full table (one row per customer)."
+        )
+    else:
+        st.success(f"{shape} Next: **2 · Explore** or **3 · Features** in the sidebar.")
     missing = int(df.isna().sum().sum())
     cols = st.columns(4)
     cols[0].metric("Customers (rows)", f"{len(df):,}")
@@ -213,14 +232,15 @@ def page_data() -> None:
             + ", ".join(f"`{c}`" for c in quality.id_columns)
         )
     for line in quality.findings:
+        text = app.app_words(str(line))
         if line.level == "problem":
-            st.warning(line, icon=":material/error:")
+            st.warning(text, icon=":material/error:")
         elif line.level == "warning":
-            st.warning(line)
+            st.warning(text)
         else:
-            st.info(line)
+            st.info(text)
     for repair in quality.repairs:
-        st.info(f"Repaired: {repair}")
+        st.info(app.app_words(f"Repaired: {repair}"))
     if not quality.findings and not quality.repairs:
         st.write("No problems found.")
     with st.expander("Column by column"):
@@ -966,7 +986,7 @@ def main() -> None:
     try:
         PAGE_FUNCTIONS[page]()
     except CustsegError as exc:
-        st.error(str(exc))
+        st.error(app.app_message(exc))
     except Exception as exc:  # a bug, not the user's doing: no traceback on screen
         st.error(
             f"Something went wrong inside custseg ({type(exc).__name__}: {exc}). "

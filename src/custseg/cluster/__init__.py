@@ -13,6 +13,7 @@ from custseg.cluster._algorithms import (
     within_ss,
 )
 from custseg.cluster._choose_k import (
+    MIN_ROWS,
     SILHOUETTE_TOLERANCE,
     STRUCTURE_MARGIN,
     KSelection,
@@ -36,6 +37,7 @@ __all__ = [
     "ALGORITHMS",
     "ARI_GOOD",
     "ARI_MODERATE",
+    "MIN_ROWS",
     "NOISE_REASON",
     "SILHOUETTE_TOLERANCE",
     "STRUCTURE_MARGIN",

@@ -62,6 +62,7 @@ from custseg.cluster._silhouette import silhouette
 from custseg.errors import InputError, ParameterError
 
 __all__ = [
+    "MIN_ROWS",
     "SEPARATION_RATIO",
     "SILHOUETTE_TOLERANCE",
     "STRUCTURE_MARGIN",
@@ -88,6 +89,10 @@ SILHOUETTE_TOLERANCE = 0.05
 # support (see _reconcile).
 SUPPORT_TOLERANCE = 0.15
 STRUCTURE_MARGIN = 0.05
+
+#: The fewest rows k can be chosen on (two segments and a row to compare).
+MIN_ROWS = 3
+
 Progress = Callable[[str, int, int], None]
 _INDEX_NAMES = {
     "silhouette": "the silhouette",
@@ -644,9 +649,9 @@ def check_k_range(
                 f"cannot make {n_clusters} segments from {n} rows; "
                 f"use at most {n} segments"
             )
-    elif n < 3:
+    elif n < MIN_ROWS:
         raise ParameterError(
-            f"choosing k needs at least 3 rows; the data have {n}. "
+            f"choosing k needs at least {MIN_ROWS} rows; the data have {n}. "
             "Set the number of segments with --k"
         )
     kmax = min(kmax, n - 1)

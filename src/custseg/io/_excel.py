@@ -49,8 +49,14 @@ def read_excel(
             "reading Excel needs openpyxl", path=name, hint="pip install openpyxl"
         ) from exc
     except Exception as exc:  # openpyxl raises many types for a bad workbook
+        # The library's words (BadZipFile, KeyError ...) say nothing to a
+        # person; they stay in the chained exception for --debug.
         raise FileFormatError(
-            f"is not a readable Excel workbook ({type(exc).__name__})", path=name
+            "is not a readable Excel workbook: it is damaged, or not an "
+            ".xlsx/.xlsm file (an old .xls, or another file renamed)",
+            path=name,
+            hint="Open it in Excel and save it again as .xlsx, or export the "
+            "table as CSV.",
         ) from exc
     with book:
         sheets = [str(s) for s in book.sheet_names]
@@ -59,8 +65,9 @@ def read_excel(
             raw = pd.read_excel(book, sheet_name=index, header=None, dtype=object)
         except Exception as exc:  # openpyxl raises many types for a bad sheet
             raise FileFormatError(
-                f"sheet {sheets[index]!r} cannot be read ({type(exc).__name__})",
+                f"sheet {sheets[index]!r} cannot be read: the workbook is damaged",
                 path=name,
+                hint="Open it in Excel and save it again, or export the sheet as CSV.",
             ) from exc
     others = [s for i, s in enumerate(sheets) if i != index]
     if raw.dropna(how="all").empty:

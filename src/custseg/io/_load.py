@@ -847,8 +847,11 @@ def _read_parquet(path: Path, name: str) -> tuple[pq.ParquetFile, dict[str, Any]
         parquet = pq.ParquetFile(path)
         parquet.schema_arrow  # noqa: B018 - fails early on a bad footer
     except Exception as exc:  # pyarrow raises ArrowInvalid, OSError, ...
+        # Arrow's text ("footer's (1701273954bytes)") is for --debug.
         raise FileFormatError(
-            f"is not a readable Parquet file ({exc})", path=name
+            "is not a readable Parquet file: it is damaged, cut off, or not Parquet",
+            path=name,
+            hint="Write or download it again, or export the table as CSV.",
         ) from exc
     return parquet, {"source": name, "format": "parquet", "repairs": []}
 
