@@ -6,6 +6,7 @@ run with ``-s`` to see it, or set ``CUSTSEG_SCREENSHOTS`` to choose the folder).
 
 from __future__ import annotations
 
+import itertools
 import os
 import socket
 import subprocess
@@ -307,7 +308,7 @@ def _readable(
     boxes = [b for _, b in labels]
     if slanted:
         ends = sorted(b[2] for b in boxes)
-        assert all(b - a >= 14 for a, b in zip(ends, ends[1:])), labels
+        assert all(b - a >= 14 for a, b in itertools.pairwise(ends)), labels
         return
     for i, a in enumerate(boxes):
         assert all(not _overlap(a, b) for b in boxes[i + 1 :]), labels
