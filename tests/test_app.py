@@ -6,6 +6,8 @@ import json
 import subprocess
 import sys
 
+import numpy as np
+import pandas as pd
 import pytest
 from click.testing import CliRunner
 
@@ -405,6 +407,60 @@ def test_segments_page_shows_sizes_and_a_box_plot_per_column():
     boxes = [sp for sp in specs if sp.get("mark", {}).get("type") == "boxplot"]
     assert len(boxes) == 1 and boxes[0]["encoding"]["x"]["title"] == "Age"
     assert not at.exception
+
+
+def test_an_audience_is_one_segments_customers_with_the_picked_columns():
+    import io
+
+    rng = np.random.default_rng(5)
+    n = 300
+    df = pd.DataFrame(
+        {
+            "customer_code": [f"K{i:04d}" for i in range(n)],
+            "spend": np.r_[rng.normal(100, 5, n // 2), rng.normal(900, 20, n // 2)],
+            "visits": np.r_[rng.normal(2, 0.3, n // 2), rng.normal(12, 1, n // 2)],
+            "note": ['=HYPERLINK("http://x")'] * n,
+        }
+    )
+    upload = _logic.Upload.from_bytes("people.csv", df.to_csv(index=False).encode())
+    result = _logic.segment(upload, Settings(("spend", "visits"), n_clusters=2))
+    first = result.profiles[0]
+    name, data = _logic.audience_file(result, int(first.segment), ["note", "spend"])
+    assert name.startswith(f"audience-{first.segment}-") and name.endswith(".csv")
+    people = pd.read_csv(io.BytesIO(data))
+    assert list(people.columns) == [
+        "customer_code",
+        "spend",
+        "note",
+        "segment",
+        "segment_name",
+    ]
+    assert len(people) == first.size
+    assert set(people["segment"]) == {first.segment}
+    mine = result.segments_frame()["segment"] == first.segment
+    assert list(people["customer_code"]) == list(df["customer_code"][mine.to_numpy()])
+    assert people["note"].str.startswith("'=").all()  # neutralised formula
+    _, xlsx = _logic.audience_file(result, int(first.segment), [], ".xlsx")
+    book = pd.read_excel(io.BytesIO(xlsx))
+    assert list(book.columns) == ["customer_code", "segment", "segment_name"]
+    assert len(book) == first.size
+
+
+def test_downloads_page_offers_an_audience_of_the_chosen_segment():
+    at = _run_demo(_app())
+    at.sidebar.radio(key="page").set_value("6 · Downloads").run()
+    assert not at.exception, at.exception
+    assert "An audience: one segment's customers" in [h.value for h in at.subheader]
+    at.selectbox(key="audience_segment").set_value(3).run()
+    at.multiselect(key="audience_columns").set_value(["Age", "Gender"]).run()
+    assert not at.exception, at.exception
+    size = next(p.size for p in _last_run(at).profiles if p.segment == 3)
+    assert any(f"{size:,} customers" in m.value for m in at.markdown)
+
+
+def _last_run(at):
+    settings = at.session_state["settings"]
+    return _logic.segment(_logic.demo_upload(), settings)
 
 
 def test_gaussian_mixture_curves_include_bic():

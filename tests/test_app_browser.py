@@ -203,6 +203,10 @@ def test_analyst_segments_the_mall_data_in_a_browser(app_url, chromium, tmp_path
         assert download.suggested_filename == "segments.csv"
         saved = tmp_path / "segments.csv"
         download.save_as(saved)
+        with page.expect_download() as info:
+            page.get_by_role("button", name="Audience (CSV)").click()
+        audience = tmp_path / info.value.suggested_filename
+        info.value.save_as(audience)
 
         page.get_by_text("1 · Data").click()
         page.locator('input[type="file"]').set_input_files(
@@ -223,6 +227,12 @@ def test_analyst_segments_the_mall_data_in_a_browser(app_url, chromium, tmp_path
 
     segments = pd.read_csv(saved)
     assert len(segments) == 200
+    # the audience is segment 0's customers, identifier first
+    people = pd.read_csv(audience)
+    assert audience.name.startswith("audience-0-")
+    assert list(people.columns) == ["CustomerID", "segment", "segment_name"]
+    in_zero = segments.loc[segments["segment"] == 0, "CustomerID"]
+    assert list(people["CustomerID"]) == list(in_zero)
     assert "segment" in segments.columns and "segment_name" in segments.columns
     assert sorted(segments["segment"].unique()) == [0, 1, 2, 3, 4]
 

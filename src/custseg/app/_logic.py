@@ -43,6 +43,8 @@ __all__ = [
     "Upload",
     "app_message",
     "app_words",
+    "audience",
+    "audience_file",
     "cards",
     "cautions",
     "categorical_columns",
@@ -672,6 +674,48 @@ def output_files(result: pipeline.SegmentationRun) -> dict[str, tuple[str, bytes
         xlsx = write_table(result.segments_frame(), Path(tmp) / "segments.xlsx")
         paths = {**paths, "segments_excel": xlsx}
         return {key: (path.name, path.read_bytes()) for key, path in paths.items()}
+
+
+def audience(
+    result: pipeline.SegmentationRun, segment: int, columns: Sequence[str]
+) -> pd.DataFrame:
+    """One segment's customers, as a list for a campaign: the identifier
+    columns, then ``columns`` (in the input's order), then the segment number
+    and name; rows in input order.
+
+    Examples
+    --------
+    >>> run = segment(demo_upload(), Settings(n_clusters=3, stability_resamples=0))
+    >>> people = audience(run, 0, ["Age"])
+    >>> list(people.columns), len(people) == run.profiles[0].size
+    (['CustomerID', 'Age', 'segment', 'segment_name'], True)
+    """
+    frame = result.segments_frame()
+    # the segment number and name come right after the input's columns
+    seg_col, name_col = frame.columns[len(result.data.columns) :][:2]
+    ids = [c for c in result.quality.id_columns if c in frame.columns]
+    wanted = set(columns)
+    picked = [c for c in result.data.columns if c in wanted and c not in ids]
+    rows = frame[seg_col] == segment
+    return frame.loc[rows, [*ids, *picked, seg_col, name_col]].reset_index(drop=True)
+
+
+def audience_file(
+    result: pipeline.SegmentationRun,
+    segment: int,
+    columns: Sequence[str],
+    suffix: str = ".csv",
+) -> tuple[str, bytes]:
+    """:func:`audience` as a CSV or Excel file (``suffix``), written like every
+    other export (:func:`custseg.io.write_table`: text a spreadsheet would run
+    as a formula is neutralised); returns its file name and bytes."""
+    people = audience(result, segment, columns)
+    name = next(p.name for p in result.profiles if int(p.segment) == segment)
+    slug = re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-") or "segment"
+    file_name = f"audience-{segment}-{slug}{suffix}"
+    with tempfile.TemporaryDirectory(prefix="custseg-app-audience-") as tmp:
+        path = write_table(people, Path(tmp) / file_name)
+        return file_name, path.read_bytes()
 
 
 def feature_choices(quality: QualityReport) -> list[str]:

@@ -86,6 +86,17 @@ def _scatter(
     return app.scatter_points(_result, x, y)
 
 
+@st.cache_data(max_entries=16, show_spinner=False)
+def _audience(
+    key: tuple[Any, ...],
+    segment: int,
+    columns: tuple[str, ...],
+    suffix: str,
+    _result: SegmentationRun,
+) -> tuple[str, bytes]:
+    return app.audience_file(_result, segment, columns, suffix)
+
+
 @st.cache_data(max_entries=32, show_spinner=False)
 def _values(
     key: tuple[Any, ...], column: str, _result: SegmentationRun
@@ -898,6 +909,56 @@ def page_downloads() -> None:
             width="stretch",
         )
         c2.write(f"`{name}` ({len(data) / 1024:,.0f} KB). {help_text}")
+    _audience_downloads((source.digest, source.name, _astuple(settings)), result)
+
+
+def _audience_downloads(key: tuple[Any, ...], result: SegmentationRun) -> None:
+    """One segment's customers as a list for a campaign, with the columns the
+    user picks beside the identifiers."""
+    st.subheader("An audience: one segment's customers")
+    labels = {
+        int(p.segment): f"{int(p.segment)} · {p.name} ({p.size:,})"
+        for p in result.profiles
+    }
+    c1, c2 = st.columns([1, 2])
+    number = c1.selectbox(
+        "Segment", list(labels), format_func=labels.__getitem__, key="audience_segment"
+    )
+    ids = list(result.quality.id_columns)
+    others = [c for c in result.data.columns if c not in ids]
+    columns = c2.multiselect(
+        "Columns beside " + (", ".join(ids) if ids else "the segment"),
+        others,
+        key="audience_columns",
+        help="Identifier columns come first in every audience file.",
+    )
+    picked = (int(number), tuple(columns))
+    csv_name, csv_data = _audience(key, *picked, ".csv", result)
+    xlsx_name, xlsx_data = _audience(key, *picked, ".xlsx", result)
+    b1, b2, b3 = st.columns([1, 1, 2])
+    b1.download_button(
+        "Audience (CSV)",
+        csv_data,
+        file_name=csv_name,
+        mime=_MIME[".csv"],
+        key="download-audience-csv",
+        on_click="ignore",
+        width="stretch",
+    )
+    b2.download_button(
+        "Audience (Excel)",
+        xlsx_data,
+        file_name=xlsx_name,
+        mime=_MIME[".xlsx"],
+        key="download-audience-xlsx",
+        on_click="ignore",
+        width="stretch",
+    )
+    size = next(p.size for p in result.profiles if int(p.segment) == int(number))
+    b3.write(
+        f"`{csv_name}`: {size:,} customers. Text that a spreadsheet would run "
+        "as a formula is written with a leading apostrophe."
+    )
 
 
 # -- the page --------------------------------------------------------------------
