@@ -524,3 +524,76 @@ def test_features_page_draws_a_control_for_every_app_setting_of_the_table():
     assert not at.exception, at.exception
     settings = at.session_state["settings"]
     assert (settings.categorical_weight, settings.stability_resamples) == (1.0, 0)
+
+
+# -- the RFM page ------------------------------------------------------------------
+
+
+def _rfm_page(at):
+    at.sidebar.radio(key="page").set_value("RFM · order log").run()
+    assert not at.exception, at.exception
+    return at
+
+
+def test_rfm_page_on_the_sample_matches_the_library():
+    from custseg.pipeline import rfm
+
+    at = _rfm_page(_app())
+    assert "Upload an order log above" in _texts(at)
+    next(b for b in at.button if b.label == "Use the sample order log").click().run()
+    roles = {s.label: s.value for s in at.selectbox}
+    assert roles["Customer id"] == "CustomerID" and roles["Unit price"] == "UnitPrice"
+    assert roles["Line amount (instead of quantity x price)"] == "(none)"
+    next(b for b in at.button if b.label == "Run RFM").click().run()
+    assert not at.exception, at.exception
+    assert not at.error
+
+    want = rfm().rfm.cleaning
+    headline = at.success[0].value
+    assert headline.startswith(f"**{want.customers:,} customers** from {want.used:,}")
+    assert f"of {want.lines:,} lines, {want.orders:,} orders" in headline
+    assert f"net revenue {want.net_revenue:,.2f}" in headline
+    [cleaning] = [d.value for d in at.dataframe if "what happened" in d.value.columns]
+    lines = dict(zip(cleaning["what happened"], cleaning["lines"], strict=True))
+    dropped = sum(n for what, n in lines.items() if what.startswith("dropped:"))
+    assert dropped + lines["used"] == lines["all lines in the file"] == want.lines
+    subheaders = [h.value for h in at.subheader]
+    assert "RFM segments" in subheaders and "RFM segments and clusters" in subheaders
+    cards = [m.value for m in at.markdown if m.value.startswith("#### ")]
+    assert len(cards) == len(rfm().profiles)
+    assert (
+        any("RFM segments do not rest on these clusters" in w.value for w in at.warning)
+        or not at.warning
+    )
+
+
+def test_rfm_page_lets_a_person_correct_the_columns():
+    rng = np.random.default_rng(9)
+    n = 600
+    log = pd.DataFrame(
+        {
+            "client": rng.integers(1, 80, n),
+            "when": pd.Timestamp("2024-01-01")
+            + pd.to_timedelta(rng.integers(0, 300, n), unit="D"),
+            "total": rng.gamma(2.0, 30.0, n).round(2),
+        }
+    )
+    data = log.to_csv(index=False).encode()
+    at = _rfm_page(_app())
+    at.get("file_uploader")[0].upload("orders.csv", data, "text/csv").run()
+    roles = {s.label: s for s in at.selectbox}
+    assert roles["Customer id"].value == "client"
+    assert roles["Line amount (instead of quantity x price)"].value == "total"
+    assert roles["Order date"].value == "(none)"  # 'when' is not a usual name
+    next(b for b in at.button if b.label == "Run RFM").click().run()
+    assert not at.exception, at.exception
+    [error] = [e.value for e in at.error]
+    assert "no date column (pick it under *Which column is which*)" in error
+    assert "--" not in error and "Traceback" not in error
+    roles["Order date"].set_value("when").run()
+    next(b for b in at.button if b.label == "Run RFM").click().run()
+    assert not at.exception and not at.error, at.error
+    customers = log["client"].nunique()
+    assert at.success[0].value.startswith(
+        f"**{customers:,} customers** from {n:,} of {n:,} lines"
+    )

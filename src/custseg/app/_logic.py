@@ -51,13 +51,16 @@ __all__ = [
     "check_settings",
     "default_features",
     "demo_upload",
+    "cleaning_rows",
     "feature_choices",
+    "log_roles",
     "k_curves",
     "numeric_columns",
     "output_files",
     "profile_cells",
     "projection_points",
     "read_upload",
+    "rfm_segment",
     "sample_rows",
     "scatter_points",
     "segment",
@@ -248,6 +251,10 @@ def app_words(text: str) -> str:
         lead = (". " if before.startswith(";") else before) if before else ""
         return lead + advice if advice else before.rstrip(" ;")
 
+    # the order log's roles are picked on the RFM page
+    text = re.sub(
+        r"name it with --[a-z]+-column", "pick it under *Which column is which*", text
+    )
     return _SENTENCE.sub(swap, text).strip()
 
 
@@ -307,6 +314,87 @@ def segment(
         quality=dataclasses.replace(result.quality, source=path.name),
         settings={**result.settings, "data": path.name},
     )
+
+
+# -- RFM from an order log ----------------------------------------------------
+
+#: The roles of an order log's columns, with the words the RFM page shows.
+LOG_ROLES = (
+    ("customer", "Customer id"),
+    ("date", "Order date"),
+    ("invoice", "Order or invoice number (optional)"),
+    ("quantity", "Quantity"),
+    ("price", "Unit price"),
+    ("amount", "Line amount (instead of quantity x price)"),
+)
+
+
+def log_roles(
+    upload: Upload, *, max_mb: float = DEFAULT_MAX_UPLOAD_MB
+) -> tuple[list[str], dict[str, str | None]]:
+    """An uploaded order log's columns and the guess of which is which
+    (:func:`custseg.transactions.guess_columns`), for the person to check.
+
+    Examples
+    --------
+    >>> columns, roles = log_roles(demo_upload("online_retail_sample"))
+    >>> roles["customer"], roles["date"], roles["amount"]
+    ('CustomerID', 'InvoiceDate', None)
+    """
+    from custseg.transactions import guess_columns, log_columns
+
+    path = stage_upload(upload, max_mb=max_mb)
+    try:
+        columns = log_columns(path)
+    except CustsegError as exc:
+        raise _strip_folder(exc, path) from None
+    roles = guess_columns(columns)
+    if roles["quantity"] and roles["price"]:
+        roles["amount"] = None  # quantity x price wins, as in the aggregation
+    return columns, roles
+
+
+def rfm_segment(
+    upload: Upload,
+    roles: dict[str, str | None],
+    settings: Settings | None = None,
+    *,
+    max_mb: float = DEFAULT_MAX_UPLOAD_MB,
+    progress: Any = None,
+) -> pipeline.SegmentationRun:
+    """:func:`custseg.rfm` on the staged order log with the columns the person
+    confirmed, as ``custseg rfm`` would run on the file."""
+    path = stage_upload(upload, max_mb=max_mb)
+    try:
+        result = pipeline.rfm(
+            path,
+            columns=roles,
+            settings=settings or Settings.for_command("rfm"),
+            progress=progress,
+        )
+    except CustsegError as exc:
+        raise _strip_folder(exc, path) from None
+    return dataclasses.replace(
+        result,
+        quality=dataclasses.replace(result.quality, source=path.name),
+        settings={**result.settings, "data": path.name},
+    )
+
+
+def cleaning_rows(result: pipeline.SegmentationRun) -> pd.DataFrame:
+    """How every line of the log was used: one row per reason a line was
+    dropped (those that happened), then the lines used and the total, which
+    is the file's line count."""
+    cleaning = result.rfm.cleaning
+    reasons = cleaning.drop_reasons()
+    rows = [
+        {"lines": n, "what happened": f"dropped: {reasons[key]}"}
+        for key, n in cleaning.dropped.items()
+        if n
+    ]
+    rows.append({"lines": cleaning.used, "what happened": "used"})
+    rows.append({"lines": cleaning.lines, "what happened": "all lines in the file"})
+    return pd.DataFrame(rows, columns=["what happened", "lines"])
 
 
 def sample_rows(df: pd.DataFrame, n: int = CHART_ROWS, seed: int = 0) -> pd.DataFrame:
@@ -618,7 +706,10 @@ def cautions(result: pipeline.SegmentationRun) -> list[Caution]:
         out.append(
             Caution(
                 ks.structure_reason,
-                "Try fewer features (those that matter for the decision at "
+                "The standard RFM segments do not rest on these clusters: act on "
+                "them, and read the clusters as tendencies."
+                if result.rfm is not None
+                else "Try fewer features (those that matter for the decision at "
                 "hand), another scaling, or another method on 3 · Features.",
             )
         )

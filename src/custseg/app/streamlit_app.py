@@ -35,6 +35,7 @@ PAGES = (
     "4 · Choose k",
     "5 · Segments",
     "6 · Downloads",
+    "RFM · order log",
 )
 # The settings the Features page draws, in the table's order (custseg.settings):
 # features get their own multiselect, and k is picked on the Choose k page.
@@ -692,6 +693,39 @@ def _segment_chart(
     st.caption(" ".join(notes))
 
 
+def _show_cards(result: SegmentationRun, *, key: str = "segment-card") -> None:
+    """The segment cards, three to a row."""
+    cards = app.cards(result)
+    for start in range(0, len(cards), 3):
+        row = st.columns(3)
+        for col, card in zip(row, cards[start : start + 3], strict=False):
+            with col.container(border=True, key=f"{key}-{card.number}"):
+                st.markdown(f"#### {card.number} · {card.name}")
+                st.markdown(
+                    f"**{card.size:,} customers** ({card.share:.0%} of all customers)"
+                )
+                st.markdown(
+                    "\n".join(f"- **{feat}**: {text}" for feat, text in card.profile)
+                )
+                if card.more:
+                    with st.expander(f"{len(card.more)} more features"):
+                        st.markdown(
+                            "\n".join(f"- **{f}**: {text}" for f, text in card.more)
+                        )
+                if card.rule:
+                    st.markdown(f"**Rule:** {card.rule}")
+                if card.stability and card.unstable:
+                    st.warning(
+                        f"**Stability: {card.stability}.** This segment is not "
+                        "found again reliably: treat it as tentative."
+                    )
+                elif card.stability:
+                    st.markdown(f"**Stability:** {card.stability}")
+                st.markdown(f"**Suggested action: {card.action_title}.** {card.action}")
+                if card.reason:
+                    st.caption(f"Why: {card.reason}")
+
+
 def _show_cautions(notes: list[app.Caution]) -> None:
     for note in notes:
         box = st.warning if note.level == "warning" else st.info
@@ -723,35 +757,7 @@ def page_segments() -> None:
             f"k = {automatic}; see **4 · Choose k**."
         )
     _show_cautions(notes)
-    cards = app.cards(result)
-    for start in range(0, len(cards), 3):
-        row = st.columns(3)
-        for col, card in zip(row, cards[start : start + 3], strict=False):
-            with col.container(border=True, key=f"segment-card-{card.number}"):
-                st.markdown(f"#### {card.number} · {card.name}")
-                st.markdown(
-                    f"**{card.size:,} customers** ({card.share:.0%} of all customers)"
-                )
-                st.markdown(
-                    "\n".join(f"- **{feat}**: {text}" for feat, text in card.profile)
-                )
-                if card.more:
-                    with st.expander(f"{len(card.more)} more features"):
-                        st.markdown(
-                            "\n".join(f"- **{f}**: {text}" for f, text in card.more)
-                        )
-                if card.rule:
-                    st.markdown(f"**Rule:** {card.rule}")
-                if card.stability and card.unstable:
-                    st.warning(
-                        f"**Stability: {card.stability}.** This segment is not "
-                        "found again reliably: treat it as tentative."
-                    )
-                elif card.stability:
-                    st.markdown(f"**Stability:** {card.stability}")
-                st.markdown(f"**Suggested action: {card.action_title}.** {card.action}")
-                if card.reason:
-                    st.caption(f"Why: {card.reason}")
+    _show_cards(result)
 
     _segment_chart((source.digest, source.name, _astuple(settings)), result, quality)
 
@@ -894,6 +900,14 @@ def page_downloads() -> None:
     st.header("Download the results")
     with st.spinner("Writing the files…"):
         files = _outputs(source.digest, source.name, _astuple(settings), result)
+    _download_buttons(files)
+    _audience_downloads((source.digest, source.name, _astuple(settings)), result)
+
+
+def _download_buttons(
+    files: dict[str, tuple[str, bytes]], prefix: str = "download"
+) -> None:
+    """A button and a line of help per file of :func:`custseg.app._logic.output_files`."""
     for key, label, help_text in _DOWNLOADS:
         if key not in files:
             continue
@@ -904,12 +918,11 @@ def page_downloads() -> None:
             data,
             file_name=name,
             mime=_MIME.get("." + name.rsplit(".", 1)[-1], "application/octet-stream"),
-            key=f"download-{key}",
+            key=f"{prefix}-{key}",
             on_click="ignore",
             width="stretch",
         )
         c2.write(f"`{name}` ({len(data) / 1024:,.0f} KB). {help_text}")
-    _audience_downloads((source.digest, source.name, _astuple(settings)), result)
 
 
 def _audience_downloads(key: tuple[Any, ...], result: SegmentationRun) -> None:
@@ -961,6 +974,247 @@ def _audience_downloads(key: tuple[Any, ...], result: SegmentationRun) -> None:
     )
 
 
+# -- RFM from an order log ---------------------------------------------------------
+
+_NO_COLUMN = "(none)"
+
+
+@st.cache_resource(max_entries=4, show_spinner=False)
+def _log_roles(
+    digest: str, name: str, max_mb: float, _upload: app.Upload
+) -> tuple[list[str], dict[str, str | None]]:
+    return app.log_roles(_upload, max_mb=max_mb)
+
+
+def _rfm_uploaded() -> None:
+    file = st.session_state.get("rfm_uploader")
+    if file is not None:
+        st.session_state["rfm_source"] = app.Upload.from_bytes(
+            file.name, file.getvalue()
+        )
+        st.session_state.pop("rfm_roles", None)
+
+
+def _use_rfm_sample() -> None:
+    st.session_state["rfm_source"] = app.demo_upload("online_retail_sample")
+    st.session_state.pop("rfm_roles", None)
+
+
+def _role_key(role: str, log: app.Upload) -> str:
+    return f"rfm_role_{role}-{log.digest[:16]}"
+
+
+def _start_rfm(log: app.Upload) -> None:
+    state = st.session_state
+    roles = {}
+    for role, _ in app.LOG_ROLES:
+        value = state[_role_key(role, log)]
+        roles[role] = None if value == _NO_COLUMN else value
+    state["rfm_roles"] = (log.digest, tuple(roles.items()))
+
+
+def _rfm_result(
+    log: app.Upload, roles: tuple[tuple[str, str | None], ...]
+) -> SegmentationRun:
+    key = ("rfm", log.digest, log.name, roles, _max_mb())
+    runs = _runs()
+    if key in runs:
+        runs.move_to_end(key)
+        return runs[key]
+    bar = st.progress(0.0, text="Reading the order log…")
+
+    def progress(step: str, done: int, total: int) -> None:
+        if total > 0:
+            bar.progress(min(1.0, done / total), text=f"Working: {step}")
+
+    with st.spinner("Cleaning the lines, scoring and clustering the customers…"):
+        try:
+            result = app.rfm_segment(
+                log, dict(roles), max_mb=_max_mb(), progress=progress
+            )
+        finally:
+            bar.empty()
+    runs[key] = result
+    while len(runs) > _KEEP_RUNS:
+        runs.popitem(last=False)
+    return result
+
+
+def page_rfm() -> None:
+    st.header("RFM from an order log")
+    st.write(
+        "Upload an order export with one line per purchase (CSV, Excel or "
+        "Parquet): customer, date, and quantity with price or a line amount. "
+        "custseg cleans the lines (every dropped line counted), scores Recency, "
+        "Frequency and Monetary value, names the standard RFM segments and "
+        "clusters the customers on their behaviour."
+    )
+    left, right = st.columns([3, 2], gap="large")
+    left.file_uploader(
+        f"Upload an order log (up to {_max_mb():g} MB)",
+        type=list(app.UPLOAD_TYPES),
+        key="rfm_uploader",
+        on_change=_rfm_uploaded,
+    )
+    right.write("")
+    right.button("Use the sample order log", on_click=_use_rfm_sample)
+    log: app.Upload | None = st.session_state.get("rfm_source")
+    if log is None:
+        st.info(
+            "Upload an order log above, or try the sample: 65,126 lines of the "
+            "UCI Online Retail data."
+        )
+        return
+    columns, guess = _log_roles(log.digest, log.name, _max_mb(), log)
+    st.subheader("Which column is which")
+    st.write(
+        f"**{app._safe_name(log.name)}**: {_count(len(columns), 'column')}. custseg "
+        "guessed the roles below from the names; correct any guess, then press "
+        "**Run RFM**."
+    )
+    cols = st.columns(3)
+    for i, (role, words) in enumerate(app.LOG_ROLES):
+        key = _role_key(role, log)
+        st.session_state.setdefault(key, guess[role] or _NO_COLUMN)
+        cols[i % 3].selectbox(words, [_NO_COLUMN, *columns], key=key)
+    st.button("Run RFM", type="primary", on_click=_start_rfm, args=(log,))
+    chosen = st.session_state.get("rfm_roles")
+    if chosen is None or chosen[0] != log.digest:
+        return
+    result = _rfm_result(log, chosen[1])
+    _show_rfm(log, chosen[1], result)
+
+
+def _show_rfm(
+    log: app.Upload, roles: tuple[tuple[str, str | None], ...], result: SegmentationRun
+) -> None:
+    analysis = result.rfm
+    cleaning = analysis.cleaning
+    st.success(
+        f"**{_count(cleaning.customers, 'customer')}** from "
+        f"{cleaning.used:,} of {cleaning.lines:,} lines, {cleaning.orders:,} orders, "
+        f"net revenue {cleaning.net_revenue:,.2f}; recency counted from "
+        f"{cleaning.snapshot.isoformat()}."
+    )
+    m = st.columns(4)
+    m[0].metric("Customers", f"{cleaning.customers:,}")
+    m[1].metric("Orders", f"{cleaning.orders:,}")
+    m[2].metric(f"Lines used (of {cleaning.lines:,})", f"{cleaning.used:,}")
+    m[3].metric("Net revenue", f"{cleaning.net_revenue:,.2f}")
+
+    st.subheader("Cleaning: what happened to every line")
+    st.dataframe(
+        app.cleaning_rows(result),
+        hide_index=True,
+        width="content",
+        column_config={"lines": st.column_config.NumberColumn(format="localized")},
+    )
+    if cleaning.netted:
+        st.caption(
+            f"{cleaning.netted:,} cancellation or return lines were netted against "
+            "the customer's purchases (their value counts as negative)."
+        )
+
+    st.subheader("RFM segments")
+    table = analysis.segments
+    order = list(table["rfm_segment"])
+    st.altair_chart(
+        alt.Chart(table)
+        .mark_bar(color="#3366aa")
+        .encode(
+            alt.X("customers:Q", title="customers"),
+            alt.Y(
+                "rfm_segment:N",
+                sort=order,
+                title=None,
+                axis=alt.Axis(labelLimit=300, labelOverlap=False),
+            ),
+            tooltip=[
+                alt.Tooltip("rfm_segment:N", title="segment"),
+                alt.Tooltip("customers:Q", format=","),
+                alt.Tooltip("share:Q", format=".1%"),
+                alt.Tooltip("revenue_share:Q", format=".1%", title="share of revenue"),
+            ],
+        )
+        .properties(height=alt.Step(26)),
+        width="stretch",
+    )
+    shown = table.rename(
+        columns={
+            "rfm_segment": "segment",
+            "revenue_share": "share of revenue",
+            "recency_days_mean": "mean days since last order",
+            "frequency_mean": "mean orders",
+            "monetary_mean": "mean spend",
+        }
+    )
+    st.dataframe(
+        shown,
+        hide_index=True,
+        width="stretch",
+        column_config={
+            "share": st.column_config.NumberColumn(format="percent"),
+            "share of revenue": st.column_config.NumberColumn(format="percent"),
+            "revenue": st.column_config.NumberColumn(format="%.2f"),
+            "mean days since last order": st.column_config.NumberColumn(format="%.0f"),
+            "mean orders": st.column_config.NumberColumn(format="%.1f"),
+            "mean spend": st.column_config.NumberColumn(format="%.2f"),
+        },
+    )
+    st.caption(
+        "Standard RFM segments from the recency score and the combined frequency "
+        "and monetary score (quintiles, 5 = best)."
+    )
+
+    st.subheader(f"Behavioural clusters: {len(result.profiles)}")
+    st.write(result.k_selection.reason)
+    _show_cautions(app.cautions(result))
+    _show_cards(result, key="rfm-card")
+
+    st.subheader("RFM segments and clusters")
+    overlap = (
+        analysis.overlap.rename_axis(index="rfm segment", columns="cluster")
+        .stack()
+        .rename("customers")
+        .reset_index()
+    )
+    base = alt.Chart(overlap).encode(
+        alt.X("cluster:N", title=None, axis=alt.Axis(labelAngle=-20, labelLimit=260)),
+        alt.Y("rfm segment:N", sort=order, title=None, axis=alt.Axis(labelLimit=260)),
+    )
+    st.altair_chart(
+        (
+            base.mark_rect().encode(
+                alt.Color(
+                    "customers:Q", scale=alt.Scale(scheme="blues"), title="customers"
+                ),
+                tooltip=[
+                    "rfm segment",
+                    "cluster",
+                    alt.Tooltip("customers:Q", format=","),
+                ],
+            )
+            + base.mark_text(fontSize=12).encode(alt.Text("customers:Q", format=","))
+        ).properties(width=alt.Step(140), height=alt.Step(26)),
+        width="content",
+    )
+    st.caption(
+        "Customers in each RFM segment (rows) and behavioural cluster (columns)."
+    )
+
+    st.subheader("Downloads")
+    with st.spinner("Writing the files…"):
+        files = _rfm_outputs(log.digest, log.name, roles, result)
+    _download_buttons(files, prefix="rfm-download")
+
+
+@st.cache_resource(max_entries=4, show_spinner=False)
+def _rfm_outputs(
+    digest: str, name: str, roles: tuple[Any, ...], _result: SegmentationRun
+) -> dict[str, tuple[str, bytes]]:
+    return app.output_files(_result)
+
+
 # -- the page --------------------------------------------------------------------
 
 PAGE_FUNCTIONS: dict[str, Callable[[], None]] = dict(
@@ -973,6 +1227,7 @@ PAGE_FUNCTIONS: dict[str, Callable[[], None]] = dict(
             page_choose_k,
             page_segments,
             page_downloads,
+            page_rfm,
         ],
         strict=True,
     )

@@ -13,8 +13,13 @@ from custseg.transactions._aggregate import (
     check_rules,
     cleaning_from_groups,
     detect_date_format,
+    log_columns,
 )
-from custseg.transactions._columns import TransactionColumns, find_columns
+from custseg.transactions._columns import (
+    TransactionColumns,
+    find_columns,
+    guess_columns,
+)
 from custseg.transactions._scores import (
     DEFAULT_SEGMENT_MAP,
     RFM_ACTIONS,
@@ -38,8 +43,10 @@ __all__ = [
     "aggregate_transactions",
     "check_rules",
     "cleaning_from_groups",
+    "log_columns",
     "detect_date_format",
     "find_columns",
+    "guess_columns",
     "fm_score",
     "load_segment_map",
     "parse_breaks",

@@ -477,6 +477,34 @@ def snapshot_date(
     return dt.date.today()  # no line has a date: every line is dropped anyway
 
 
+def log_columns(
+    data: str | os.PathLike[str] | pd.DataFrame | DatabaseSource,
+    *,
+    delimiter: str | None = None,
+    encoding: str | None = None,
+    sheet: str | int | None = None,
+) -> list[str]:
+    """The column names of a transaction log, read as
+    :func:`aggregate_transactions` reads it (for a person to map roles to
+    columns before the aggregation runs).
+
+    Examples
+    --------
+    >>> log = pd.DataFrame({"CustomerID": [1], "InvoiceDate": ["2024-01-02"],
+    ...                     "Amount": [9.5]})
+    >>> log_columns(log)
+    ['CustomerID', 'InvoiceDate', 'Amount']
+    """
+    con = _connect(1, MEMORY_LIMIT)
+    try:
+        _register_source(
+            con, data, delimiter=delimiter, encoding=encoding, sheet=sheet, na_values=()
+        )
+        return list(_describe(con))
+    finally:
+        con.close()
+
+
 def aggregate_transactions(
     data: str | os.PathLike[str] | pd.DataFrame | DatabaseSource,
     *,

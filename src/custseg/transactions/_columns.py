@@ -15,7 +15,7 @@ from dataclasses import dataclass, fields
 
 from custseg.errors import InputError, MissingColumnError, ParameterError
 
-__all__ = ["ROLES", "TransactionColumns", "find_columns"]
+__all__ = ["ROLES", "TransactionColumns", "find_columns", "guess_columns"]
 
 # Candidate names per role, most specific first (normalised: a-z and 0-9 only).
 _CANDIDATES: dict[str, tuple[str, ...]] = {
@@ -108,6 +108,45 @@ def _norm(name: str) -> str:
     return re.sub(r"[^a-z0-9]", "", name.lower())
 
 
+def guess_columns(
+    columns: Sequence[str], explicit: Mapping[str, str | None] | None = None
+) -> dict[str, str | None]:
+    """Each role's column (``None`` where no usual name matches): ``explicit``
+    names first, then the usual names, no column taken twice. Unlike
+    :func:`find_columns`, it neither checks nor refuses: for a person to
+    review the guess before the log is read.
+
+    Examples
+    --------
+    >>> guess_columns(["client", "when", "total"])  # doctest: +NORMALIZE_WHITESPACE
+    {'customer': 'client', 'invoice': None, 'date': None, 'quantity': None,
+     'price': None, 'amount': 'total'}
+    """
+    given: dict[str, str] = {k: v for k, v in (explicit or {}).items() if v}
+    names = [str(c) for c in columns]
+    taken = set(given.values())
+    by_norm: dict[str, str] = {}
+    for name in names:
+        by_norm.setdefault(_norm(name), name)
+    found: dict[str, str | None] = {}
+    for role in ROLES:
+        if role in given:
+            found[role] = given[role]
+            continue
+        found[role] = next(
+            (
+                by_norm[c]
+                for c in _CANDIDATES[role]
+                if c in by_norm and by_norm[c] not in taken
+            ),
+            None,
+        )
+        match = found[role]
+        if match is not None:
+            taken.add(match)
+    return found
+
+
 def find_columns(
     columns: Sequence[str],
     explicit: Mapping[str, str | None] | None = None,
@@ -139,26 +178,7 @@ def find_columns(
     for name in given.values():
         if name not in names:
             raise MissingColumnError([name], names, path=source)
-    taken = set(given.values())
-    by_norm: dict[str, str] = {}
-    for name in names:
-        by_norm.setdefault(_norm(name), name)
-    found: dict[str, str | None] = {}
-    for role in ROLES:
-        if role in given:
-            found[role] = given[role]
-            continue
-        found[role] = next(
-            (
-                by_norm[c]
-                for c in _CANDIDATES[role]
-                if c in by_norm and by_norm[c] not in taken
-            ),
-            None,
-        )
-        match = found[role]
-        if match is not None:
-            taken.add(match)
+    found = guess_columns(names, given)
     money = found["amount"] is not None or (
         found["quantity"] is not None and found["price"] is not None
     )
