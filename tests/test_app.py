@@ -494,7 +494,14 @@ def test_choices_survive_a_visit_to_other_pages():
 
 def _keys(at):
     kinds = ("selectbox", "slider", "number_input", "multiselect")
-    return {w.key for kind in kinds for w in at.get(kind) if w.key}
+    keys = {w.key for kind in kinds for w in at.get(kind) if w.key}
+    # a file setting's control is an uploader keyed NAME_upload (its id ends
+    # with the key)
+    for u in at.get("file_uploader"):
+        key = u.proto.id.rsplit("-", 1)[-1]
+        if key.endswith("_upload"):
+            keys.add(key.removesuffix("_upload"))
+    return keys
 
 
 def test_features_page_draws_a_control_for_every_app_setting_of_the_table():
@@ -597,3 +604,35 @@ def test_rfm_page_lets_a_person_correct_the_columns():
     assert at.success[0].value.startswith(
         f"**{customers:,} customers** from {n:,} of {n:,} lines"
     )
+
+
+def test_continuity_with_a_previous_model_uploaded_on_the_features_page():
+    first = _logic.segment(
+        _logic.demo_upload(), Settings((INCOME, SPENDING), stability_resamples=0)
+    )
+    _, model = _logic.output_files(first)["model"]
+    at = _app()
+    at.button[0].click().run()
+    at.sidebar.radio(key="page").set_value("3 · Features").run()
+    at.multiselect[0].set_value([INCOME, SPENDING]).run()
+    [uploader] = [
+        u for u in at.get("file_uploader") if u.proto.label.startswith("Previous model")
+    ]
+    uploader.upload("last-month.skops", model, "application/octet-stream").run()
+    assert not at.exception, at.exception
+    assert "Using **last-month.skops**." in [c.value for c in at.caption]
+    at.number_input(key="stability_resamples").set_value(0).run()
+    next(b for b in at.button if b.label == "Run segmentation").click().run()
+    assert not at.exception, at.exception
+    assert "Who moved since the previous model" in [h.value for h in at.subheader]
+    settings = at.session_state["settings"]
+    assert settings.previous and settings.previous.endswith("last-month.skops")
+    result = _logic.segment(_logic.demo_upload(), settings)
+    m = result.migration
+    text = _texts(at)
+    assert "Compared with last-month.skops:" in text
+    assert f"{m.moved:,} of {m.moved + m.stayed:,} customers" in text
+    # the same data and settings: every segment persists and nobody moved
+    assert m.moved == 0 and len(m.persisted) == len(result.profiles)
+    cards = [v.value for v in at.markdown if v.value.startswith("#### ")]
+    assert cards == [f"#### {p.segment} · {p.name}" for p in first.profiles]

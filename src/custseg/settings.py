@@ -361,10 +361,13 @@ class Settings:
         "names, and the report shows how customers moved between segments.",
         "path",
         metavar="MODEL",
-        commands=("run",),
+        commands=("run", "app"),
         segmenter=False,
-        not_in_app="label continuity needs a previous model file; the app "
-        "segments one upload at a time",
+        app_label="Previous model (optional)",
+        app_help="The model.skops of an earlier run (the app's Model download, "
+        "or custseg run): segments that persist keep its numbers and names, and "
+        "the Segments page shows who moved.",
+        app_place="more",
     )
     engine: str = option(
         "local",

@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 from collections import OrderedDict
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import altair as alt
@@ -394,6 +395,8 @@ def _app_value(o: Option, value: Any) -> Any:
     """A widget's value as the setting's value (0 or nothing: the default)."""
     if o.kind == "range":
         return tuple(int(v) for v in value)
+    if o.kind == "path":
+        return value or None
     if o.kind == "columns":
         return tuple(value) or None
     if o.kind == "int":
@@ -410,6 +413,21 @@ def _widget_value(o: Option) -> Any:
     if o.kind == "int" and o.default is None:
         return 0  # e.g. HDBSCAN's smallest segment: 0 stands for 2% of the rows
     return o.default
+
+
+def _staged(name: str) -> None:
+    """Stage the file uploaded for setting ``name`` and keep its path as the
+    setting's value (None once the file is removed)."""
+    file = st.session_state.get(f"{name}_upload")
+    st.session_state[name] = (
+        None
+        if file is None
+        else str(
+            app.stage_upload(
+                app.Upload.from_bytes(file.name, file.getvalue()), max_mb=_max_mb()
+            )
+        )
+    )
 
 
 def _start(features_key: str) -> None:
@@ -456,6 +474,17 @@ def _control(where: Any, o: Option, quality: QualityReport) -> None:
         where.multiselect(
             label, [c.name for c in quality.columns], key=o.name, help=help
         )
+    elif o.kind == "path":  # a file the run reads: an upload, staged on disk
+        where.file_uploader(
+            label,
+            type=["skops"],
+            key=f"{o.name}_upload",
+            help=help,
+            on_change=_staged,
+            args=(o.name,),
+        )
+        if st.session_state.get(o.name):
+            where.caption(f"Using **{Path(st.session_state[o.name]).name}**.")
     else:
         raise TypeError(f"the app has no control for a {o.kind!r} setting")
 
@@ -792,9 +821,74 @@ def page_segments() -> None:
             "(blue) the average customer, in standard deviations."
         )
     _sizes_chart(result)
+    if result.migration is not None:
+        _migration(result)
     _distributions_chart(
         (source.digest, source.name, _astuple(settings)), result, quality
     )
+
+
+def _migration(result: SegmentationRun) -> None:
+    """Who moved between the previous model's segments and these."""
+    m = result.migration
+    st.subheader("Who moved since the previous model")
+    total = m.moved + m.stayed
+    # the sentence names the model file, not where the app staged it
+    shown = dataclasses.replace(m, previous=Path(str(m.previous)).name)
+    (st.info if m.moved else st.success)(shown.sentence())
+    c = st.columns(3)
+    c[0].metric("Kept their number and name", len(m.persisted))
+    c[1].metric("New segments", len(m.new))
+    c[2].metric(
+        "Customers who moved",
+        f"{m.moved:,}",
+        f"{m.moved / (total or 1):.1%} of {total:,}",
+        delta_color="off",
+    )
+    cells = (
+        m.matrix.rename_axis(index="previous", columns="now")
+        .stack()
+        .rename("customers")
+        .reset_index()
+    )
+    cells["previous"] = cells["previous"].astype(str)
+    cells["now"] = cells["now"].astype(str)
+    base = alt.Chart(cells).encode(
+        alt.X(
+            "now:N",
+            title="segment now",
+            sort=None,
+            axis=alt.Axis(labelAngle=-20, labelLimit=260),
+        ),
+        alt.Y(
+            "previous:N",
+            title="previous segment",
+            sort=None,
+            axis=alt.Axis(labelLimit=260),
+        ),
+    )
+    st.altair_chart(
+        (
+            base.mark_rect().encode(
+                alt.Color(
+                    "customers:Q", scale=alt.Scale(scheme="blues"), title="customers"
+                ),
+                tooltip=["previous", "now", alt.Tooltip("customers:Q", format=",")],
+            )
+            + base.mark_text(fontSize=12).encode(alt.Text("customers:Q", format=","))
+        ).properties(width=alt.Step(130), height=alt.Step(30)),
+        width="content",
+    )
+    st.caption(
+        "Customers by the segment the previous model gives them (rows) and the "
+        "one they are in now (columns); the diagonal of kept numbers stayed."
+    )
+    if m.matches:
+        st.dataframe(
+            pd.DataFrame(list(m.matches)),
+            hide_index=True,
+            width="content",
+        )
 
 
 def _sizes_chart(result: SegmentationRun) -> None:
