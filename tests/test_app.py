@@ -636,3 +636,29 @@ def test_continuity_with_a_previous_model_uploaded_on_the_features_page():
     assert m.moved == 0 and len(m.persisted) == len(result.profiles)
     cards = [v.value for v in at.markdown if v.value.startswith("#### ")]
     assert cards == [f"#### {p.segment} · {p.name}" for p in first.profiles]
+
+
+def test_compare_page_runs_the_methods_side_by_side():
+    from custseg.pipeline import compare
+
+    at = _app()
+    at.button[0].click().run()
+    at.sidebar.radio(key="page").set_value("3 · Features").run()
+    at.multiselect[0].set_value([INCOME, SPENDING]).run()
+    at.number_input(key="stability_resamples").set_value(0).run()
+    next(b for b in at.button if b.label == "Run segmentation").click().run()
+    at.sidebar.radio(key="page").set_value("Compare methods").run()
+    at.multiselect(key="compare_algorithms").set_value(
+        ["kmeans", "gmm", "hdbscan"]
+    ).run()
+    next(b for b in at.button if b.label == "Compare").click().run()
+    assert not at.exception, at.exception
+    [table] = [d.value for d in at.dataframe if "method" in d.value.columns]
+    want = compare(
+        settings=at.session_state["settings"], algorithms=["kmeans", "gmm", "hdbscan"]
+    )
+    assert list(table["method"]) == list(want.table["label"])
+    assert list(table["k"]) == list(want.table["k"])
+    assert list(table["silhouette"].round(6)) == list(want.table["silhouette"].round(6))
+    assert "How alike the methods' segments are" in [h.value for h in at.subheader]
+    assert len(at.get("vega_lite_chart")) == 1

@@ -49,6 +49,7 @@ __all__ = [
     "cautions",
     "categorical_columns",
     "check_settings",
+    "compare_methods",
     "default_features",
     "demo_upload",
     "cleaning_rows",
@@ -314,6 +315,27 @@ def segment(
         quality=dataclasses.replace(result.quality, source=path.name),
         settings={**result.settings, "data": path.name},
     )
+
+
+def compare_methods(
+    upload: Upload,
+    settings: Settings,
+    algorithms: Sequence[str],
+    *,
+    max_mb: float = DEFAULT_MAX_UPLOAD_MB,
+    progress: Any = None,
+) -> Any:
+    """:func:`custseg.compare` on the staged upload: each algorithm on the same
+    prepared features, side by side (a :class:`custseg.pipeline.Comparison`
+    whose source is the uploaded file's name)."""
+    path = stage_upload(upload, max_mb=max_mb)
+    try:
+        comparison = pipeline.compare(
+            path, settings, algorithms=algorithms, progress=progress
+        )
+    except CustsegError as exc:
+        raise _strip_folder(exc, path) from None
+    return dataclasses.replace(comparison, source=path.name)
 
 
 # -- RFM from an order log ----------------------------------------------------

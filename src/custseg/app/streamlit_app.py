@@ -36,6 +36,7 @@ PAGES = (
     "4 · Choose k",
     "5 · Segments",
     "6 · Downloads",
+    "Compare methods",
     "RFM · order log",
 )
 # The settings the Features page draws, in the table's order (custseg.settings):
@@ -1068,6 +1069,149 @@ def _audience_downloads(key: tuple[Any, ...], result: SegmentationRun) -> None:
     )
 
 
+# -- Compare methods ------------------------------------------------------------------
+
+
+def _start_compare() -> None:
+    st.session_state["compare_request"] = tuple(st.session_state["compare_algorithms"])
+
+
+def page_compare() -> None:
+    if (table := _table()) is None:
+        return
+    source, _, quality = table
+    settings: Settings = st.session_state.get("settings") or Settings(
+        features=tuple(app.default_features(quality))
+    )
+    st.header("Compare methods")
+    st.write(
+        "Each method segments the same prepared features ("
+        + ", ".join(f"`{f}`" for f in settings.features or ())
+        + "; change them on **3 · Features**). Higher silhouette and "
+        "Calinski-Harabasz and lower Davies-Bouldin are better; the agreement "
+        "matrix shows how alike two methods' segments are (adjusted Rand "
+        "index, 1 = the same)."
+    )
+    st.session_state.setdefault("compare_algorithms", list(ALGORITHMS))
+    st.multiselect(
+        "Methods",
+        list(ALGORITHMS),
+        format_func=ALGORITHMS.__getitem__,
+        key="compare_algorithms",
+    )
+    st.button(
+        "Compare",
+        type="primary",
+        on_click=_start_compare,
+        disabled=not st.session_state["compare_algorithms"],
+    )
+    chosen = st.session_state.get("compare_request")
+    if not chosen:
+        return
+    key = ("compare", source.digest, source.name, _astuple(settings), chosen, _max_mb())
+    runs = _runs()
+    if key not in runs:
+        bar = st.progress(0.0, text="Starting…")
+
+        def progress(step: str, done: int, total: int) -> None:
+            if total > 0:
+                bar.progress(min(1.0, done / total), text=f"Working: {step}")
+
+        with st.spinner("Running each method…"):
+            try:
+                runs[key] = app.compare_methods(
+                    source, settings, chosen, max_mb=_max_mb(), progress=progress
+                )
+            finally:
+                bar.empty()
+        while len(runs) > _KEEP_RUNS:
+            runs.popitem(last=False)
+    comparison = runs[key]
+    for name, why in comparison.errors.items():
+        st.warning(f"**{ALGORITHMS[name]}** could not segment these data: {why}")
+    shown = comparison.table.reset_index(drop=True)[
+        [
+            "label",
+            "k",
+            "silhouette",
+            "calinski_harabasz",
+            "davies_bouldin",
+            "stability",
+            "unassigned",
+            "sizes",
+            "smallest_share",
+            "seconds",
+        ]
+    ].rename(
+        columns={
+            "label": "method",
+            "calinski_harabasz": "Calinski-Harabasz",
+            "davies_bouldin": "Davies-Bouldin",
+            "smallest_share": "smallest segment",
+        }
+    )
+    st.dataframe(
+        shown,
+        hide_index=True,
+        width="stretch",
+        column_config={
+            "silhouette": st.column_config.NumberColumn(format="%.3f"),
+            "Calinski-Harabasz": st.column_config.NumberColumn(format="%.1f"),
+            "Davies-Bouldin": st.column_config.NumberColumn(format="%.3f"),
+            "stability": st.column_config.NumberColumn(format="%.2f"),
+            "smallest segment": st.column_config.NumberColumn(format="percent"),
+            "seconds": st.column_config.NumberColumn(format="%.2f"),
+        },
+    )
+    if len(comparison.agreement) > 1:
+        labels = {n: ALGORITHMS[n] for n in comparison.agreement.index}
+        cells = (
+            comparison.agreement.rename(index=labels, columns=labels)
+            .rename_axis(index="a", columns="b")
+            .stack()
+            .rename("ari")
+            .reset_index()
+        )
+        order = list(labels.values())
+        base = alt.Chart(cells).encode(
+            alt.X(
+                "a:N",
+                sort=order,
+                title=None,
+                axis=alt.Axis(labelAngle=-30, labelLimit=300, labelOverlap=False),
+            ),
+            alt.Y(
+                "b:N",
+                sort=order,
+                title=None,
+                axis=alt.Axis(labelLimit=300, labelOverlap=False),
+            ),
+        )
+        st.subheader("How alike the methods' segments are")
+        st.altair_chart(
+            (
+                base.mark_rect().encode(
+                    alt.Color(
+                        "ari:Q",
+                        scale=alt.Scale(scheme="greens", domain=[0, 1]),
+                        title="agreement",
+                    ),
+                    tooltip=[
+                        "a",
+                        "b",
+                        alt.Tooltip("ari:Q", format=".2f", title="adjusted Rand"),
+                    ],
+                )
+                + base.mark_text(fontSize=12).encode(alt.Text("ari:Q", format=".2f"))
+            ).properties(width=alt.Step(90), height=alt.Step(34)),
+            width="content",
+        )
+    st.caption(
+        "To use one method's segments, pick it on **3 · Features** and run the "
+        "segmentation."
+    )
+
+
 # -- RFM from an order log ---------------------------------------------------------
 
 _NO_COLUMN = "(none)"
@@ -1321,6 +1465,7 @@ PAGE_FUNCTIONS: dict[str, Callable[[], None]] = dict(
             page_choose_k,
             page_segments,
             page_downloads,
+            page_compare,
             page_rfm,
         ],
         strict=True,
