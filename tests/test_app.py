@@ -662,3 +662,26 @@ def test_compare_page_runs_the_methods_side_by_side():
     assert list(table["silhouette"].round(6)) == list(want.table["silhouette"].round(6))
     assert "How alike the methods' segments are" in [h.value for h in at.subheader]
     assert len(at.get("vega_lite_chart")) == 1
+
+
+def test_output_job_writes_in_the_background_and_keeps_its_error(monkeypatch):
+    result = _logic.segment(
+        _logic.demo_upload(), Settings((INCOME, SPENDING), stability_resamples=0)
+    )
+    steps = []
+    job = _logic.OutputJob(result)
+    assert job.wait(300)
+    assert job.error is None and job.fraction == 1.0
+    assert set(job.files) >= {"segments", "report", "model", "profiles", "summary"}
+    name, data = _logic.segments_csv(result)
+    assert (name, data) == job.files["segments"]  # the file offered at once
+
+    def broken(*args, **kwargs):
+        steps.append(kwargs.get("progress"))
+        raise OSError("disk full")
+
+    monkeypatch.setattr(_logic.pipeline, "write_outputs", broken)
+    failed = _logic.OutputJob(result)
+    assert failed.wait(60)
+    assert isinstance(failed.error, OSError) and failed.files is None
+    assert steps and callable(steps[0])

@@ -196,6 +196,9 @@ def test_analyst_segments_the_mall_data_in_a_browser(app_url, chromium, tmp_path
         go_to(page, "6 · Downloads")
         button = page.get_by_role("button", name="Segments (CSV)")
         expect(button).to_be_visible()
+        # the report and model follow when the background job has written them
+        expect(page.get_by_role("button", name="Report (HTML)")).to_be_visible()
+        expect(page.get_by_role("button", name="Model (.skops)")).to_be_visible()
         snap("7-downloads")
         with page.expect_download() as info:
             button.click()

@@ -40,6 +40,7 @@ __all__ = [
     "UPLOAD_TYPES",
     "Card",
     "Caution",
+    "OutputJob",
     "Upload",
     "app_message",
     "app_words",
@@ -66,6 +67,7 @@ __all__ = [
     "scatter_points",
     "segment",
     "segment_sizes",
+    "segments_csv",
     "segment_values",
     "stage_upload",
 ]
@@ -778,12 +780,72 @@ def cautions(result: pipeline.SegmentationRun) -> list[Caution]:
     return out
 
 
-def output_files(result: pipeline.SegmentationRun) -> dict[str, tuple[str, bytes]]:
+def segments_csv(result: pipeline.SegmentationRun) -> tuple[str, bytes]:
+    """Every customer with its segment as CSV (formula-safe), the file the
+    Downloads page offers at once, before the report and model are written."""
+    with tempfile.TemporaryDirectory(prefix="custseg-app-csv-") as tmp:
+        path = write_table(result.segments_frame(), Path(tmp) / "segments.csv")
+        return path.name, path.read_bytes()
+
+
+class OutputJob:
+    """:func:`output_files` in a background thread, so that a page can offer
+    the segments at once and show the report and model being written.
+
+    ``fraction`` and ``step`` say how far it is; ``files`` holds the result
+    once ``finished`` (or ``error`` the exception it raised).
+
+    Examples
+    --------
+    >>> job = OutputJob(segment(demo_upload(), Settings(n_clusters=3, stability_resamples=0)))
+    >>> job.wait(120) and sorted(job.files)[:2]
+    ['model', 'profiles']
+    """
+
+    def __init__(self, result: pipeline.SegmentationRun) -> None:
+        import threading
+
+        self.fraction = 0.0
+        self.step = "starting"
+        self.files: dict[str, tuple[str, bytes]] | None = None
+        self.error: BaseException | None = None
+        self._done = threading.Event()
+        self._thread = threading.Thread(
+            target=self._run, args=(result,), name="custseg-outputs", daemon=True
+        )
+        self._thread.start()
+
+    def _progress(self, step: str, done: int, total: int) -> None:
+        if total > 0:
+            self.fraction = min(1.0, done / total)
+        self.step = step
+
+    def _run(self, result: pipeline.SegmentationRun) -> None:
+        try:
+            self.files = output_files(result, progress=self._progress)
+        except BaseException as exc:  # shown on the page, not lost in a thread
+            self.error = exc
+        finally:
+            self.fraction = 1.0
+            self._done.set()
+
+    @property
+    def finished(self) -> bool:
+        return self._done.is_set()
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Whether the job finished within ``timeout`` seconds."""
+        return self._done.wait(timeout)
+
+
+def output_files(
+    result: pipeline.SegmentationRun, *, progress: Any = None
+) -> dict[str, tuple[str, bytes]]:
     """Every download, as ``{key: (file name, bytes)}``: what
     :func:`custseg.pipeline.write_outputs` writes (segments, profiles, report,
     model, summary) plus the segments as an Excel workbook."""
     with tempfile.TemporaryDirectory(prefix="custseg-app-out-") as tmp:
-        paths = pipeline.write_outputs(result, tmp)
+        paths = pipeline.write_outputs(result, tmp, progress=progress)
         xlsx = write_table(result.segments_frame(), Path(tmp) / "segments.xlsx")
         paths = {**paths, "segments_excel": xlsx}
         return {key: (path.name, path.read_bytes()) for key, path in paths.items()}

@@ -76,10 +76,15 @@ _KEEP_RUNS = 8
 
 
 @st.cache_resource(max_entries=4, show_spinner=False)
-def _outputs(
-    digest: str, name: str, settings: tuple[Any, ...], _result: SegmentationRun
-) -> dict[str, tuple[str, bytes]]:
-    return app.output_files(_result)
+def _output_job(key: tuple[Any, ...], _result: SegmentationRun) -> app.OutputJob:
+    """The report, model and other files of a run, written in the background
+    once per run (``key``) whoever asks."""
+    return app.OutputJob(_result)
+
+
+@st.cache_data(max_entries=8, show_spinner=False)
+def _segments_csv(key: tuple[Any, ...], _result: SegmentationRun) -> tuple[str, bytes]:
+    return app.segments_csv(_result)
 
 
 @st.cache_data(max_entries=32, show_spinner=False)
@@ -993,10 +998,47 @@ def page_downloads() -> None:
     source = table[0]
     result = _result(settings)
     st.header("Download the results")
-    with st.spinner("Writing the files…"):
-        files = _outputs(source.digest, source.name, _astuple(settings), result)
-    _download_buttons(files)
-    _audience_downloads((source.digest, source.name, _astuple(settings)), result)
+    key = (source.digest, source.name, _astuple(settings))
+    _downloads(key, result)
+    _audience_downloads(key, result)
+
+
+def _downloads(
+    key: tuple[Any, ...], result: SegmentationRun, prefix: str = "download"
+) -> None:
+    """The segments at once; the report, model and the rest as soon as the
+    background job has written them (a progress bar until then)."""
+    name, data = _segments_csv(key, result)
+    _download_buttons({"segments": (name, data)}, prefix=prefix)
+    job = _output_job(key, result)
+    if not job.finished:
+        _wait_for(job)
+    elif job.error is not None:
+        error = job.error
+        st.error(
+            app.app_message(error)
+            if isinstance(error, CustsegError)
+            else f"Writing the files went wrong inside custseg "
+            f"({type(error).__name__}: {error}); please report it."
+        )
+    else:
+        assert job.files is not None
+        _download_buttons(
+            {k: v for k, v in job.files.items() if k != "segments"}, prefix=prefix
+        )
+
+
+@st.fragment(run_every=1.0)
+def _wait_for(job: app.OutputJob) -> None:
+    """A progress bar that checks the background job every second and shows
+    the buttons (a full rerun) once it is done."""
+    if job.finished:
+        st.rerun()
+    st.progress(
+        job.fraction,
+        text=f"Writing the report, model and other files in the background "
+        f"({job.step})…",
+    )
 
 
 def _download_buttons(
@@ -1441,16 +1483,7 @@ def _show_rfm(
     )
 
     st.subheader("Downloads")
-    with st.spinner("Writing the files…"):
-        files = _rfm_outputs(log.digest, log.name, roles, result)
-    _download_buttons(files, prefix="rfm-download")
-
-
-@st.cache_resource(max_entries=4, show_spinner=False)
-def _rfm_outputs(
-    digest: str, name: str, roles: tuple[Any, ...], _result: SegmentationRun
-) -> dict[str, tuple[str, bytes]]:
-    return app.output_files(_result)
+    _downloads(("rfm", log.digest, log.name, roles), result, prefix="rfm-download")
 
 
 # -- the page --------------------------------------------------------------------

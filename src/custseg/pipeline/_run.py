@@ -476,20 +476,16 @@ def write_outputs(
         t0 = time.perf_counter()
         plan = plan_figures(result)
         timings["write_report"] = time.perf_counter() - t0
-    total = len(serial) + 3  # the serial steps, the shared ones, database, summary
+    # the serial steps, each shared job (segments, model, a figure, a table),
+    # the report's page, the database and summary.json
+    n_shared = len(steps) + (len(plan.jobs) if plan else 0)
+    total = len(serial) + n_shared + 3
     for i, (name, step) in enumerate(serial):
         if progress:
             progress(f"writing {name}", i, total)
         t0 = time.perf_counter()
         paths[name] = step()
         timings[f"write_{name}"] = time.perf_counter() - t0
-    if progress:
-        progress(
-            "writing "
-            + ", ".join([n for n, _ in steps] + (["report"] if plan else [])),
-            len(serial),
-            total,
-        )
     # Longest first: the segments and the model, the figures, the small tables.
     # A figure's job has no name: its data URI goes into the report.
     big = [(n, f) for n, f in steps if n in ("segments", "model")]
@@ -499,7 +495,14 @@ def write_outputs(
         *((None, f) for f in (plan.jobs if plan else ())),
         *small,
     ]
-    done = shared([_timed(f) for _, f in named], parallel=parallel)
+    jobs = [_timed(f) for _, f in named]
+    if progress:
+        titles = iter(
+            f"figure: {e['title']}" for _, e in (plan.entries if plan else ())
+        )
+        labels = [n or next(titles) for n, _ in named]
+        jobs = _ticking(jobs, labels, progress, len(serial), total)
+    done = shared(jobs, parallel=parallel)
     written_by = {n: d for (n, _), d in zip(named, done, strict=True) if n}
     drawn = [d for (n, _), d in zip(named, done, strict=True) if n is None]
     for name, _ in steps:  # in the order summary.json lists them
@@ -507,6 +510,8 @@ def write_outputs(
     if plan is not None:
         from custseg.report import write_report
 
+        if progress:
+            progress("writing the report's page", len(serial) + n_shared, total)
         t0 = time.perf_counter()
         paths["report"] = write_report(
             result, out / "report.html", plan.assemble([uri for uri, _ in drawn])
@@ -540,6 +545,32 @@ def write_outputs(
 
 
 T = TypeVar("T")
+
+
+def _ticking(
+    jobs: list[Callable[[], T]],
+    names: list[str],
+    progress: Progress,
+    start: int,
+    total: int,
+) -> list[Callable[[], T]]:
+    """``jobs``, each reporting to ``progress`` before it runs. Only in this
+    process: a job run by :func:`custseg._parallel.shared`'s helper says
+    nothing (its output would mix with this process's), so the count may skip
+    ahead, never back."""
+    me = os.getpid()
+    seen = [start]
+
+    def wrap(job: Callable[[], T], name: str) -> Callable[[], T]:
+        def run() -> T:
+            if os.getpid() == me:
+                progress(f"writing {name}", seen[0], total)
+                seen[0] += 1
+            return job()
+
+        return run
+
+    return [wrap(j, n) for j, n in zip(jobs, names, strict=True)]
 
 
 def _timed(job: Callable[[], T]) -> Callable[[], tuple[T, float]]:
