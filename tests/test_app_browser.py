@@ -381,3 +381,164 @@ def test_explore_charts_draw_every_bar_and_label(app_url, chromium, tmp_path):
         width = page.evaluate("document.documentElement.clientWidth")
         assert all(b[2] <= width for _, b in geometry["xlabels"])
         browser.close()
+
+
+def test_a_persons_whole_path_checked_against_the_library(app_url, chromium, tmp_path):
+    """Upload, quality, explore, features, segments, choose k (a k whose
+    segments warn), downloads with an audience, the RFM page on the sample
+    order log, then continuity with the first model: no traceback, and the
+    numbers on the page are the library's."""
+    from playwright.sync_api import expect, sync_playwright
+
+    from custseg.app import _logic
+    from custseg.pipeline import rfm
+    from custseg.settings import Settings
+
+    expect.set_options(timeout=120_000)
+    shots = Path(os.environ.get("CUSTSEG_SCREENSHOTS") or tmp_path / "screenshots")
+    shots.mkdir(parents=True, exist_ok=True)
+    print(f"\nscreenshots: {shots}")
+    upload = _logic.Upload.from_bytes("mall.csv", mall_customers_path().read_bytes())
+    df, quality = _logic.read_upload(upload)
+    features = tuple(_logic.default_features(quality))
+    auto = _logic.segment(upload, Settings(features=features))
+    eight = _logic.segment(upload, Settings(features=features, n_clusters=8))
+    table = tmp_path / "mall.csv"
+    table.write_bytes(upload.data)
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=chromium, args=ARGS)
+        page = browser.new_page(viewport={"width": 1400, "height": 900})
+        page.set_default_timeout(120_000)
+
+        def snap(name: str) -> None:
+            height = page.evaluate(
+                "document.querySelector('[data-testid=\"stMain\"]').scrollHeight"
+            )
+            page.set_viewport_size({"width": 1400, "height": max(900, int(height))})
+            page.wait_for_timeout(700)
+            page.screenshot(path=str(shots / f"path-{name}.png"), full_page=True)
+            page.set_viewport_size({"width": 1400, "height": 900})
+
+        def no_traceback() -> None:
+            assert "Traceback" not in page.inner_text("body")
+            assert not page.locator('[data-testid="stException"]').count()
+
+        cards = page.locator('[class*="st-key-segment-card-"]')
+        page.goto(app_url)
+        page.locator('input[type="file"]').set_input_files(str(table))
+        expect(
+            page.get_by_text(f"{len(df):,} customers, {df.shape[1]} columns")
+        ).to_be_visible()
+        wait_idle(page)
+        metrics = page.locator('[data-testid="stMetricValue"]').all_inner_texts()
+        assert metrics == [
+            f"{len(df):,}",
+            str(df.shape[1]),
+            f"{int(df.isna().sum().sum()):,}",
+            f"{quality.duplicate_rows:,}",
+        ]
+        snap("1-data")
+        go_to(page, "2 · Explore")
+        page.wait_for_selector(".vega-embed")
+        snap("2-explore")
+        go_to(page, "3 · Features")
+        page.get_by_role("button", name="Run segmentation").click()
+        expect(cards).to_have_count(len(auto.profiles))
+        wait_idle(page)
+        expect(
+            page.get_by_text(f"k = {auto.k_selection.k}, chosen automatically.")
+        ).to_be_visible()
+        names = [cards.nth(i).locator("h4").inner_text() for i in range(cards.count())]
+        assert names == [f"{p.segment} · {p.name}" for p in auto.profiles]
+        sizes = [cards.nth(i).inner_text() for i in range(cards.count())]
+        assert all(
+            f"{p.size:,} customers" in t
+            for p, t in zip(auto.profiles, sizes, strict=True)
+        )
+        snap("3-segments")
+        no_traceback()
+
+        go_to(page, "4 · Choose k")
+        expect(
+            page.get_by_text(f"Automatic choice: k = {auto.k_selection.k}.")
+        ).to_be_visible()
+        snap("4-choose-k")
+        pick(page, "Number of segments to use", "8")
+        page.get_by_role("button", name="Use k = 8 and show the segments").click()
+        expect(cards).to_have_count(8)
+        wait_idle(page)
+        warnings = page.locator(
+            '[data-testid="stAlertContentWarning"]'
+        ).all_inner_texts()
+        wanted = [
+            c.text.removeprefix("- ").split(":")[0] for c in _logic.cautions(eight)
+        ]
+        assert wanted and all(any(w in shown for shown in warnings) for w in wanted), (
+            warnings
+        )
+        assert any("What to do:" in shown for shown in warnings)
+        snap("5-segments-k8")
+
+        go_to(page, "6 · Downloads")
+        with page.expect_download() as info:
+            page.get_by_role("button", name="Segments (CSV)").click()
+        segments = pd.read_csv(info.value.path())
+        want = eight.segments_frame()
+        assert list(segments["segment"]) == list(want["segment"])
+        expect(page.get_by_role("button", name="Model (.skops)")).to_be_visible()
+        with page.expect_download() as info:
+            page.get_by_role("button", name="Model (.skops)").click()
+        model = tmp_path / "last-month.skops"
+        info.value.save_as(model)
+        pick(
+            page,
+            "Segment",
+            f"3 · {eight.profiles[3].name} ({eight.profiles[3].size:,})",
+        )
+        with page.expect_download() as info:
+            page.get_by_role("button", name="Audience (CSV)").click()
+        people = pd.read_csv(info.value.path())
+        assert list(people["CustomerID"]) == list(
+            want.loc[want["segment"] == 3, "CustomerID"]
+        )
+        snap("6-downloads")
+        no_traceback()
+
+        go_to(page, "RFM · order log")
+        page.get_by_role("button", name="Use the sample order log").click()
+        wait_idle(page)
+        page.get_by_role("button", name="Run RFM").click()
+        expect(
+            page.get_by_text("Cleaning: what happened to every line")
+        ).to_be_visible()
+        wait_idle(page)
+        cleaning = rfm().rfm.cleaning
+        headline = page.locator(
+            '[data-testid="stAlertContentSuccess"]'
+        ).first.inner_text()
+        assert headline.startswith(
+            f"{cleaning.customers:,} customers from {cleaning.used:,} of {cleaning.lines:,} lines"
+        )
+        assert f"net revenue {cleaning.net_revenue:,.2f}" in headline
+        snap("7-rfm")
+        no_traceback()
+
+        go_to(page, "3 · Features")
+        page.get_by_text("More settings").click()
+        page.locator('input[type="file"]').last.set_input_files(str(model))
+        expect(page.get_by_text("Using last-month.skops.")).to_be_visible()
+        wait_idle(page)
+        page.get_by_role("button", name="Run segmentation").click()
+        expect(page.get_by_text("Who moved since the previous model")).to_be_visible()
+        wait_idle(page)
+        moved = _logic.segment(upload, Settings(features=features, previous=str(model)))
+        m = moved.migration
+        expect(
+            page.get_by_text(f"{m.moved:,} of {m.moved + m.stayed:,} customers")
+        ).to_be_visible()
+        names = [cards.nth(i).locator("h4").inner_text() for i in range(cards.count())]
+        assert names == [f"{p.segment} · {p.name}" for p in moved.profiles]
+        snap("8-continuity")
+        no_traceback()
+        browser.close()

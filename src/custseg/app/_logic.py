@@ -754,7 +754,7 @@ def cautions(result: pipeline.SegmentationRun) -> list[Caution]:
         if lines and (shaky or stability.overall < 0.8):
             out.append(
                 Caution(
-                    " ".join(lines),
+                    lines[0] if len(lines) == 1 else "\n".join(f"- {x}" for x in lines),
                     "Resampled data split these customers differently: try a "
                     "smaller k or fewer features, and treat unstable segments "
                     "as tentative.",

@@ -846,10 +846,8 @@ def _migration(result: SegmentationRun) -> None:
     c[0].metric("Kept their number and name", len(m.persisted))
     c[1].metric("New segments", len(m.new))
     c[2].metric(
-        "Customers who moved",
-        f"{m.moved:,}",
-        f"{m.moved / (total or 1):.1%} of {total:,}",
-        delta_color="off",
+        f"Customers who moved (of {total:,})",
+        f"{m.moved:,} ({m.moved / (total or 1):.1%})",
     )
     cells = (
         m.matrix.rename_axis(index="previous", columns="now")
@@ -864,7 +862,7 @@ def _migration(result: SegmentationRun) -> None:
             "now:N",
             title="segment now",
             sort=None,
-            axis=alt.Axis(labelAngle=-20, labelLimit=260),
+            axis=alt.Axis(labelAngle=-35, labelLimit=260, labelOverlap=False),
         ),
         alt.Y(
             "previous:N",
@@ -1459,7 +1457,11 @@ def _show_rfm(
         .reset_index()
     )
     base = alt.Chart(overlap).encode(
-        alt.X("cluster:N", title=None, axis=alt.Axis(labelAngle=-20, labelLimit=260)),
+        alt.X(
+            "cluster:N",
+            title=None,
+            axis=alt.Axis(labelAngle=-35, labelLimit=260, labelOverlap=False),
+        ),
         alt.Y("rfm segment:N", sort=order, title=None, axis=alt.Axis(labelLimit=260)),
     )
     st.altair_chart(
