@@ -685,3 +685,26 @@ def test_output_job_writes_in_the_background_and_keeps_its_error(monkeypatch):
     assert failed.wait(60)
     assert isinstance(failed.error, OSError) and failed.files is None
     assert steps and callable(steps[0])
+
+
+def test_profile_heatmap_cells_read_like_the_cards_on_a_wide_table():
+    from tests.tables import campaign_like
+
+    df, _ = campaign_like(900)
+    upload = _logic.Upload.from_bytes(
+        "campaign.tsv", df.to_csv(sep="\t", index=False).encode()
+    )
+    _, quality = _logic.read_upload(upload)
+    result = _logic.segment(
+        upload,
+        Settings(tuple(_logic.default_features(quality)), stability_resamples=0),
+    )
+    cells = _logic.profile_cells(result)
+    assert len(set(cells["feature"])) > 8  # the tall layout
+    assert not cells["text"].str.contains("e+", regex=False).any()
+    label = dict(zip(cells["feature"], cells["label"], strict=True))
+    assert label["MntWines"] == "Spend on wines"
+    years = cells.loc[cells["feature"] == "Year_Birth", "text"]
+    assert years.str.fullmatch(r"19\d\d").all()  # a year, not '1,963'
+    flags = cells.loc[cells["feature"] == "Response", "text"]
+    assert flags.str.fullmatch(r"\d+%").all()

@@ -624,13 +624,34 @@ def default_axes(result: pipeline.SegmentationRun) -> tuple[str, str] | None:
 
 def profile_cells(result: pipeline.SegmentationRun) -> pd.DataFrame:
     """One row per (segment, numeric feature): mean and z-score, from
-    :class:`~custseg.plots.ProfileHeatmapDisplay`."""
+    :class:`~custseg.plots.ProfileHeatmapDisplay` (features in its order,
+    the separating ones first), the feature's label and the mean as text."""
+    from custseg._format import by_role, number
     from custseg.plots import ProfileHeatmapDisplay
 
     d = ProfileHeatmapDisplay.from_profiles(result.profiles)
     z = d.z.rename_axis(index="segment", columns="feature").stack()
     means = d.means.rename_axis(index="segment", columns="feature").stack()
-    return pd.DataFrame({"z": z, "mean": means}).reset_index()
+    cells = pd.DataFrame({"z": z, "mean": means}).reset_index()
+    # the feature's readable label and the mean as the cards write numbers
+    # (no "4.49e+4" in a cell)
+    labels = column_labels(result)
+    roles = {c: r.role for c, r in getattr(result.segmenter, "columns_", {}).items()}
+
+    def text(feature: str, v: float) -> str:
+        role = roles.get(feature)
+        if role is None:
+            return number(v)
+        if role == "flag":  # "62%": the card's "of customers" does not fit
+            return f"{v:.0%}"
+        return by_role(v, role, bounded=0.0 <= v <= 1.0)
+
+    cells["label"] = [labels.get(str(f), str(f)) for f in cells["feature"]]
+    cells["text"] = [
+        text(str(f), float(v))
+        for f, v in zip(cells["feature"], cells["mean"], strict=True)
+    ]
+    return cells
 
 
 @dataclass(frozen=True)

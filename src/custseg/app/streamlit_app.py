@@ -800,10 +800,29 @@ def page_segments() -> None:
     if len(cells):
         st.subheader("Segment profiles")
         lim = max(1.0, float(cells["z"].abs().max()))
-        base = alt.Chart(cells).encode(
-            alt.X("feature:N", title=None, axis=alt.Axis(labelAngle=0, labelLimit=220)),
-            alt.Y("segment:N", title=None, axis=alt.Axis(labelLimit=300)),
-        )
+        features = list(dict.fromkeys(cells["label"]))
+        segments = list(dict.fromkeys(cells["segment"]))
+        # Few features: a row per segment. Many (a wide table): a row per
+        # feature, so that every label and number has room.
+        tall = len(features) > 8
+        feature_axis = alt.Axis(labelLimit=320, labelOverlap=False)
+        segment_axis = alt.Axis(labelLimit=320, labelOverlap=False)
+        if tall:
+            segment_axis = alt.Axis(
+                labelAngle=-30, labelLimit=260, labelOverlap=False, orient="top"
+            )
+            x = alt.X("segment:N", title=None, sort=segments, axis=segment_axis)
+            y = alt.Y("label:N", title=None, sort=features, axis=feature_axis)
+            size: dict[str, Any] = {
+                "width": alt.Step(max(70, min(160, 900 // len(segments)))),
+                "height": alt.Step(24),
+            }
+        else:
+            feature_axis = alt.Axis(labelAngle=0, labelLimit=220, labelOverlap=False)
+            x = alt.X("label:N", title=None, sort=features, axis=feature_axis)
+            y = alt.Y("segment:N", title=None, sort=segments, axis=segment_axis)
+            size = {"height": alt.Step(44)}
+        base = alt.Chart(cells).encode(x, y)
         heat = base.mark_rect().encode(
             alt.Color(
                 "z:Q",
@@ -812,15 +831,15 @@ def page_segments() -> None:
             ),
             tooltip=[
                 "segment",
-                "feature",
-                alt.Tooltip("mean:Q", format=",.3g"),
+                alt.Tooltip("label:N", title="feature"),
+                alt.Tooltip("text:N", title="mean"),
                 alt.Tooltip("z:Q", format="+.2f"),
             ],
         )
-        text = base.mark_text(fontSize=13).encode(alt.Text("mean:Q", format=",.3g"))
+        text = base.mark_text(fontSize=12).encode(alt.Text("text:N"))
         st.altair_chart(
-            (heat + text).properties(height=50 * len(result.profiles) + 40),
-            width="stretch",
+            (heat + text).properties(**size),
+            width="content" if tall else "stretch",
         )
         st.caption(
             "Numbers: the segment's mean. Colour: how far above (red) or below "
