@@ -431,7 +431,9 @@ def test_a_persons_whole_path_checked_against_the_library(app_url, chromium, tmp
             page.get_by_text(f"{len(df):,} customers, {df.shape[1]} columns")
         ).to_be_visible()
         wait_idle(page)
-        metrics = page.locator('[data-testid="stMetricValue"]').all_inner_texts()
+        values = page.locator('[data-testid="stMetricValue"]')
+        expect(values).to_have_count(4)
+        metrics = values.all_inner_texts()
         assert metrics == [
             f"{len(df):,}",
             str(df.shape[1]),
@@ -456,6 +458,14 @@ def test_a_persons_whole_path_checked_against_the_library(app_url, chromium, tmp
             f"{p.size:,} customers" in t
             for p, t in zip(auto.profiles, sizes, strict=True)
         )
+        shown = zip(_logic.cards(auto), auto.profiles, sizes, strict=True)
+        for i, (card, profile, text) in enumerate(shown):
+            bullets = [b.strip() for b in cards.nth(i).locator("li").all_inner_texts()]
+            assert bullets[: len(card.profile)] == [
+                f"{f}: {t}" for f, t in card.profile
+            ]
+            assert card.profile == profile.feature_lines()[: len(card.profile)]
+            assert f"Suggested action: {profile.action_title}." in text
         snap("3-segments")
         no_traceback()
 

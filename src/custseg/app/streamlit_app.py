@@ -16,6 +16,7 @@ from typing import Any
 
 import altair as alt
 import matplotlib
+import numpy as np
 import pandas as pd
 import streamlit as st
 from matplotlib.colors import to_hex
@@ -1276,6 +1277,82 @@ def page_compare() -> None:
 _NO_COLUMN = "(none)"
 
 
+def _rfm_grid(result: SegmentationRun) -> None:
+    """Customers and net revenue per recency x frequency score cell."""
+    from custseg.plots import rfm_grid
+
+    counts, revenue = rfm_grid(result.data)
+    cells = counts.stack().rename("customers").to_frame()
+    cells["revenue"] = revenue.stack()
+    cells = cells.reset_index()
+    cells["customers text"] = [f"{int(v):,}" for v in cells["customers"]]
+    cells["revenue text"] = [f"{v:,.0f}" for v in cells["revenue"]]
+    st.subheader("Recency score against frequency score")
+    charts = []
+    for measure, scheme in (("customers", "blues"), ("revenue", "oranges")):
+        base = alt.Chart(cells, title=f"{measure} per cell").encode(
+            alt.X(
+                "f_score:O",
+                title="frequency score (5 = most frequent)",
+                axis=alt.Axis(labelAngle=0),
+            ),
+            alt.Y(
+                "r_score:O", title="recency score (5 = most recent)", sort="descending"
+            ),
+        )
+        heat = base.mark_rect().encode(
+            alt.Color(f"{measure}:Q", scale=alt.Scale(scheme=scheme), legend=None),
+            tooltip=[
+                "r_score",
+                "f_score",
+                alt.Tooltip("customers:Q", format=","),
+                alt.Tooltip("revenue:Q", format=",.2f"),
+            ],
+        )
+        text = base.mark_text(fontSize=12).encode(alt.Text(f"{measure} text:N"))
+        charts.append((heat + text).properties(width=alt.Step(64), height=alt.Step(40)))
+    st.altair_chart(alt.hconcat(*charts), width="content")
+    st.caption(
+        "The top-right cell holds the most recent, most frequent buyers; every "
+        "customer is counted."
+    )
+
+
+def _rfm_distributions(result: SegmentationRun) -> None:
+    """A histogram per RFM measure, on a log axis where it is skewed."""
+    skewed = set(result.rfm.log_features)
+    sample = app.sample_rows(result.data)
+    charts = []
+    for column, title in (
+        ("recency_days", "Days since the last order"),
+        ("frequency", "Orders"),
+        ("monetary", "Net spend"),
+    ):
+        values = pd.to_numeric(sample[column], errors="coerce")
+        log = column in skewed and bool((values > 0).all())
+        frame = pd.DataFrame({"value": np.log10(values) if log else values}).dropna()
+        charts.append(
+            alt.Chart(frame, title=title)
+            .mark_bar(color="#3366aa")
+            .encode(
+                alt.X(
+                    "value:Q",
+                    bin=alt.Bin(maxbins=30),
+                    title=f"{title} (log10)" if log else title,
+                ),
+                alt.Y("count():Q", title="customers"),
+            )
+            .properties(width=260, height=170)
+        )
+    st.subheader("Recency, frequency and monetary value")
+    st.altair_chart(alt.hconcat(*charts), width="content")
+    notes = ["Skewed measures on a log10 axis."] if skewed else []
+    if len(sample) < len(result.data):
+        notes.append(f"Drawn from a random sample of {len(sample):,} customers.")
+    if notes:
+        st.caption(" ".join(notes))
+
+
 @st.cache_resource(max_entries=4, show_spinner=False)
 def _log_roles(
     digest: str, name: str, max_mb: float, _upload: app.Upload
@@ -1415,25 +1492,39 @@ def _show_rfm(
     st.subheader("RFM segments")
     table = analysis.segments
     order = list(table["rfm_segment"])
+    # the report's "customers and revenue by RFM segment": both shares per
+    # segment, side by side, best segment at the top
+    shares = table.melt(
+        id_vars="rfm_segment",
+        value_vars=["share", "revenue_share"],
+        var_name="measure",
+        value_name="value",
+    ).replace({"measure": {"share": "customers", "revenue_share": "net revenue"}})
     st.altair_chart(
-        alt.Chart(table)
-        .mark_bar(color="#3366aa")
+        alt.Chart(shares)
+        .mark_bar()
         .encode(
-            alt.X("customers:Q", title="customers"),
+            alt.X("value:Q", title="share of all", axis=alt.Axis(format="%")),
             alt.Y(
                 "rfm_segment:N",
                 sort=order,
                 title=None,
                 axis=alt.Axis(labelLimit=300, labelOverlap=False),
             ),
+            alt.YOffset("measure:N"),
+            alt.Color(
+                "measure:N",
+                scale=alt.Scale(range=["#3366aa", "#e08a1e"]),
+                title=None,
+                legend=alt.Legend(orient="top"),
+            ),
             tooltip=[
                 alt.Tooltip("rfm_segment:N", title="segment"),
-                alt.Tooltip("customers:Q", format=","),
-                alt.Tooltip("share:Q", format=".1%"),
-                alt.Tooltip("revenue_share:Q", format=".1%", title="share of revenue"),
+                "measure:N",
+                alt.Tooltip("value:Q", format=".1%", title="share"),
             ],
         )
-        .properties(height=alt.Step(26)),
+        .properties(height=alt.Step(13)),
         width="stretch",
     )
     shown = table.rename(
@@ -1462,6 +1553,8 @@ def _show_rfm(
         "Standard RFM segments from the recency score and the combined frequency "
         "and monetary score (quintiles, 5 = best)."
     )
+    _rfm_grid(result)
+    _rfm_distributions(result)
 
     st.subheader(f"Behavioural clusters: {len(result.profiles)}")
     st.write(result.k_selection.reason)

@@ -29,6 +29,7 @@ from custseg.plots._rfm import (
     plot_rfm_grid,
     plot_rfm_overlap,
     plot_rfm_segment_sizes,
+    rfm_grid,
 )
 
 __all__ = [
@@ -52,5 +53,6 @@ __all__ = [
     "plot_rfm_grid",
     "plot_rfm_overlap",
     "plot_rfm_segment_sizes",
+    "rfm_grid",
     "segment_colors",
 ]

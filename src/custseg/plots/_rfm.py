@@ -24,6 +24,7 @@ __all__ = [
     "plot_rfm_grid",
     "plot_rfm_overlap",
     "plot_rfm_segment_sizes",
+    "rfm_grid",
 ]
 
 _CUSTOMERS_COLOR = "#3366aa"
@@ -99,6 +100,36 @@ def _annotated_heatmap(
     cbar.set_label(colorbar_label)
 
 
+def rfm_grid(customers: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Customers and net revenue in each cell of recency score (rows, 5 at
+    the top) x frequency score (columns, 1 at the left): what
+    :func:`plot_rfm_grid` draws, for charts drawn elsewhere (the web app).
+
+    Examples
+    --------
+    >>> c = pd.DataFrame({"r_score": [5, 5, 1], "f_score": [1, 1, 5],
+    ...                   "monetary": [10.0, 5.0, 2.0]})
+    >>> counts, revenue = rfm_grid(c)
+    >>> int(counts.loc[5, 1]), float(revenue.loc[5, 1]), int(counts.loc[1, 5])
+    (2, 15.0, 1)
+    """
+    rows = list(range(5, 0, -1))
+    r = customers["r_score"].astype(int)
+    f = customers["f_score"].astype(int)
+    monetary = pd.to_numeric(customers["monetary"], errors="coerce").fillna(0.0)
+    counts = pd.crosstab(r, f).reindex(index=rows, columns=list(_SCORES), fill_value=0)
+    revenue = (
+        monetary.groupby([r, f])
+        .sum()
+        .unstack()
+        .reindex(index=rows, columns=list(_SCORES))
+        .fillna(0.0)
+    )
+    for frame in (counts, revenue):
+        frame.index.name, frame.columns.name = "r_score", "f_score"
+    return counts, revenue
+
+
 def plot_rfm_grid(
     customers: pd.DataFrame, axes: Sequence[Axes] | None = None
 ) -> Figure:
@@ -120,21 +151,9 @@ def plot_rfm_grid(
         Counts are printed in full, revenue compactly (``1.2M``, ``350k``).
     """
     fig, (ax_count, ax_revenue) = _new_axes(axes, 2, (11.5, 4.6))
-    rows = list(range(5, 0, -1))
-    r = customers["r_score"].astype(int)
-    f = customers["f_score"].astype(int)
-    monetary = pd.to_numeric(customers["monetary"], errors="coerce").fillna(0.0)
-    counts = (
-        pd.crosstab(r, f).reindex(index=rows, columns=list(_SCORES), fill_value=0)
-    ).to_numpy(dtype=float)
-    revenue = (
-        monetary.groupby([r, f])
-        .sum()
-        .unstack()
-        .reindex(index=rows, columns=list(_SCORES))
-        .fillna(0.0)
-        .to_numpy(dtype=float)
-    )
+    count_frame, revenue_frame = rfm_grid(customers)
+    counts = count_frame.to_numpy(dtype=float)
+    revenue = revenue_frame.to_numpy(dtype=float)
     count_labels = [[f"{int(v):,}" for v in row] for row in counts]
     revenue_labels = [
         [_compact(v) if c else "–" for v, c in zip(vrow, crow, strict=True)]
@@ -161,7 +180,7 @@ def plot_rfm_grid(
         (ax_revenue, "Revenue (net, sum of monetary)"),
     ):
         ax.set_xticks(range(5), [str(s) for s in _SCORES])
-        ax.set_yticks(range(5), [str(s) for s in rows])
+        ax.set_yticks(range(5), [str(s) for s in count_frame.index])
         ax.set_xlabel("Frequency score (5 = most frequent)")
         ax.set_ylabel("Recency score (5 = most recent)")
         ax.set_title(title)
