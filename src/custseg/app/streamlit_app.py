@@ -337,7 +337,11 @@ def page_explore() -> None:
         if len(numeric) < 2:
             st.write("Correlations need two numeric columns.")
         else:
-            corr = df[numeric].apply(pd.to_numeric, errors="coerce").corr()
+            values = df[numeric].apply(pd.to_numeric, errors="coerce")
+            # a constant column has no correlation: named, not drawn as "null"
+            constant = [c for c in numeric if values[c].nunique(dropna=True) < 2]
+            shown = [c for c in numeric if c not in constant]
+            corr = values[shown].corr()
             cells = corr.rename_axis(index="a", columns="b").stack()
             cells = cells.rename("r").reset_index()
             # Full column names (no "CASH_ADVANCE_..." twice), one cell of a
@@ -347,10 +351,10 @@ def page_explore() -> None:
                 alt.X(
                     "a:N",
                     title=None,
-                    sort=numeric,
+                    sort=shown,
                     axis=alt.Axis(labelLimit=360, labelOverlap=False, labelAngle=-40),
                 ),
-                alt.Y("b:N", title=None, sort=numeric, axis=axis),
+                alt.Y("b:N", title=None, sort=shown, axis=axis),
             )
             heat = base.mark_rect().encode(
                 alt.Color(
@@ -360,12 +364,24 @@ def page_explore() -> None:
                 ),
                 tooltip=["a", "b", alt.Tooltip("r:Q", format=".2f")],
             )
-            text = base.mark_text().encode(alt.Text("r:Q", format=".2f"))
-            cell = max(34, min(90, 900 // len(numeric)))
+            # cells that fit the page beside the labels; numbers in them
+            # while they have room
+            cell = max(20, min(90, 780 // max(1, len(shown))))
+            chart = heat
+            if cell >= 30:
+                chart = heat + base.mark_text(fontSize=10 if cell < 40 else 11).encode(
+                    alt.Text("r:Q", format=".2f")
+                )
             st.altair_chart(
-                (heat + text).properties(width=alt.Step(cell), height=alt.Step(cell)),
+                chart.properties(width=alt.Step(cell), height=alt.Step(cell)),
                 width="content",
             )
+            if constant:
+                st.caption(
+                    "Not shown, each holding a single value: "
+                    + ", ".join(f"`{c}`" for c in constant)
+                    + "."
+                )
     with tabs[3]:
         c = st.columns(3)
         hues = ["(none)", *categorical]
