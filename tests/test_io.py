@@ -1,7 +1,10 @@
 from __future__ import annotations
 
+import json
 import os
+import shutil
 import stat
+import sys
 
 import numpy as np
 import pandas as pd
@@ -177,3 +180,55 @@ def test_ragged_row_names_its_line(tmp_path):
     path.write_text("a,b\n1,2\n3,4,5\n6,7\n")
     with pytest.raises(FileFormatError, match=r"r\.csv: .*at line 3.*'3,4,5'"):
         load_table(path)
+
+
+def test_a_delimiter_must_be_one_character_and_tab_has_names(tmp_path):
+    from custseg.errors import ParameterError
+
+    table = tmp_path / "t.txt"
+    table.write_text("id\ta\tb\n1\t2\t3\n2\t5\t1\n")
+    for name in ("\\t", "tab", "\t"):
+        assert load_table(table, delimiter=name).shape == (2, 3)
+    with pytest.raises(ParameterError, match="single character.*got 'ab'"):
+        load_table(table, delimiter="ab")
+    with pytest.raises(ParameterError, match="single character"):
+        load_table(table, delimiter='"')
+
+
+def test_cli_refuses_a_long_delimiter_without_a_traceback(tmp_path):
+    from click.testing import CliRunner
+
+    from custseg.cli import cli
+
+    table = tmp_path / "t.csv"
+    table.write_text("id,a\n1,2\n2,3\n3,4\n")
+    out = CliRunner().invoke(cli, ["run", str(table), "--delimiter", "ab"])
+    assert out.exit_code == 1
+    assert "the delimiter must be a single character" in out.output
+    assert "internal error" not in out.output
+
+
+def test_a_repeated_header_never_takes_a_name_the_file_has(tmp_path):
+    table = tmp_path / "dup.csv"
+    table.write_text("id,Age,Age,Age_2,Score\n1,20,30,40,5\n2,21,31,41,6\n")
+    df = load_table(table)
+    assert list(df.columns) == ["id", "Age", "Age_3", "Age_2", "Score"]
+    assert df["Age_3"].tolist() == [30, 31] and df["Age_2"].tolist() == [40, 41]
+    assert "renamed a second column 'Age' to 'Age_3'" in df.attrs["custseg"]["repairs"]
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="file names as raw bytes")
+def test_file_and_folder_names_that_are_not_utf8(tmp_path):
+    from custseg import pipeline
+    from custseg.datasets import mall_customers_path
+
+    raw = os.fsencode(tmp_path) + b"/mall\xff.csv"
+    shutil.copy(mall_customers_path(), raw)
+    source = os.fsdecode(raw)  # the undecodable byte as a lone surrogate
+    out = os.fsdecode(os.fsencode(tmp_path) + b"/out\xfe")
+    result = pipeline.run(source, n_clusters=3, stability_resamples=0)
+    paths = pipeline.write_outputs(result, out)
+    assert result.quality.source.endswith("mall\ufffd.csv")
+    summary = json.loads(paths["summary"].read_text(encoding="utf-8"))
+    assert summary["settings"]["data"].endswith("mall\ufffd.csv")
+    assert len(pd.read_csv(paths["segments"])) == 200

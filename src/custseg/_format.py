@@ -6,7 +6,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-__all__ = ["by_role", "compare", "number", "signed"]
+__all__ = ["by_role", "compare", "number", "printable", "signed"]
 
 
 def number(value: Any, decimals: int | None = None) -> str:
@@ -120,3 +120,21 @@ def compare(value: Any, overall: Any, role: str, *, bounded: bool = True) -> str
         return f"{ratio:.1f}x avg" if ratio >= 1 else f"{ratio:.2f}x avg"
     pct = round(100 * (ratio - 1))
     return "as avg" if pct == 0 else f"{pct:+d}% vs avg"
+
+
+def printable(text: str) -> str:
+    r"""``text`` as it can be printed and written as UTF-8: a file name that is
+    not valid UTF-8 (its undecodable bytes arrive as lone surrogates) gets
+    U+FFFD in their place. For messages and reports; files are opened by
+    their real path.
+
+    Examples
+    --------
+    >>> printable("customers.csv"), printable("bad\udcff.csv")
+    ('customers.csv', 'bad\ufffd.csv')
+    """
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+    return text

@@ -33,11 +33,13 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
+from custseg._format import printable
 from custseg.errors import (
     EmptyDataError,
     EncodingError,
     FileFormatError,
     InputError,
+    ParameterError,
     format_rows,
 )
 from custseg.io._excel import read_excel, text_table
@@ -159,6 +161,31 @@ def table_meta(df: pd.DataFrame) -> dict[str, Any]:
     return meta
 
 
+# How people write a tab on a command line.
+_DELIMITER_NAMES = {"\\t": "\t", "tab": "\t", "TAB": "\t", "\\|": "|"}
+
+
+def check_delimiter(delimiter: str | None) -> str | None:
+    r"""The one character a delimiter must be (``\t`` and ``tab`` mean a
+    tab); a clear error for anything else.
+
+    Examples
+    --------
+    >>> check_delimiter(";"), check_delimiter("\t"), check_delimiter("tab")
+    (';', '\t', '\t')
+    """
+    if delimiter is None:
+        return None
+    delimiter = _DELIMITER_NAMES.get(delimiter, delimiter)
+    if len(delimiter) != 1 or delimiter in '"\r\n':
+        raise ParameterError(
+            "the delimiter must be a single character other than a quote or a "
+            f"line break; got {delimiter!r}. For a tab, pass '\\t' or 'tab'; "
+            "leave the delimiter out to have it detected."
+        )
+    return delimiter
+
+
 def load_table(
     source: str | os.PathLike[str] | pd.DataFrame,
     *,
@@ -216,8 +243,9 @@ def load_table(
         df.attrs["custseg"] = {"source": "<DataFrame>", "format": "dataframe"}
         return df
 
+    delimiter = check_delimiter(delimiter)
     path = Path(source)
-    name = str(source)
+    name = printable(str(source))
     check_file(path, name)
 
     suffix = path.suffix.lower()
@@ -307,8 +335,9 @@ class _Source:
 
     def arrow_input(self, stack: contextlib.ExitStack) -> str | IO[bytes]:
         """What pyarrow reads: the path (it decompresses .gz and .bz2 itself,
-        in C++) or, inside a zip, the member's stream."""
-        if self.member is None:
+        in C++) or, inside a zip or for a path pyarrow cannot take (not valid
+        UTF-8), the stream."""
+        if self.member is None and printable(str(self.path)) == str(self.path):
             return str(self.path)
         return stack.enter_context(self.open())
 
@@ -844,7 +873,8 @@ def sniff_delimiter(text: str) -> str:
 
 def _read_parquet(path: Path, name: str) -> tuple[pq.ParquetFile, dict[str, Any]]:
     try:
-        parquet = pq.ParquetFile(path)
+        # a file object: pyarrow takes only UTF-8 paths, Python's open any
+        parquet = pq.ParquetFile(path.open("rb"))
         parquet.schema_arrow  # noqa: B018 - fails early on a bad footer
     except Exception as exc:  # pyarrow raises ArrowInvalid, OSError, ...
         # Arrow's text ("footer's (1701273954bytes)") is for --debug.
@@ -861,7 +891,15 @@ def _read_parquet(path: Path, name: str) -> tuple[pq.ParquetFile, dict[str, Any]
 
 def clean_headers(columns: pd.Index, repairs: list[str]) -> list[str]:
     """Column names stripped of stray spaces, unnamed columns named, repeated
-    names numbered; each change is appended to ``repairs``."""
+    names numbered; each change is appended to ``repairs``.
+
+    Examples
+    --------
+    >>> repairs = []
+    >>> clean_headers(pd.Index(["id", "Age", "Age", "Age_2", ""]), repairs)
+    ['id', 'Age', 'Age_3', 'Age_2', 'column_5']
+    """
+    names = {" ".join(str(c).split()) for c in columns}
     cleaned: list[str] = []
     for col in columns:
         text = str(col)
@@ -870,14 +908,23 @@ def clean_headers(columns: pd.Index, repairs: list[str]) -> list[str]:
             repairs.append(f"stripped spaces in column name {text!r}")
         if not stripped or stripped.startswith("Unnamed:"):
             stripped = f"column_{len(cleaned) + 1}"
+            while stripped in names:
+                stripped += "_"
             repairs.append(f"named an unnamed column '{stripped}'")
         cleaned.append(stripped)
+    # A new name is never one the header already has (id,Age,Age,Age_2: the
+    # second Age becomes Age_3, not a second Age_2 whose values would be lost).
+    taken = set(cleaned)
     seen: dict[str, int] = {}
     result = []
     for col in cleaned:
         if col in seen:
-            seen[col] += 1
-            new = f"{col}_{seen[col]}"
+            n = seen[col] + 1
+            while f"{col}_{n}" in taken:
+                n += 1
+            seen[col] = n
+            new = f"{col}_{n}"
+            taken.add(new)
             repairs.append(f"renamed a second column '{col}' to '{new}'")
             result.append(new)
         else:

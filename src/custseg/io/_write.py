@@ -275,12 +275,19 @@ def write_table(
     table = pa.Table.from_pandas(df, preserve_index=False)
     suffix = Path(path).suffix.lower()
     if suffix in {".parquet", ".pq"}:
-        return atomic_write(path, lambda tmp: pq.write_table(table, tmp))
+        return atomic_write(path, lambda tmp: _to_file(tmp, pq.write_table, table))
     if safe_formulas:
         table, _ = neutralise_formulas(table)
     if suffix in EXCEL_SUFFIXES:
         return atomic_write(path, lambda tmp: _write_excel(table, tmp))
-    return atomic_write(path, lambda tmp: pa_csv.write_csv(table, tmp))
+    return atomic_write(path, lambda tmp: _to_file(tmp, pa_csv.write_csv, table))
+
+
+def _to_file(path: str, write: Callable[[pa.Table, Any], Any], table: pa.Table) -> None:
+    """``write(table, file)`` into a file opened by Python: pyarrow takes only
+    paths that are valid UTF-8, Python's ``open`` any the system allows."""
+    with open(path, "wb") as out:
+        write(table, out)
 
 
 def _write_excel(table: pa.Table, path: str) -> None:

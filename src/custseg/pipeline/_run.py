@@ -17,6 +17,7 @@ from typing import Any, TypeVar
 import numpy as np
 import pandas as pd
 
+from custseg._format import printable
 from custseg._parallel import shared
 from custseg.cluster import Progress
 from custseg.datasets import mall_customers_path
@@ -535,7 +536,9 @@ def write_outputs(
     }
     if written is not None:
         summary["outputs"]["database"] = written
-    text = json.dumps(summary, indent=2, ensure_ascii=False, allow_nan=False)
+    # printable: a path that is not valid UTF-8 (its bytes arrive as lone
+    # surrogates) is written with U+FFFD, so that the file stays UTF-8
+    text = printable(json.dumps(summary, indent=2, ensure_ascii=False, allow_nan=False))
     paths["summary"] = atomic_write(
         out / "summary.json", lambda tmp: Path(tmp).write_text(text, encoding="utf-8")
     )
