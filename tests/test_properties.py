@@ -355,3 +355,36 @@ def test_saved_model_reproduces_the_training_segments(algorithm, mall_df, tmp_pa
     model = load_model(paths["model"])
     np.testing.assert_array_equal(model.predict(mall_df), result.labels)
     assert model.segment_names_ == result.segmenter.segment_names_
+
+
+def test_input_columns_named_like_the_output_are_never_overwritten(tmp_path):
+    """A table that already has segment, segment_name, custseg_segment and
+    custseg_segment_name keeps all four; the run's columns get the next free
+    prefix, in the file, on predict and in the CLI's counts."""
+    from click.testing import CliRunner
+
+    from custseg import pipeline
+    from custseg.cli import cli
+    from custseg.datasets import mall_customers_path
+
+    df = pd.read_csv(mall_customers_path())
+    for name in ("segment", "segment_name", "custseg_segment", "custseg_segment_name"):
+        df[name] = f"input {name}"
+    table = tmp_path / "taken.csv"
+    df.to_csv(table, index=False)
+    result = pipeline.run(table, n_clusters=3, stability_resamples=0)
+    out = result.segments_frame()
+    for name in ("segment", "segment_name", "custseg_segment", "custseg_segment_name"):
+        assert (out[name] == f"input {name}").all(), name
+    assert set(out["custseg_2_segment"]) == {0, 1, 2}
+    paths = pipeline.write_outputs(result, tmp_path / "out", report=False)
+    written = pd.read_csv(paths["segments"])
+    assert (written["custseg_segment"] == "input custseg_segment").all()
+    scored = tmp_path / "scored.csv"
+    run = CliRunner().invoke(
+        cli, ["predict", str(paths["model"]), str(table), "-o", str(scored)]
+    )
+    assert run.exit_code == 0, run.output
+    again = pd.read_csv(scored)
+    assert (again["segment_name"] == "input segment_name").all()
+    assert list(again["custseg_2_segment"]) == list(written["custseg_2_segment"])

@@ -722,11 +722,11 @@ def predict(
     import pandas as pd
 
     from custseg import pipeline
-    from custseg.model import load_model
+    from custseg.model import load_model, used_prefix
 
     segmenter = load_model(model)
     df = pipeline.predict(segmenter, data, **settings.load_options())
-    prefix = "custseg_" if "custseg_segment" in df.columns else ""
+    prefix = used_prefix(df.columns)
     target = Path(output or f"{_stem(data)}-segments.csv")
     pipeline.write_predictions(
         df, target, segmenter, database=database, safe_formulas=not allow_formulas

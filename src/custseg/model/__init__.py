@@ -9,6 +9,8 @@ from custseg.model._run import (
     SEGMENT_COLUMN,
     SegmentationRun,
     attach_segments,
+    output_prefix,
+    used_prefix,
 )
 from custseg.model._segmenter import (
     EXPECTED_FAILED_CHECKS,
@@ -31,6 +33,8 @@ __all__ = [
     "SegmenterNotFittedError",
     "SegmenterParameterError",
     "attach_segments",
+    "output_prefix",
+    "used_prefix",
     "canonical_order",
     "continue_from",
     "drop_unusable",

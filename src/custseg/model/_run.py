@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import itertools
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -16,7 +17,14 @@ from custseg.model._segmenter import Segmenter
 from custseg.profile import SegmentProfile, profiles_frame
 from custseg.quality import QualityReport
 
-__all__ = ["NAME_COLUMN", "SEGMENT_COLUMN", "SegmentationRun", "attach_segments"]
+__all__ = [
+    "NAME_COLUMN",
+    "SEGMENT_COLUMN",
+    "SegmentationRun",
+    "attach_segments",
+    "output_prefix",
+    "used_prefix",
+]
 
 SEGMENT_COLUMN = "segment"
 NAME_COLUMN = "segment_name"
@@ -120,11 +128,67 @@ class SegmentationRun:
         return profiles_frame(self.profiles)
 
 
+def _prefixes() -> Iterator[str]:
+    yield from ("", "custseg_")
+    n = 2
+    while True:
+        yield f"custseg_{n}_"
+        n += 1
+
+
+def output_prefix(columns: Iterable[Any]) -> str:
+    """The prefix of the output columns (segment, segment_name,
+    unassigned_reason) that no input column has: ``""``, ``"custseg_"``,
+    ``"custseg_2_"``, ...
+
+    Examples
+    --------
+    >>> output_prefix(["id", "age"]), output_prefix(["segment"])
+    ('', 'custseg_')
+    >>> output_prefix(["segment_name", "custseg_segment"])
+    'custseg_2_'
+    """
+    taken = {str(c) for c in columns}
+    return next(
+        p
+        for p in _prefixes()
+        if not {p + SEGMENT_COLUMN, p + NAME_COLUMN, p + "unassigned_reason"} & taken
+    )
+
+
+def used_prefix(columns: Iterable[Any]) -> str:
+    """The prefix :func:`attach_segments` used, read back from its output's
+    columns: it appends its columns last, so the used segment column is the
+    right-most of the candidates.
+
+    Examples
+    --------
+    >>> used_prefix(["id", "segment", "segment_name"])
+    ''
+    >>> used_prefix(["custseg_segment", "x", "segment", "segment_name"])
+    ''
+    >>> used_prefix(["segment", "segment_name", "custseg_segment", "custseg_segment_name"])
+    'custseg_'
+    """
+    names = [str(c) for c in columns]
+    where = {c: i for i, c in enumerate(names)}
+    found = [
+        (where[p + SEGMENT_COLUMN], p)
+        for p in itertools.islice(_prefixes(), len(names) + 2)
+        if p + SEGMENT_COLUMN in where
+    ]
+    if not found:
+        raise ValueError("no segment column in these columns")
+    return max(found)[1]
+
+
 def attach_segments(
     df: pd.DataFrame, labels: np.ndarray, segmenter: Segmenter
 ) -> pd.DataFrame:
     """``df`` with ``segment`` and ``segment_name`` columns added
-    (``custseg_segment``/``custseg_segment_name`` if those names are taken).
+    (``custseg_segment``/``custseg_segment_name`` if those names are taken,
+    ``custseg_2_segment`` ... if those are too: :func:`output_prefix`; an
+    input column is never overwritten).
 
     ``labels`` are segment indices (``segmenter.labels_`` or ``predict``);
     the output shows segment numbers. A row in no segment (HDBSCAN's noise)
@@ -137,8 +201,7 @@ def attach_segments(
     code per row rather than a string.
     """
     out = df.copy(deep=False)
-    taken = SEGMENT_COLUMN in out.columns or NAME_COLUMN in out.columns
-    prefix = "custseg_" if taken else ""
+    prefix = output_prefix(out.columns)
     labels = np.asarray(labels)
     numbers = np.asarray(
         getattr(segmenter, "segment_ids_", np.arange(len(segmenter.segment_names_)))

@@ -36,6 +36,7 @@ from custseg.model import (
     SegmentationRun,
     Segmenter,
     attach_segments,
+    used_prefix,
 )
 from custseg.quality import QualityReport, check_table
 from custseg.settings import Settings
@@ -636,7 +637,7 @@ def write_predictions(
     }
     if database is None:
         return written
-    prefix = "custseg_" if "custseg_segment" in scored.columns else ""
+    prefix = used_prefix(scored.columns)
     added = {f"{prefix}segment", f"{prefix}segment_name", f"{prefix}unassigned_reason"}
     inputs = [c for c in scored.columns if c not in added]
     ids = [

@@ -16,7 +16,7 @@ import pandas as pd
 
 from custseg.cluster import Progress
 from custseg.errors import DataRepairWarning
-from custseg.model import Segmenter, drop_unusable
+from custseg.model import Segmenter, drop_unusable, output_prefix
 from custseg.prep import LARGEST, FeatureSelection, select_features
 from custseg.profile import profiles_from_stats, segment_rules
 from custseg.settings import Settings
@@ -411,8 +411,7 @@ class _SegmentsWriter:
         from pyspark.sql import functions as F
 
         cols: list[ColumnFacts] = self.table.columns
-        taken = {"segment", "segment_name"} & {c.name for c in cols}
-        prefix = "custseg_" if taken else ""
+        prefix = output_prefix(c.name for c in cols)
         names = F.array(*[F.lit(n) for n in self.names])
         labelled = with_segments(
             self.prep.transform(self.table.output), self.centers, segment=_SEGMENT
