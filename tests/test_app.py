@@ -708,3 +708,70 @@ def test_profile_heatmap_cells_read_like_the_cards_on_a_wide_table():
     assert years.str.fullmatch(r"19\d\d").all()  # a year, not '1,963'
     flags = cells.loc[cells["feature"] == "Response", "text"]
     assert flags.str.fullmatch(r"\d+%").all()
+
+
+def test_rfm_page_honours_no_invoice_column_and_keeps_the_choice():
+    from custseg.pipeline import rfm
+    from custseg.transactions import NO_COLUMN
+
+    at = _rfm_page(_app())
+    next(b for b in at.button if b.label == "Use the sample order log").click().run()
+    invoice = next(s for s in at.selectbox if s.label.startswith("Order or invoice"))
+    invoice.set_value("(none)").run()
+    next(b for b in at.button if b.label == "Run RFM").click().run()
+    assert not at.exception and not at.error, at.error
+    want = rfm(columns={"invoice": NO_COLUMN}).rfm.cleaning
+    assert want.columns.invoice is None
+    assert f"{want.orders:,} orders" in at.success[0].value
+    at.sidebar.radio(key="page").set_value("1 · Data").run()
+    at.sidebar.radio(key="page").set_value("RFM · order log").run()
+    invoice = next(s for s in at.selectbox if s.label.startswith("Order or invoice"))
+    assert invoice.value == "(none)"  # still what the person chose
+    assert f"{want.orders:,} orders" in at.success[0].value
+
+
+def test_a_new_table_forgets_the_previous_model_and_comparison():
+    first = _logic.segment(
+        _logic.demo_upload(), Settings((INCOME, SPENDING), stability_resamples=0)
+    )
+    _, model = _logic.output_files(first)["model"]
+    at = _app()
+    at.button[0].click().run()
+    at.sidebar.radio(key="page").set_value("3 · Features").run()
+    [uploader] = [
+        u for u in at.get("file_uploader") if u.proto.label.startswith("Previous")
+    ]
+    uploader.upload("last.skops", model, "application/octet-stream").run()
+    assert "Using **last.skops**." in [c.value for c in at.caption]
+    at.sidebar.radio(key="page").set_value("1 · Data").run()
+    at.button[0].click().run()  # the demo again: a new table
+    at.sidebar.radio(key="page").set_value("3 · Features").run()
+    assert "Using **last.skops**." not in [c.value for c in at.caption]
+    assert at.session_state["previous"] is None
+
+
+@pytest.mark.parametrize(
+    ("text", "want"),
+    [
+        (
+            "Pass --encoding (e.g. --encoding latin-1).",
+            "If accented letters look wrong, save the file again as UTF-8 CSV "
+            "(in Excel: Save As, CSV UTF-8) and upload that.",
+        ),
+        (
+            "the file is 1.5 MB; pass --delimiter.",
+            "the file is 1.5 MB. If the columns are not split right, save the "
+            "file again as a comma-separated CSV (or an Excel workbook) and "
+            "upload that.",
+        ),
+        (
+            "Sheet 'Sheet 2.1' is empty. Pass --sheet with one of 'Notes'.",
+            "Sheet 'Sheet 2.1' is empty. The app reads the first sheet: move the "
+            "table there, or save that sheet on its own, and upload it again.",
+        ),
+        ("Set it with --k 4.", "Pick the number of segments on 4 · Choose k."),
+        ("No option named here.", "No option named here."),
+    ],
+)
+def test_app_words_replace_whole_sentences_only(text, want):
+    assert _logic.app_words(text) == want

@@ -16,6 +16,7 @@ import hashlib
 import re
 import shutil
 import tempfile
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -230,40 +231,78 @@ _APP_ADVICE = {
     "--na-values": "Replace those markers with empty cells in the file, or "
     "leave the column out on 3 · Features.",
     "--features": "Pick the features on 3 · Features.",
+    "--k": "Pick the number of segments on 4 · Choose k.",
+    "--k-range": "Set the range of k on 3 · Features.",
+    "--algorithm": "Pick the method on 3 · Features.",
+    "--min-cluster-size": "Set the smallest segment size on 3 · Features.",
+    "--date-format": "Write the dates in the file as YYYY-MM-DD and upload it again.",
+    "--customer-column": "Pick it under *Which column is which*.",
+    "--date-column": "Pick it under *Which column is which*.",
+    "--invoice-column": "Pick it under *Which column is which*.",
+    "--quantity-column": "Pick it under *Which column is which*.",
+    "--price-column": "Pick it under *Which column is which*.",
+    "--amount-column": "Pick it under *Which column is which*.",
     "--columns": "",
 }
-_SENTENCE = re.compile(r"(^|[.;] *)([^.;]*?(--[a-z][a-z-]*)[^.]*\.?)")
+_OPTION = re.compile(r"--[a-z][a-z-]*")
+# Sentence ends: a full stop or semicolon before a space (not inside "1.5",
+# "Sheet 2.1" or a file name), except after these abbreviations.
+_ENDS = re.compile(r"(?<=[.;])\s+")
+_ABBREVIATIONS = ("e.g.", "i.e.", "etc.", "vs.")
+
+
+def _sentences(text: str) -> list[str]:
+    parts: list[str] = []
+    for piece in _ENDS.split(text):
+        if parts and parts[-1].endswith(_ABBREVIATIONS):
+            parts[-1] += " " + piece
+        else:
+            parts.append(piece)
+    return parts
 
 
 def app_words(text: str) -> str:
-    """``text`` with each sentence that names a command-line option the app
-    lacks replaced by what to do in the app.
+    """``text`` with each sentence that names a command-line option replaced
+    by what to do in the app (an option it does not know stays as it is).
 
     Examples
     --------
     >>> app_words("Bad row. Check the quoting in that line, or pass --delimiter.")
     'Bad row. If the columns are not split right, save the file again as a comma-separated CSV (or an Excel workbook) and upload that.'
+    >>> app_words("The file is 1.5 MB. Pass --encoding (e.g. --encoding latin-1).")
+    'The file is 1.5 MB. If accented letters look wrong, save the file again as UTF-8 CSV (in Excel: Save As, CSV UTF-8) and upload that.'
     """
-
-    def swap(match: re.Match[str]) -> str:
-        before, _, option = match.groups()
-        advice = _APP_ADVICE.get(option)
-        if advice is None:
-            return match.group(0)
-        # a clause after a semicolon becomes a sentence of its own
-        lead = (". " if before.startswith(";") else before) if before else ""
-        return lead + advice if advice else before.rstrip(" ;")
-
     # the order log's roles are picked on the RFM page
     text = re.sub(
         r"name it with --[a-z]+-column", "pick it under *Which column is which*", text
     )
-    return _SENTENCE.sub(swap, text).strip()
+    out: list[str] = []
+    for sentence in _sentences(text):
+        known = [o for o in _OPTION.findall(sentence) if o in _APP_ADVICE]
+        if not known:
+            out.append(sentence)
+            continue
+        advice = _APP_ADVICE[known[0]]
+        if out and out[-1].endswith(";"):  # the clause before it ends here
+            out[-1] = out[-1][:-1] + "."
+        if advice and advice not in out:
+            out.append(advice)
+    return " ".join(out).strip()
 
 
 def app_message(exc: CustsegError) -> str:
-    """The error as the app shows it: the library's message, its advice in the
-    app's words (:func:`app_words`)."""
+    """The error as the app shows it: the library's message with its advice
+    in the app's words (:func:`app_words`); an input error's hint is
+    replaced whole, its description sentence by sentence."""
+    if isinstance(exc, InputError) and exc.hint and _OPTION.search(exc.hint):
+        rebuilt = InputError(
+            app_words(exc.detail),
+            path=exc.path,
+            column=exc.column,
+            rows=exc.rows,
+            hint=app_words(exc.hint) or None,
+        )
+        return str(rebuilt)
     return app_words(str(exc))
 
 
@@ -824,8 +863,6 @@ class OutputJob:
     """
 
     def __init__(self, result: pipeline.SegmentationRun) -> None:
-        import threading
-
         self.fraction = 0.0
         self.step = "starting"
         self.files: dict[str, tuple[str, bytes]] | None = None
@@ -859,14 +896,27 @@ class OutputJob:
         return self._done.wait(timeout)
 
 
+_DRAWING = threading.Lock()
+
+
 def output_files(
     result: pipeline.SegmentationRun, *, progress: Any = None
 ) -> dict[str, tuple[str, bytes]]:
     """Every download, as ``{key: (file name, bytes)}``: what
     :func:`custseg.pipeline.write_outputs` writes (segments, profiles, report,
     model, summary) plus the segments as an Excel workbook."""
-    with tempfile.TemporaryDirectory(prefix="custseg-app-out-") as tmp:
-        paths = pipeline.write_outputs(result, tmp, progress=progress)
+
+    def steps(step: str, done: int, total: int) -> None:
+        # the workbook comes after write_outputs: its last tenth of the bar
+        if progress is not None:
+            progress(step, 9 * done, 10 * total)
+
+    # One at a time per server: drawing sets matplotlib's global rcParams and
+    # pyplot's figure list, which two jobs drawing at once would share.
+    with _DRAWING, tempfile.TemporaryDirectory(prefix="custseg-app-out-") as tmp:
+        paths = pipeline.write_outputs(result, tmp, progress=steps)
+        if progress is not None:
+            progress("writing segments.xlsx", 9, 10)
         xlsx = write_table(result.segments_frame(), Path(tmp) / "segments.xlsx")
         paths = {**paths, "segments_excel": xlsx}
         return {key: (path.name, path.read_bytes()) for key, path in paths.items()}

@@ -29,6 +29,7 @@ from custseg.pipeline import SegmentationRun
 from custseg.plots import segment_colors
 from custseg.quality import QualityReport
 from custseg.settings import Option, Settings, options
+from custseg.transactions import NO_COLUMN
 
 PAGES = (
     "1 · Data",
@@ -76,7 +77,7 @@ def _runs() -> OrderedDict[tuple[Any, ...], SegmentationRun]:
 _KEEP_RUNS = 8
 
 
-@st.cache_resource(max_entries=4, show_spinner=False)
+@st.cache_resource(max_entries=16, show_spinner=False)
 def _output_job(key: tuple[Any, ...], _result: SegmentationRun) -> app.OutputJob:
     """The report, model and other files of a run, written in the background
     once per run (``key``) whoever asks."""
@@ -194,16 +195,23 @@ def _go(page: str) -> None:
 # -- 1. Data ---------------------------------------------------------------------
 
 
+def _new_table() -> None:
+    """Forget what belonged to the previous table: its run, a previous model
+    chosen for it, a comparison asked for on it."""
+    for key in ("settings", "compare_request", "previous", "previous_file"):
+        st.session_state.pop(key, None)
+
+
 def _uploaded() -> None:
     file = st.session_state.get("uploader")
     if file is not None:
         st.session_state["source"] = app.Upload.from_bytes(file.name, file.getvalue())
-        st.session_state.pop("settings", None)
+        _new_table()
 
 
 def _use_demo() -> None:
     st.session_state["source"] = app.demo_upload(st.session_state["demo"])
-    st.session_state.pop("settings", None)
+    _new_table()
 
 
 def page_data() -> None:
@@ -383,6 +391,9 @@ def page_explore() -> None:
                     + "."
                 )
     with tabs[3]:
+        if not numeric:
+            st.write("The scatter needs a numeric column.")
+            return
         c = st.columns(3)
         hues = ["(none)", *categorical]
         _chart_choice("explore_x", numeric, numeric[0])
@@ -439,22 +450,37 @@ def _widget_value(o: Option) -> Any:
 
 
 def _staged(name: str) -> None:
-    """Stage the file uploaded for setting ``name`` and keep its path as the
-    setting's value (None once the file is removed)."""
+    """Keep the file uploaded for setting ``name`` (its bytes: the staged copy
+    is written again when a run needs it, since old staging folders are
+    pruned); removing the upload keeps the file, which **Forget** drops."""
     file = st.session_state.get(f"{name}_upload")
-    st.session_state[name] = (
-        None
-        if file is None
-        else str(
-            app.stage_upload(
-                app.Upload.from_bytes(file.name, file.getvalue()), max_mb=_max_mb()
-            )
+    if file is not None:
+        st.session_state[f"{name}_file"] = app.Upload.from_bytes(
+            file.name, file.getvalue()
         )
-    )
+
+
+def _forget(name: str) -> None:
+    st.session_state.pop(f"{name}_file", None)
+    st.session_state[name] = None
 
 
 def _start(features_key: str) -> None:
     state = st.session_state  # every choice is there (page_features sets defaults)
+    for o in CONTROLS:
+        if o.kind == "path":
+            upload = state.get(f"{o.name}_file")
+            try:
+                state[o.name] = (
+                    None
+                    if upload is None
+                    else str(app.stage_upload(upload, max_mb=_max_mb()))
+                )
+            except CustsegError as exc:  # an empty file: said on the page
+                state.pop(f"{o.name}_file", None)
+                state[o.name] = None
+                state["start_error"] = app.app_message(exc)
+                return
     state["settings"] = Settings(
         features=tuple(state[features_key]),
         **{o.name: _app_value(o, state[o.name]) for o in CONTROLS},
@@ -506,8 +532,12 @@ def _control(where: Any, o: Option, quality: QualityReport) -> None:
             on_change=_staged,
             args=(o.name,),
         )
-        if st.session_state.get(o.name):
-            where.caption(f"Using **{Path(st.session_state[o.name]).name}**.")
+        kept = st.session_state.get(f"{o.name}_file")
+        if kept is not None:
+            where.caption(f"Using **{app._safe_name(kept.name)}**.")
+            where.button(
+                "Forget it", key=f"{o.name}_forget", on_click=_forget, args=(o.name,)
+            )
     else:
         raise TypeError(f"the app has no control for a {o.kind!r} setting")
 
@@ -544,6 +574,8 @@ def page_features() -> None:
     for o in sorted(CONTROLS, key=lambda o: o.name != "algorithm"):
         if o.used_by(algorithm):
             _control(places[o.app_place], o, quality)
+    if error := st.session_state.pop("start_error", None):
+        st.error(error)
     if not features:
         st.warning("Choose at least one feature.")
     st.button(
@@ -1055,6 +1087,10 @@ def _downloads(
             else f"Writing the files went wrong inside custseg "
             f"({type(error).__name__}: {error}); please report it."
         )
+        # the failed job stays cached until someone asks for a new one
+        st.button(
+            "Write the files again", key=f"{prefix}-retry", on_click=_output_job.clear
+        )
     else:
         assert job.files is not None
         _download_buttons(
@@ -1339,6 +1375,7 @@ def _rfm_distributions(result: SegmentationRun) -> None:
     skewed = set(result.rfm.log_features)
     sample = app.sample_rows(result.data)
     charts = []
+    logged: list[str] = []
     for column, title in (
         ("recency_days", "Days since the last order"),
         ("frequency", "Orders"),
@@ -1346,6 +1383,7 @@ def _rfm_distributions(result: SegmentationRun) -> None:
     ):
         values = pd.to_numeric(sample[column], errors="coerce")
         log = column in skewed and bool((values > 0).all())
+        logged += [title] if log else []
         frame = pd.DataFrame({"value": np.log10(values) if log else values}).dropna()
         charts.append(
             alt.Chart(frame, title=title)
@@ -1362,7 +1400,7 @@ def _rfm_distributions(result: SegmentationRun) -> None:
         )
     st.subheader("Recency, frequency and monetary value")
     st.altair_chart(alt.hconcat(*charts), width="content")
-    notes = ["Skewed measures on a log10 axis."] if skewed else []
+    notes = [f"On a log10 axis (skewed): {', '.join(logged)}."] if logged else []
     if len(sample) < len(result.data):
         notes.append(f"Drawn from a random sample of {len(sample):,} customers.")
     if notes:
@@ -1399,7 +1437,7 @@ def _start_rfm(log: app.Upload) -> None:
     roles = {}
     for role, _ in app.LOG_ROLES:
         value = state[_role_key(role, log)]
-        roles[role] = None if value == _NO_COLUMN else value
+        roles[role] = NO_COLUMN if value == _NO_COLUMN else value
     state["rfm_roles"] = (log.digest, tuple(roles.items()))
 
 
@@ -1661,7 +1699,7 @@ def _keep_choices() -> None:
         if (
             key in _CHOICE_DEFAULTS
             or key in _CHART_CHOICES
-            or str(key).startswith("features-")
+            or str(key).startswith(("features-", "rfm_role_"))
         ):
             state[key] = state[key]
 

@@ -873,8 +873,11 @@ def sniff_delimiter(text: str) -> str:
 
 def _read_parquet(path: Path, name: str) -> tuple[pq.ParquetFile, dict[str, Any]]:
     try:
-        # a file object: pyarrow takes only UTF-8 paths, Python's open any
-        parquet = pq.ParquetFile(path.open("rb"))
+        # pyarrow takes only UTF-8 paths; any other name is opened by Python
+        text = str(path)
+        parquet = pq.ParquetFile(
+            text if printable(text) == text else pa.PythonFile(path.open("rb"))
+        )
         parquet.schema_arrow  # noqa: B018 - fails early on a bad footer
     except Exception as exc:  # pyarrow raises ArrowInvalid, OSError, ...
         # Arrow's text ("footer's (1701273954bytes)") is for --debug.

@@ -16,6 +16,7 @@ from custseg.transactions._aggregate import (
     log_columns,
 )
 from custseg.transactions._columns import (
+    NO_COLUMN,
     TransactionColumns,
     find_columns,
     guess_columns,
@@ -34,6 +35,7 @@ from custseg.transactions._scores import (
 __all__ = [
     "DEFAULT_SEGMENT_MAP",
     "DROP_REASONS",
+    "NO_COLUMN",
     "RFM_ACTIONS",
     "SCORE_DIRECTION",
     "Cleaning",

@@ -15,7 +15,10 @@ from dataclasses import dataclass, fields
 
 from custseg.errors import InputError, MissingColumnError, ParameterError
 
-__all__ = ["ROLES", "TransactionColumns", "find_columns", "guess_columns"]
+__all__ = ["NO_COLUMN", "ROLES", "TransactionColumns", "find_columns", "guess_columns"]
+
+#: The name that says a log has no column for a role (not guessed).
+NO_COLUMN = ""
 
 # Candidate names per role, most specific first (normalised: a-z and 0-9 only).
 _CANDIDATES: dict[str, tuple[str, ...]] = {
@@ -121,8 +124,11 @@ def guess_columns(
     >>> guess_columns(["client", "when", "total"])  # doctest: +NORMALIZE_WHITESPACE
     {'customer': 'client', 'invoice': None, 'date': None, 'quantity': None,
      'price': None, 'amount': 'total'}
+    >>> guess_columns(["CustomerID", "InvoiceNo"], {"invoice": NO_COLUMN})["invoice"]
     """
     given: dict[str, str] = {k: v for k, v in (explicit or {}).items() if v}
+    # an empty name says "the log has no such column": not guessed
+    absent = {k for k, v in (explicit or {}).items() if v == NO_COLUMN}
     names = [str(c) for c in columns]
     taken = set(given.values())
     by_norm: dict[str, str] = {}
@@ -130,8 +136,8 @@ def guess_columns(
         by_norm.setdefault(_norm(name), name)
     found: dict[str, str | None] = {}
     for role in ROLES:
-        if role in given:
-            found[role] = given[role]
+        if role in given or role in absent:
+            found[role] = given.get(role)
             continue
         found[role] = next(
             (
@@ -178,7 +184,7 @@ def find_columns(
     for name in given.values():
         if name not in names:
             raise MissingColumnError([name], names, path=source)
-    found = guess_columns(names, given)
+    found = guess_columns(names, explicit)
     money = found["amount"] is not None or (
         found["quantity"] is not None and found["price"] is not None
     )
