@@ -429,7 +429,7 @@ def rfm_segment(
     confirmed, as ``custseg rfm`` would run on the file."""
     path = stage_upload(upload, max_mb=max_mb)
     try:
-        result = pipeline.rfm(
+        result: pipeline.SegmentationRun = pipeline.rfm(
             path,
             columns=roles,
             settings=settings or Settings.for_command("rfm"),
@@ -595,7 +595,8 @@ def segment_values(result: pipeline.SegmentationRun, column: str) -> pd.DataFram
             "segment": _segment_column(result.labels[rows], names, numbers),
         }
     )
-    return frame[np.isfinite(values)].reset_index(drop=True)
+    kept: pd.DataFrame = frame[np.isfinite(values)].reset_index(drop=True)
+    return kept
 
 
 def projection_points(

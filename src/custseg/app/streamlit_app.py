@@ -1238,7 +1238,7 @@ def page_compare() -> None:
                 bar.empty()
         while len(runs) > _KEEP_RUNS:
             runs.popitem(last=False)
-    comparison = runs[key]
+    comparison: Any = runs[key]  # a custseg.pipeline.Comparison
     for name, why in comparison.errors.items():
         st.warning(f"**{ALGORITHMS[name]}** could not segment these data: {why}")
     shown = comparison.table.reset_index(drop=True)[
@@ -1334,14 +1334,18 @@ def _rfm_grid(result: SegmentationRun) -> None:
     from custseg.plots import rfm_grid
 
     counts, revenue = rfm_grid(result.data)
-    cells = counts.stack().rename("customers").to_frame()
-    cells["revenue"] = revenue.stack()
-    cells = cells.reset_index()
+    cells = pd.DataFrame(
+        {"customers": counts.stack(), "revenue": revenue.stack()}
+    ).reset_index()
     cells["customers text"] = [f"{int(v):,}" for v in cells["customers"]]
     cells["revenue text"] = [f"{v:,.0f}" for v in cells["revenue"]]
     st.subheader("Recency score against frequency score")
     charts = []
-    for measure, scheme in (("customers", "blues"), ("revenue", "oranges")):
+    schemes: tuple[tuple[str, Any], ...] = (
+        ("customers", "blues"),
+        ("revenue", "oranges"),
+    )
+    for measure, scheme in schemes:
         base = alt.Chart(cells, title=f"{measure} per cell").encode(
             alt.X(
                 "f_score:O",
