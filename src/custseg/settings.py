@@ -396,7 +396,7 @@ class Settings:
     # -- how the table is read ---------------------------------------------------
     delimiter: str | None = option(
         None,
-        "CSV delimiter. Default: sniffed.",
+        "CSV delimiter, one character (\\t or tab for a tab). Default: sniffed.",
         "text",
         commands=_LOADING,
         segmenter=False,
