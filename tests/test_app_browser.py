@@ -506,6 +506,11 @@ def test_a_persons_whole_path_checked_against_the_library(app_url, chromium, tmp
             "Segment",
             f"3 · {eight.profiles[3].name} ({eight.profiles[3].size:,})",
         )
+        # the buttons carry segment 3's file once the page has rerun
+        expect(
+            page.get_by_text(f"{eight.profiles[3].size:,} customers. Text")
+        ).to_be_visible()
+        expect(page.locator("code", has_text="audience-3-")).to_be_visible()
         with page.expect_download() as info:
             page.get_by_role("button", name="Audience (CSV)").click()
         people = pd.read_csv(info.value.path())
