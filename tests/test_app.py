@@ -606,7 +606,9 @@ def test_rfm_page_lets_a_person_correct_the_columns():
     )
 
 
-def test_continuity_with_a_previous_model_uploaded_on_the_features_page():
+def _with_previous_model(name):
+    """The demo on the Features page, with the model of a first run on income
+    and spending uploaded as the previous model; the app and that first run."""
     first = _logic.segment(
         _logic.demo_upload(), Settings((INCOME, SPENDING), stability_resamples=0)
     )
@@ -614,11 +616,16 @@ def test_continuity_with_a_previous_model_uploaded_on_the_features_page():
     at = _app()
     at.button[0].click().run()
     at.sidebar.radio(key="page").set_value("3 · Features").run()
-    at.multiselect[0].set_value([INCOME, SPENDING]).run()
     [uploader] = [
         u for u in at.get("file_uploader") if u.proto.label.startswith("Previous model")
     ]
-    uploader.upload("last-month.skops", model, "application/octet-stream").run()
+    uploader.upload(name, model, "application/octet-stream").run()
+    return at, first
+
+
+def test_continuity_with_a_previous_model_uploaded_on_the_features_page():
+    at, first = _with_previous_model("last-month.skops")
+    at.multiselect[0].set_value([INCOME, SPENDING]).run()
     assert not at.exception, at.exception
     assert "Using **last-month.skops**." in [c.value for c in at.caption]
     at.number_input(key="stability_resamples").set_value(0).run()
@@ -731,17 +738,7 @@ def test_rfm_page_honours_no_invoice_column_and_keeps_the_choice():
 
 
 def test_a_new_table_forgets_the_previous_model_and_comparison():
-    first = _logic.segment(
-        _logic.demo_upload(), Settings((INCOME, SPENDING), stability_resamples=0)
-    )
-    _, model = _logic.output_files(first)["model"]
-    at = _app()
-    at.button[0].click().run()
-    at.sidebar.radio(key="page").set_value("3 · Features").run()
-    [uploader] = [
-        u for u in at.get("file_uploader") if u.proto.label.startswith("Previous")
-    ]
-    uploader.upload("last.skops", model, "application/octet-stream").run()
+    at, _ = _with_previous_model("last.skops")
     assert "Using **last.skops**." in [c.value for c in at.caption]
     at.sidebar.radio(key="page").set_value("1 · Data").run()
     at.button[0].click().run()  # the demo again: a new table

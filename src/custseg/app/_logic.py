@@ -17,10 +17,10 @@ import re
 import shutil
 import tempfile
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 import pandas as pd
@@ -72,6 +72,8 @@ __all__ = [
     "segment_values",
     "stage_upload",
 ]
+
+T = TypeVar("T")
 
 DEFAULT_MAX_UPLOAD_MB = 200
 # What the uploader accepts: the suffixes load_table reads.
@@ -176,6 +178,29 @@ def _strip_folder(exc: CustsegError, path: Path) -> CustsegError:
     if isinstance(exc, InputError) and exc.path:
         exc.path = exc.path.replace(prefix, "")
     return exc
+
+
+def _on_upload(
+    upload: Upload, max_mb: float, call: Callable[[Path], T]
+) -> tuple[T, str]:
+    """``call(path)`` on the staged upload, and the file name to show; its
+    errors name the user's file, not the staging folder."""
+    path = stage_upload(upload, max_mb=max_mb)
+    try:
+        return call(path), path.name
+    except CustsegError as exc:
+        raise _strip_folder(exc, path) from None
+
+
+def _as_uploaded(
+    result: pipeline.SegmentationRun, name: str
+) -> pipeline.SegmentationRun:
+    """A run whose source is the uploaded file's name (as the CLI would name it)."""
+    return dataclasses.replace(
+        result,
+        quality=dataclasses.replace(result.quality, source=name),
+        settings={**result.settings, "data": name},
+    )
 
 
 def read_upload(
@@ -346,16 +371,10 @@ def segment(
     >>> run.k_selection.k, run.source
     (5, 'mall_customers.csv')
     """
-    path = stage_upload(upload, max_mb=max_mb)
-    try:
-        result = pipeline.run(path, settings, progress=progress)
-    except CustsegError as exc:
-        raise _strip_folder(exc, path) from None
-    return dataclasses.replace(
-        result,
-        quality=dataclasses.replace(result.quality, source=path.name),
-        settings={**result.settings, "data": path.name},
+    result, name = _on_upload(
+        upload, max_mb, lambda path: pipeline.run(path, settings, progress=progress)
     )
+    return _as_uploaded(result, name)
 
 
 def compare_methods(
@@ -369,14 +388,14 @@ def compare_methods(
     """:func:`custseg.compare` on the staged upload: each algorithm on the same
     prepared features, side by side (a :class:`custseg.pipeline.Comparison`
     whose source is the uploaded file's name)."""
-    path = stage_upload(upload, max_mb=max_mb)
-    try:
-        comparison = pipeline.compare(
+    comparison, name = _on_upload(
+        upload,
+        max_mb,
+        lambda path: pipeline.compare(
             path, settings, algorithms=algorithms, progress=progress
-        )
-    except CustsegError as exc:
-        raise _strip_folder(exc, path) from None
-    return dataclasses.replace(comparison, source=path.name)
+        ),
+    )
+    return dataclasses.replace(comparison, source=name)
 
 
 # -- RFM from an order log ----------------------------------------------------
@@ -406,11 +425,7 @@ def log_roles(
     """
     from custseg.transactions import guess_columns, log_columns
 
-    path = stage_upload(upload, max_mb=max_mb)
-    try:
-        columns = log_columns(path)
-    except CustsegError as exc:
-        raise _strip_folder(exc, path) from None
+    columns, _ = _on_upload(upload, max_mb, log_columns)
     roles = guess_columns(columns)
     if roles["quantity"] and roles["price"]:
         roles["amount"] = None  # quantity x price wins, as in the aggregation
@@ -427,21 +442,17 @@ def rfm_segment(
 ) -> pipeline.SegmentationRun:
     """:func:`custseg.rfm` on the staged order log with the columns the person
     confirmed, as ``custseg rfm`` would run on the file."""
-    path = stage_upload(upload, max_mb=max_mb)
-    try:
-        result: pipeline.SegmentationRun = pipeline.rfm(
+    result, name = _on_upload(
+        upload,
+        max_mb,
+        lambda path: pipeline.rfm(
             path,
             columns=roles,
             settings=settings or Settings.for_command("rfm"),
             progress=progress,
-        )
-    except CustsegError as exc:
-        raise _strip_folder(exc, path) from None
-    return dataclasses.replace(
-        result,
-        quality=dataclasses.replace(result.quality, source=path.name),
-        settings={**result.settings, "data": path.name},
+        ),
     )
+    return _as_uploaded(result, name)
 
 
 def cleaning_rows(result: pipeline.SegmentationRun) -> pd.DataFrame:
@@ -462,10 +473,14 @@ def cleaning_rows(result: pipeline.SegmentationRun) -> pd.DataFrame:
 
 def sample_rows(df: pd.DataFrame, n: int = CHART_ROWS, seed: int = 0) -> pd.DataFrame:
     """At most ``n`` rows, a fixed-seed sample in input order."""
-    if len(df) <= n:
-        return df
-    rows = np.sort(np.random.default_rng(seed).choice(len(df), n, replace=False))
-    return df.iloc[rows]
+    return df if len(df) <= n else df.iloc[sample_index(len(df), n, seed)]
+
+
+def sample_index(total: int, n: int = CHART_ROWS, seed: int = 0) -> np.ndarray:
+    """The positions of :func:`sample_rows`' rows among ``total``, in order."""
+    if total <= n:
+        return np.arange(total)
+    return np.sort(np.random.default_rng(seed).choice(total, n, replace=False))
 
 
 # -- chart data from the Display classes ---------------------------------------
@@ -581,11 +596,7 @@ def segment_values(result: pipeline.SegmentationRun, column: str) -> pd.DataFram
     :data:`CHART_ROWS` rows) with each row's segment, for box plots:
     columns ``value`` and ``segment``; missing values left out."""
     names, numbers = _labels(result)
-    rows = sample_rows(
-        pd.DataFrame({"i": np.arange(len(result.data))}),
-        CHART_ROWS,
-        result.segmenter.random_state,
-    )["i"].to_numpy()
+    rows = sample_index(len(result.data), CHART_ROWS, result.segmenter.random_state)
     values = pd.to_numeric(result.data[column].iloc[rows], errors="coerce").to_numpy(
         dtype=float
     )
@@ -609,9 +620,7 @@ def projection_points(
 
     seg = result.segmenter
     names, numbers = _labels(result)
-    rows = sample_rows(
-        pd.DataFrame({"i": np.arange(len(result.data))}), 20_000, seg.random_state
-    )["i"].to_numpy()
+    rows = sample_index(len(result.data), 20_000, seg.random_state)
     frame, _ = model_frame(result.data.iloc[rows], seg.selection_)
     Z = seg.prepare_frame(frame)
     d = ProjectionDisplay.from_prepared(
@@ -654,11 +663,7 @@ def default_axes(result: pipeline.SegmentationRun) -> tuple[str, str] | None:
     (:func:`custseg.profile.separating_pair`), for the first chart."""
     from custseg.profile import separating_pair
 
-    rows = sample_rows(
-        pd.DataFrame({"i": np.arange(len(result.data))}),
-        20_000,
-        result.segmenter.random_state,
-    )["i"].to_numpy()
+    rows = sample_index(len(result.data), 20_000, result.segmenter.random_state)
     return separating_pair(result.profiles, result.data.iloc[rows])
 
 

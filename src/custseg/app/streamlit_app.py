@@ -68,7 +68,7 @@ def _load(
 
 
 @st.cache_resource(show_spinner=False)
-def _runs() -> OrderedDict[tuple[Any, ...], SegmentationRun]:
+def _runs() -> OrderedDict[tuple[Any, ...], Any]:
     """Finished runs shared by every session, newest last. (A cached function
     cannot drive a progress bar made outside it, so runs are kept here.)"""
     return OrderedDict()
@@ -150,6 +150,20 @@ def _result(settings: Settings) -> SegmentationRun:
     source = _source()
     assert source is not None
     key = (source.digest, source.name, _astuple(settings), _max_mb())
+    result: SegmentationRun = _cached_run(
+        key,
+        "Segmenting the customers…",
+        lambda progress: app.segment(
+            source, settings, max_mb=_max_mb(), progress=progress
+        ),
+    )
+    return result
+
+
+def _cached_run(key: tuple[Any, ...], doing: str, run: Callable[[Any], Any]) -> Any:
+    """``run(progress)`` once per ``key``, kept in :func:`_runs` for every
+    session (the newest :data:`_KEEP_RUNS`), with a progress bar while it
+    runs. (A cached function cannot drive a bar made outside it.)"""
     runs = _runs()
     if key in runs:
         runs.move_to_end(key)
@@ -162,15 +176,14 @@ def _result(settings: Settings) -> SegmentationRun:
             last[0] = min(1.0, done / total)
         bar.progress(last[0], text=f"Working: {step}")
 
-    with st.spinner("Segmenting the customers…"):
+    with st.spinner(doing):
         try:
-            result = app.segment(source, settings, max_mb=_max_mb(), progress=progress)
+            runs[key] = run(progress)
         finally:
             bar.empty()
-    runs[key] = result
     while len(runs) > _KEEP_RUNS:
         runs.popitem(last=False)
-    return result
+    return runs[key]
 
 
 def _astuple(settings: Settings) -> tuple[Any, ...]:
@@ -917,39 +930,14 @@ def _migration(result: SegmentationRun) -> None:
         f"Customers who moved (of {total:,})",
         f"{m.moved:,} ({m.moved / (total or 1):.1%})",
     )
-    cells = (
-        m.matrix.rename_axis(index="previous", columns="now")
-        .stack()
-        .rename("customers")
-        .reset_index()
-    )
-    cells["previous"] = cells["previous"].astype(str)
-    cells["now"] = cells["now"].astype(str)
-    base = alt.Chart(cells).encode(
-        alt.X(
-            "now:N",
-            title="segment now",
-            sort=None,
-            axis=alt.Axis(labelAngle=-35, labelLimit=260, labelOverlap=False),
-        ),
-        alt.Y(
-            "previous:N",
-            title="previous segment",
-            sort=None,
-            axis=alt.Axis(labelLimit=260),
-        ),
-    )
-    st.altair_chart(
-        (
-            base.mark_rect().encode(
-                alt.Color(
-                    "customers:Q", scale=alt.Scale(scheme="blues"), title="customers"
-                ),
-                tooltip=["previous", "now", alt.Tooltip("customers:Q", format=",")],
-            )
-            + base.mark_text(fontSize=12).encode(alt.Text("customers:Q", format=","))
-        ).properties(width=alt.Step(130), height=alt.Step(30)),
-        width="content",
+    _matrix_chart(
+        m.matrix,
+        rows="previous",
+        columns="now",
+        value="customers",
+        scheme="blues",
+        row_title="previous segment",
+        column_title="segment now",
     )
     st.caption(
         "Customers by the segment the previous model gives them (rows) and the "
@@ -961,6 +949,57 @@ def _migration(result: SegmentationRun) -> None:
             hide_index=True,
             width="content",
         )
+
+
+def _matrix_chart(
+    matrix: pd.DataFrame,
+    *,
+    rows: str,
+    columns: str,
+    value: str,
+    scheme: Any,
+    fmt: str = ",",
+    domain: list[float] | None = None,
+    row_title: str | None = None,
+    column_title: str | None = None,
+    sort: list[str] | None = None,
+    step: tuple[int, int] = (130, 30),
+) -> None:
+    """A table of numbers (``matrix``: rows x columns) as a heatmap with the
+    numbers in its cells, every label shown: RFM segments x clusters, who
+    moved, and the methods' agreement."""
+    stacked = matrix.rename_axis(index=rows, columns=columns).stack()
+    cells = pd.DataFrame({value: stacked}).reset_index()
+    cells[rows] = cells[rows].astype(str)
+    cells[columns] = cells[columns].astype(str)
+    base = alt.Chart(cells).encode(
+        alt.X(
+            f"{columns}:N",
+            title=column_title,
+            sort=sort,
+            axis=alt.Axis(labelAngle=-35, labelLimit=300, labelOverlap=False),
+        ),
+        alt.Y(
+            f"{rows}:N",
+            title=row_title,
+            sort=sort,
+            axis=alt.Axis(labelLimit=300, labelOverlap=False),
+        ),
+    )
+    scale = (
+        alt.Scale(scheme=scheme)
+        if domain is None
+        else alt.Scale(scheme=scheme, domain=domain)
+    )
+    heat = base.mark_rect().encode(
+        alt.Color(f"{value}:Q", scale=scale, title=value),
+        tooltip=[rows, columns, alt.Tooltip(f"{value}:Q", format=fmt)],
+    )
+    text = base.mark_text(fontSize=12).encode(alt.Text(f"{value}:Q", format=fmt))
+    st.altair_chart(
+        (heat + text).properties(width=alt.Step(step[0]), height=alt.Step(step[1])),
+        width="content",
+    )
 
 
 def _sizes_chart(result: SegmentationRun) -> None:
@@ -1221,24 +1260,13 @@ def page_compare() -> None:
     if not chosen:
         return
     key = ("compare", source.digest, source.name, _astuple(settings), chosen, _max_mb())
-    runs = _runs()
-    if key not in runs:
-        bar = st.progress(0.0, text="Starting…")
-
-        def progress(step: str, done: int, total: int) -> None:
-            if total > 0:
-                bar.progress(min(1.0, done / total), text=f"Working: {step}")
-
-        with st.spinner("Running each method…"):
-            try:
-                runs[key] = app.compare_methods(
-                    source, settings, chosen, max_mb=_max_mb(), progress=progress
-                )
-            finally:
-                bar.empty()
-        while len(runs) > _KEEP_RUNS:
-            runs.popitem(last=False)
-    comparison: Any = runs[key]  # a custseg.pipeline.Comparison
+    comparison: Any = _cached_run(  # a custseg.pipeline.Comparison
+        key,
+        "Running each method…",
+        lambda progress: app.compare_methods(
+            source, settings, chosen, max_mb=_max_mb(), progress=progress
+        ),
+    )
     for name, why in comparison.errors.items():
         st.warning(f"**{ALGORITHMS[name]}** could not segment these data: {why}")
     shown = comparison.table.reset_index(drop=True)[
@@ -1277,46 +1305,17 @@ def page_compare() -> None:
     )
     if len(comparison.agreement) > 1:
         labels = {n: ALGORITHMS[n] for n in comparison.agreement.index}
-        cells = (
-            comparison.agreement.rename(index=labels, columns=labels)
-            .rename_axis(index="a", columns="b")
-            .stack()
-            .rename("ari")
-            .reset_index()
-        )
-        order = list(labels.values())
-        base = alt.Chart(cells).encode(
-            alt.X(
-                "a:N",
-                sort=order,
-                title=None,
-                axis=alt.Axis(labelAngle=-30, labelLimit=300, labelOverlap=False),
-            ),
-            alt.Y(
-                "b:N",
-                sort=order,
-                title=None,
-                axis=alt.Axis(labelLimit=300, labelOverlap=False),
-            ),
-        )
         st.subheader("How alike the methods' segments are")
-        st.altair_chart(
-            (
-                base.mark_rect().encode(
-                    alt.Color(
-                        "ari:Q",
-                        scale=alt.Scale(scheme="greens", domain=[0, 1]),
-                        title="agreement",
-                    ),
-                    tooltip=[
-                        "a",
-                        "b",
-                        alt.Tooltip("ari:Q", format=".2f", title="adjusted Rand"),
-                    ],
-                )
-                + base.mark_text(fontSize=12).encode(alt.Text("ari:Q", format=".2f"))
-            ).properties(width=alt.Step(90), height=alt.Step(34)),
-            width="content",
+        _matrix_chart(
+            comparison.agreement.rename(index=labels, columns=labels),
+            rows="b",
+            columns="a",
+            value="agreement",
+            scheme="greens",
+            fmt=".2f",
+            domain=[0, 1],
+            sort=list(labels.values()),
+            step=(90, 34),
         )
     st.caption(
         "To use one method's segments, pick it on **3 · Features** and run the "
@@ -1449,26 +1448,13 @@ def _rfm_result(
     log: app.Upload, roles: tuple[tuple[str, str | None], ...]
 ) -> SegmentationRun:
     key = ("rfm", log.digest, log.name, roles, _max_mb())
-    runs = _runs()
-    if key in runs:
-        runs.move_to_end(key)
-        return runs[key]
-    bar = st.progress(0.0, text="Reading the order log…")
-
-    def progress(step: str, done: int, total: int) -> None:
-        if total > 0:
-            bar.progress(min(1.0, done / total), text=f"Working: {step}")
-
-    with st.spinner("Cleaning the lines, scoring and clustering the customers…"):
-        try:
-            result = app.rfm_segment(
-                log, dict(roles), max_mb=_max_mb(), progress=progress
-            )
-        finally:
-            bar.empty()
-    runs[key] = result
-    while len(runs) > _KEEP_RUNS:
-        runs.popitem(last=False)
+    result: SegmentationRun = _cached_run(
+        key,
+        "Cleaning the lines, scoring and clustering the customers…",
+        lambda progress: app.rfm_segment(
+            log, dict(roles), max_mb=_max_mb(), progress=progress
+        ),
+    )
     return result
 
 
@@ -1620,35 +1606,13 @@ def _show_rfm(
     _show_cards(result, key="rfm-card")
 
     st.subheader("RFM segments and clusters")
-    overlap = (
-        analysis.overlap.rename_axis(index="rfm segment", columns="cluster")
-        .stack()
-        .rename("customers")
-        .reset_index()
-    )
-    base = alt.Chart(overlap).encode(
-        alt.X(
-            "cluster:N",
-            title=None,
-            axis=alt.Axis(labelAngle=-35, labelLimit=260, labelOverlap=False),
-        ),
-        alt.Y("rfm segment:N", sort=order, title=None, axis=alt.Axis(labelLimit=260)),
-    )
-    st.altair_chart(
-        (
-            base.mark_rect().encode(
-                alt.Color(
-                    "customers:Q", scale=alt.Scale(scheme="blues"), title="customers"
-                ),
-                tooltip=[
-                    "rfm segment",
-                    "cluster",
-                    alt.Tooltip("customers:Q", format=","),
-                ],
-            )
-            + base.mark_text(fontSize=12).encode(alt.Text("customers:Q", format=","))
-        ).properties(width=alt.Step(140), height=alt.Step(26)),
-        width="content",
+    _matrix_chart(
+        analysis.overlap.reindex(order).dropna(how="all"),
+        rows="rfm segment",
+        columns="cluster",
+        value="customers",
+        scheme="blues",
+        step=(140, 26),
     )
     st.caption(
         "Customers in each RFM segment (rows) and behavioural cluster (columns)."
