@@ -4,7 +4,7 @@ For each size, a Parquet log shaped like UCI Online Retail is written once to
 benchmarks/_work (see _synth_tx.py), then aggregated in a fresh process:
 
 * ``custseg`` -- :func:`custseg.transactions.aggregate_transactions` (DuckDB), with the
-  exact duplicate-line check (the default) and without it (``--keep-duplicates``);
+  exact duplicate-line check (the default) and without it (``--keep-identical-lines``);
 * ``pandas`` -- the notebook way, the baseline measured in the same run:
   ``read_parquet`` of the whole log, the same filters, ``drop_duplicates`` and
   two ``groupby`` passes (skipped above ``--pandas-max`` lines, where it would

@@ -217,3 +217,98 @@ def ugly_names_table(n: int = 1200, seed: int = 0) -> tuple[pd.DataFrame, np.nda
     )
     df.loc[g[3], "is_loyalty_member"] = (rng.random(m) < 0.9).astype(int)
     return df, group
+
+
+PLANTED_GROUPS = (
+    "bargain hunters",
+    "home décor loyalists",
+    "lapsing regulars",
+    "steady",
+)
+
+
+def planted_order_log(
+    per_group: int = 120, seed: int = 0, *, end: str = "2024-06-30"
+) -> tuple[pd.DataFrame, pd.Series]:
+    """An order log (invoice, product, category, discount, quantity, price,
+    date with time) with four planted kinds of customer (``PLANTED_GROUPS``):
+    bargain hunters buy only discounted lines across categories, often and
+    one line at a time; home décor
+    loyalists spend nearly all on home décor at full price; lapsing regulars
+    ordered every week or two for a year and stopped four months before the
+    end; steady customers order every few weeks up to the end, across the
+    other categories. Returns the log and each customer's planted group (by
+    customer id)."""
+    rng = np.random.default_rng(seed)
+    end_ts = pd.Timestamp(end)
+    categories = {
+        "home décor": [f"HD{i:02d}" for i in range(12)],
+        "kitchen": [f"KI{i:02d}" for i in range(10)],
+        "toys": [f"TO{i:02d}" for i in range(10)],
+        "garden": [f"GA{i:02d}" for i in range(8)],
+    }
+    base_price = {
+        p: float(rng.uniform(3, 30)) for ps in categories.values() for p in ps
+    }
+    rows: list[tuple] = []
+    truth: dict[str, str] = {}
+    invoice = 100000
+    for g, group in enumerate(PLANTED_GROUPS):
+        for i in range(per_group):
+            cid = f"C{g}{i:04d}"
+            truth[cid] = group
+            if group == "lapsing regulars":
+                stop = end_ts - pd.Timedelta(days=int(rng.integers(115, 140)))
+                start = stop - pd.Timedelta(days=365)
+                gap = rng.uniform(7, 14)
+            else:
+                stop = end_ts - pd.Timedelta(days=int(rng.integers(1, 20)))
+                start = end_ts - pd.Timedelta(days=int(rng.integers(300, 500)))
+                # bargain hunters come back often for small orders
+                gap = (
+                    rng.uniform(5, 9)
+                    if group == "bargain hunters"
+                    else rng.uniform(18, 35)
+                )
+            day = start
+            while day <= stop:
+                invoice += 1
+                when = day + pd.Timedelta(minutes=int(rng.integers(8 * 60, 20 * 60)))
+                basket = 2 if group == "bargain hunters" else 5
+                for _ in range(int(rng.integers(1, basket))):
+                    if group == "home décor loyalists":
+                        cat = "home décor" if rng.random() < 0.92 else "kitchen"
+                    elif group == "steady":
+                        cat = str(rng.choice(["kitchen", "toys", "garden"]))
+                    else:
+                        cat = str(rng.choice(list(categories)))
+                    product = str(rng.choice(categories[cat]))
+                    discount = 0.3 if group == "bargain hunters" else 0.0
+                    price = round(base_price[product] * (1 - discount), 2)
+                    rows.append(
+                        (
+                            str(invoice),
+                            product,
+                            cat,
+                            discount,
+                            int(rng.integers(1, 6)),
+                            price,
+                            when.strftime("%Y-%m-%d %H:%M:%S"),
+                            cid,
+                        )
+                    )
+                day += pd.Timedelta(days=float(max(1.0, rng.normal(gap, gap / 4))))
+    log = pd.DataFrame(
+        rows,
+        columns=[
+            "InvoiceNo",
+            "StockCode",
+            "Category",
+            "Discount",
+            "Quantity",
+            "UnitPrice",
+            "InvoiceDate",
+            "CustomerID",
+        ],
+    )
+    return log, pd.Series(truth, name="group")

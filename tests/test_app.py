@@ -568,10 +568,26 @@ def test_rfm_page_on_the_sample_matches_the_library():
     assert "RFM segments" in subheaders and "RFM segments and clusters" in subheaders
     cards = [m.value for m in at.markdown if m.value.startswith("#### ")]
     assert len(cards) == len(rfm().profiles)
-    assert (
-        any("RFM segments do not rest on these clusters" in w.value for w in at.warning)
-        or not at.warning
+    # The customers who only cancelled are named, with the reason.
+    unscored = [w.value for w in at.warning if "no usable purchase" in w.value]
+    reasons = "; ".join(
+        f"{n}: {why.removeprefix('no usable purchase: ')}"
+        for why, n in want.unscored_reasons.items()
     )
+    assert "only cancellations or returns" in reasons
+    assert unscored == [
+        f"{want.unscored_customers} customers of the log have no usable purchase "
+        f"({reasons}). They are in the segments download without a segment, with "
+        "the reason."
+    ]
+    others = [w.value for w in at.warning if "no usable purchase" not in w.value]
+    print(others)
+    assert all(
+        "RFM segments do not rest on these clusters" in w
+        or "stable" in w
+        or "structure" in w
+        for w in others
+    ), others
 
 
 def test_rfm_page_lets_a_person_correct_the_columns():

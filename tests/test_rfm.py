@@ -304,13 +304,16 @@ def test_attributes_join_the_features(log_csv, tmp_path):
 
 
 def test_clusters_use_log_scaled_rfm_and_the_model_scores_customers(log_csv, tmp_path):
-    result = rfm(log_csv, n_clusters=2, random_state=3)
+    result = rfm(log_csv, n_clusters=2, random_state=3, features=["rfm"])
     assert list(result.segmenter.selection_.numeric) == [
         "recency_days",
         "frequency",
         "monetary",
     ]
-    again = rfm(log_csv, n_clusters=2, random_state=3)
+    # By default the return rate joins: customer 2 returned a third of spend.
+    default = rfm(log_csv, n_clusters=2, random_state=3)
+    assert default.rfm.features[-1] == "return_rate"
+    again = rfm(log_csv, n_clusters=2, random_state=3, features=["rfm"])
     assert (again.labels == result.labels).all()
     paths = write_outputs(result, tmp_path / "out")
     assert set(paths) >= {
@@ -322,10 +325,18 @@ def test_clusters_use_log_scaled_rfm_and_the_model_scores_customers(log_csv, tmp
         "summary",
     }
     segments = pd.read_csv(paths["segments"])
-    assert len(segments) == 5
+    # Customer 6 only ever cancelled: listed last, in no segment, with why.
+    assert len(segments) == 6
     assert {"r_score", "rfm_segment", "segment", "segment_name"} <= set(
         segments.columns
     )
+    last = segments.iloc[-1]
+    assert last["CustomerID"] == 6 and pd.isna(last["segment"])
+    assert last["segment_name"] == "unassigned"
+    assert (
+        last["unassigned_reason"] == "no usable purchase: only cancellations or returns"
+    )
+    assert segments["recency_days"].dropna().map(float.is_integer).all()
     model = load_model(paths["model"])
     assert (model.predict(result.data) == result.labels).all()
     summary = json.loads(paths["summary"].read_text())
@@ -391,7 +402,16 @@ def test_online_retail_end_to_end(tmp_path):
     assert cleaning["used"] == len(kept)
     assert round(cleaning["net_revenue"], 2) == round(revenue, 2)
     segments = pd.read_csv(out / "segments.csv")
-    assert len(segments) == len(buyers)
+    # Every customer id of the log is in segments.csv: the buyers scored,
+    # the ones who only cancelled listed without a segment, with the reason.
+    every_id = set(raw["CustomerID"].dropna())
+    assert len(segments) == len(every_id) == segments["CustomerID"].nunique()
+    scored = segments[segments["segment"].notna()]
+    assert set(scored["CustomerID"]) == buyers
+    unscored = segments[segments["segment"].isna()]
+    assert set(unscored["CustomerID"]) == every_id - buyers
+    assert unscored["unassigned_reason"].str.startswith("no usable purchase").all()
+    assert cleaning["unscored_customers"] == len(every_id - buyers)
     assert round(segments["monetary"].sum(), 2) == round(revenue, 2)
     assert sum(cleaning["dropped"].values()) + cleaning["used"] == len(raw)
     assert (out / "report.html").stat().st_size > 100_000
@@ -437,7 +457,9 @@ def test_cli_rfm_without_a_file_uses_the_bundled_sample(tmp_path):
     assert result.exit_code == 0, result.output
     assert "65,126 transaction lines from" in result.output
     segments = pd.read_csv(tmp_path / "segments.csv")
-    assert len(segments) == segments["CustomerID"].nunique() == 494
+    # 494 customers bought; 6 more only cancelled and are listed unassigned.
+    assert len(segments) == segments["CustomerID"].nunique() == 500
+    assert segments["segment"].notna().sum() == 494
     assert {"segment", "segment_name", "rfm_segment"} <= set(segments.columns)
     default = rfm()  # the Python API falls back to the same sample
     assert default.rfm.cleaning.lines == 65_126

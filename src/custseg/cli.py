@@ -438,9 +438,40 @@ def run(
     help="Cancellations and returns: net them against the customer's spend, or drop them.",
 )
 @click.option(
-    "--keep-duplicates",
-    is_flag=True,
-    help="Do not look for duplicate lines (faster, for logs known to have none).",
+    "--product-column",
+    metavar="COLUMN",
+    help="Product code column (distinct products, --products-top, --categories). Default: found by name (StockCode, sku, product_id, ...).",
+)
+@click.option(
+    "--line-column",
+    metavar="COLUMN",
+    help="Order line number or id column. Default: found by name (line_id, line_no, ...).",
+)
+@click.option(
+    "--category-column",
+    metavar="COLUMN",
+    help="Product category column: each customer's share of spend per category. Default: found by name (category, department, ...).",
+)
+@click.option(
+    "--discount-column",
+    metavar="COLUMN",
+    help="Discount amount, rate or yes/no column: each customer's share of spend on discounted lines. Default: found by name (discount, promo, ...).",
+)
+@click.option(
+    "--categories",
+    type=click.Path(dir_okay=False),
+    help="A product -> category table (CSV, Excel, Parquet) for a log without a category column.",
+)
+@click.option(
+    "--products-top",
+    type=click.IntRange(min=1),
+    metavar="N",
+    help="Without categories: each customer's share of spend on the N best-selling products.",
+)
+@click.option(
+    "--drop-identical-lines/--keep-identical-lines",
+    default=None,
+    help="Identical lines: drop the copies, or keep them without looking (faster). Default: dropped when the log identifies lines (an invoice with a product or line id), else counted and kept.",
 )
 @click.option(
     "--date-format",
@@ -500,7 +531,13 @@ def rfm(
     amount_column: str | None,
     as_of: str | None,
     cancellations: str,
-    keep_duplicates: bool,
+    product_column: str | None,
+    line_column: str | None,
+    category_column: str | None,
+    discount_column: str | None,
+    categories: str | None,
+    products_top: int | None,
+    drop_identical_lines: bool | None,
     date_format: str | None,
     r_breaks: str | None,
     f_breaks: str | None,
@@ -550,11 +587,17 @@ def rfm(
             "quantity": quantity_column,
             "price": price_column,
             "amount": amount_column,
+            "product": product_column,
+            "line": line_column,
+            "category": category_column,
+            "discount": discount_column,
         },
         as_of=as_of,
         cancellations=cancellations,
-        drop_duplicates=not keep_duplicates,
+        drop_duplicates=drop_identical_lines,
         date_format=date_format,
+        categories=categories,
+        products_top=products_top,
         breaks={
             "recency": r_breaks or "",
             "frequency": f_breaks or "",
@@ -585,10 +628,20 @@ def rfm(
             f"  netted  {c.netted:>10,}  cancellation or return lines counted against spend"
         )
     click.echo(f"  used    {c.used:>10,}")
+    if c.identical_rule == "keep" and c.identical_lines:
+        click.echo(next(m for m in c.messages() if "identical line" in m))
     click.echo(
         f"{c.customers:,} customers, {c.orders:,} orders, net revenue "
         f"{c.net_revenue:,.2f}, snapshot {c.snapshot.isoformat()}"
     )
+    if c.unscored_customers:
+        click.echo(
+            f"{c.unscored_customers:,} more customers in the log have no usable "
+            "purchase; they are in segments.csv without a segment, with the reason:"
+        )
+        for why, n in c.unscored_reasons.items():
+            click.echo(f"  {n:>10,}  {why}")
+    click.echo(f"Clustered on: {', '.join(result.rfm.features)}")
     click.echo("\nRFM segments (scores 1-5, 5 = best):")
     for row in result.rfm.segments.itertuples(index=False):
         click.echo(

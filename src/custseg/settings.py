@@ -134,10 +134,14 @@ class Settings:
         "columns",
         flags=("-f", "--features"),
         metavar="COLUMNS",
-        commands=_LOCAL,
+        commands=(*_LOCAL, "rfm"),
         help_for={
             "compare": "Columns to segment on (repeat, or separate with "
-            "commas). Default: chosen as for 'run'."
+            "commas). Default: chosen as for 'run'.",
+            "rfm": "What to cluster on: rfm, behaviour (RFM and every behaviour "
+            "measure the log allows), preferences (RFM and the category or "
+            "product shares), all, or columns of the customer table. Default: "
+            "RFM plus the return rate and discount share where the log has them.",
         },
         app_label="Features to segment on",
     )

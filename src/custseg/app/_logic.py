@@ -408,7 +408,18 @@ LOG_ROLES = (
     ("quantity", "Quantity"),
     ("price", "Unit price"),
     ("amount", "Line amount (instead of quantity x price)"),
+    ("product", "Product code (optional)"),
+    ("category", "Product category (optional)"),
+    ("discount", "Discount (optional)"),
 )
+# What the RFM clusters are made on (custseg.pipeline.FEATURE_SETS), in words.
+RFM_FEATURE_WORDS = {
+    "auto": "RFM, plus returns and discounts where the log has them (recommended)",
+    "rfm": "Recency, frequency and monetary value only",
+    "behaviour": "RFM and every behaviour measure (basket, regularity, trend, ...)",
+    "preferences": "RFM and the share of spend per product category",
+    "all": "RFM, behaviour and preferences",
+}
 
 
 def log_roles(
@@ -437,18 +448,22 @@ def rfm_segment(
     roles: dict[str, str | None],
     settings: Settings | None = None,
     *,
+    features: str = "auto",
     max_mb: float = DEFAULT_MAX_UPLOAD_MB,
     progress: Any = None,
 ) -> pipeline.SegmentationRun:
     """:func:`custseg.rfm` on the staged order log with the columns the person
-    confirmed, as ``custseg rfm`` would run on the file."""
+    confirmed and the feature set picked (:data:`RFM_FEATURE_WORDS`), as
+    ``custseg rfm --features`` would run on the file."""
     result, name = _on_upload(
         upload,
         max_mb,
         lambda path: pipeline.rfm(
             path,
             columns=roles,
-            settings=settings or Settings.for_command("rfm"),
+            settings=(settings or Settings.for_command("rfm")).replace(
+                features=(features,)
+            ),
             progress=progress,
         ),
     )

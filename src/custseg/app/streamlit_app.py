@@ -1441,18 +1441,18 @@ def _start_rfm(log: app.Upload) -> None:
     for role, _ in app.LOG_ROLES:
         value = state[_role_key(role, log)]
         roles[role] = NO_COLUMN if value == _NO_COLUMN else value
-    state["rfm_roles"] = (log.digest, tuple(roles.items()))
+    state["rfm_roles"] = (log.digest, tuple(roles.items()), state["rfm_features"])
 
 
 def _rfm_result(
-    log: app.Upload, roles: tuple[tuple[str, str | None], ...]
+    log: app.Upload, roles: tuple[tuple[str, str | None], ...], features: str
 ) -> SegmentationRun:
-    key = ("rfm", log.digest, log.name, roles, _max_mb())
+    key = ("rfm", log.digest, log.name, roles, features, _max_mb())
     result: SegmentationRun = _cached_run(
         key,
         "Cleaning the lines, scoring and clustering the customers…",
         lambda progress: app.rfm_segment(
-            log, dict(roles), max_mb=_max_mb(), progress=progress
+            log, dict(roles), features=features, max_mb=_max_mb(), progress=progress
         ),
     )
     return result
@@ -1495,11 +1495,21 @@ def page_rfm() -> None:
         key = _role_key(role, log)
         st.session_state.setdefault(key, guess[role] or _NO_COLUMN)
         cols[i % 3].selectbox(words, [_NO_COLUMN, *columns], key=key)
+    st.selectbox(
+        "Cluster the customers on",
+        list[str](app.RFM_FEATURE_WORDS),
+        format_func=lambda which: app.RFM_FEATURE_WORDS[which],
+        key="rfm_features",
+    )
     st.button("Run RFM", type="primary", on_click=_start_rfm, args=(log,))
     chosen = st.session_state.get("rfm_roles")
     if chosen is None or chosen[0] != log.digest:
         return
-    result = _rfm_result(log, chosen[1])
+    try:
+        result = _rfm_result(log, chosen[1], chosen[2])
+    except CustsegError as exc:  # e.g. preferences without a category column
+        st.error(app.app_message(exc))
+        return
     _show_rfm(log, chosen[1], result)
 
 
@@ -1532,6 +1542,28 @@ def _show_rfm(
             f"{cleaning.netted:,} cancellation or return lines were netted against "
             "the customer's purchases (their value counts as negative)."
         )
+    if cleaning.identical_rule == "keep" and cleaning.identical_lines:
+        st.info(
+            f"{_count(cleaning.identical_lines, 'identical line')} kept as separate "
+            "purchases: the log has no "
+            + ("invoice" if cleaning.columns.invoice is None else "product or line id")
+            + " column to tell a repeat purchase from a line written twice."
+        )
+    if cleaning.unscored_customers:
+        reasons = "; ".join(
+            f"{n:,}: {why.removeprefix('no usable purchase: ')}"
+            for why, n in cleaning.unscored_reasons.items()
+        )
+        st.warning(
+            f"{_count(cleaning.unscored_customers, 'customer')} of the log "
+            f"{'has' if cleaning.unscored_customers == 1 else 'have'} no usable "
+            f"purchase ({reasons}). They are in the segments download without a "
+            "segment, with the reason."
+        )
+    if len(analysis.behaviour):
+        st.subheader("Behaviour and preferences by cluster")
+        st.caption("Clustered on: " + ", ".join(analysis.features) + ".")
+        st.dataframe(analysis.behaviour, hide_index=True)
 
     st.subheader("RFM segments")
     table = analysis.segments

@@ -61,6 +61,10 @@ class SegmentationRun:
         The RFM side of a run made by :func:`custseg.rfm`.
     migration : Migration or None
         Who moved between segments, for a run with ``previous=``.
+    unscored : DataFrame or None
+        Input records accounted for but not in ``data`` (an RFM run's
+        customers with no usable purchase): their id column and a
+        ``reason``. :meth:`segments_frame` lists them last, unassigned.
 
     Examples
     --------
@@ -82,6 +86,7 @@ class SegmentationRun:
     engine: str = "local"
     rfm: Any = None  # custseg.pipeline.RFMAnalysis for runs made by rfm()
     migration: Any = None  # custseg.model.Migration for runs with previous=
+    unscored: pd.DataFrame | None = None
 
     @classmethod
     def from_segmenter(
@@ -119,13 +124,64 @@ class SegmentationRun:
         """Jupyter: segment cards, a 2-D picture, and how k was chosen."""
         return _display.html(self)
 
+    @property
+    def n_unscored(self) -> int:
+        """Records in :attr:`unscored` (kept in the output, in no segment)."""
+        return 0 if self.unscored is None else len(self.unscored)
+
     def segments_frame(self) -> pd.DataFrame:
-        """Every input row and column, in input order, plus segment and name."""
-        return attach_segments(self.data, self.labels, self.segmenter)
+        """Every input row and column, in input order, plus segment and name;
+        then the :attr:`unscored` records, unassigned, with their reason."""
+        out = attach_segments(self.data, self.labels, self.segmenter)
+        if not self.n_unscored:
+            return out
+        assert self.unscored is not None
+        return append_unscored(out, self.unscored, output_prefix(self.data.columns))
 
     def profiles_frame(self) -> pd.DataFrame:
         """One row per segment."""
         return profiles_frame(self.profiles)
+
+
+def append_unscored(
+    scored: pd.DataFrame, unscored: pd.DataFrame, prefix: str
+) -> pd.DataFrame:
+    """``scored`` (an :func:`attach_segments` frame) with the ``unscored``
+    records after it: their columns filled in, the rest empty, no segment
+    number, the name ``unassigned`` and their ``reason`` as the
+    unassigned reason. Integer columns become nullable integers, so that
+    the empty cells of those records do not turn whole numbers into floats."""
+    segment, name = prefix + SEGMENT_COLUMN, prefix + NAME_COLUMN
+    reason = prefix + "unassigned_reason"
+    head = scored.copy(deep=False)
+    for col in head.columns:
+        if pd.api.types.is_integer_dtype(head[col]) and not isinstance(
+            head[col].dtype, pd.CategoricalDtype
+        ):
+            head[col] = head[col].astype("Int64")
+    names = head[name].astype("category")
+    reasons = (
+        head[reason].astype(object)
+        if reason in head.columns
+        else pd.Series(pd.NA, index=head.index, dtype=object)
+    )
+    tail = pd.DataFrame(
+        {c: unscored[c].to_numpy() for c in unscored.columns if c != "reason"}
+    )
+    out = pd.concat([head.drop(columns=[name, reason], errors="ignore"), tail])
+    out = out.reset_index(drop=True)
+    labels = [*names.cat.categories]
+    if UNASSIGNED not in labels:
+        labels.append(UNASSIGNED)
+    out[segment] = out[segment].astype("Int64")
+    out[name] = pd.Categorical(
+        [*names.astype(object), *[UNASSIGNED] * len(tail)], categories=labels
+    )
+    why = [*reasons, *unscored["reason"].astype(str)]
+    out[reason] = pd.Categorical(
+        why, categories=pd.unique(pd.Series([w for w in why if isinstance(w, str)]))
+    )
+    return out
 
 
 def _prefixes() -> Iterator[str]:

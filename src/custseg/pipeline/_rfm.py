@@ -35,16 +35,55 @@ from custseg.transactions import (
     score_values,
 )
 
-__all__ = ["RFM_FEATURES", "RFMAnalysis", "rfm", "rfm_customers"]
+__all__ = [
+    "BEHAVIOUR_FEATURES",
+    "FEATURE_SETS",
+    "RFM_FEATURES",
+    "RFMAnalysis",
+    "choose_rfm_features",
+    "rfm",
+    "rfm_customers",
+]
 
 # The behavioural clustering's features, and which way is better for each.
 RFM_FEATURES = ("recency_days", "frequency", "monetary")
+# The behaviour measures of the per-customer table (docs/rfm.md), in the
+# order they are listed; each is present only where the log allows it.
+BEHAVIOUR_FEATURES = (
+    "tenure_days",
+    "avg_order_value",
+    "purchase_interval_days",
+    "items_per_order",
+    "interval_cv",
+    "trend_90d",
+    "return_rate",
+    "discount_share",
+    "weekend_share",
+    "distinct_products",
+)
+# What ``features`` may name instead of columns. "auto" (the default) is RFM
+# plus the return rate and discount share where the log has returns or
+# discounts: measures a marketer acts on directly, which keep the clusters
+# explainable; "behaviour" adds every measure present for most customers.
+FEATURE_SETS = ("auto", "rfm", "behaviour", "preferences", "all")
+# A behaviour measure joins the "behaviour" set only when known for at least
+# this share of customers (the interval measures need two or three orders).
+_MIN_KNOWN = 0.7
 _BETTER_HIGH = {"recency_days": False, "frequency": True, "monetary": True}
 _SCORE_COLUMNS = {
     "recency_days": "r_score",
     "frequency": "f_score",
     "monetary": "m_score",
 }
+# Behaviour measures that are amounts, counts or day spans (the others are
+# shares and ratios).
+_LOG_CANDIDATES = (
+    "tenure_days",
+    "avg_order_value",
+    "purchase_interval_days",
+    "items_per_order",
+    "distinct_products",
+)
 # Features whose skewness exceeds this are log-transformed (asinh) before scaling.
 SKEW_LIMIT = 1.0
 
@@ -94,6 +133,11 @@ class RFMAnalysis:
     segments: pd.DataFrame  # one row per named RFM segment, best first
     overlap: pd.DataFrame  # customers: RFM segment (rows) x cluster (columns)
     attributes: dict[str, Any] = field(default_factory=dict)
+    features: tuple[str, ...] = RFM_FEATURES  # what the clusters are made on
+    # one row per cluster: the mean of each behaviour and preference measure
+    behaviour: pd.DataFrame = field(default_factory=pd.DataFrame)
+    # preference share column -> the category (or product) it is for
+    preference_labels: dict[str, str] = field(default_factory=dict)
 
     def _repr_html_(self) -> str:
         """Jupyter: how every transaction line was used, and the RFM segments."""
@@ -117,6 +161,9 @@ class RFMAnalysis:
                 "counts": self.overlap.to_numpy().tolist(),
             },
             "attributes": self.attributes,
+            "features": list(self.features),
+            "preference_labels": dict(self.preference_labels),
+            "behaviour": _behaviour_dict(self.behaviour, self.preference_labels),
         }
 
 
@@ -185,6 +232,69 @@ def _segment_table(customers: pd.DataFrame, segment_map: SegmentMap) -> pd.DataF
     ]
 
 
+def choose_rfm_features(
+    customers: pd.DataFrame,
+    requested: Sequence[str] | None,
+    preference_columns: Sequence[str] = (),
+    *,
+    source: str | None = None,
+) -> list[str]:
+    """The clustering features of an RFM run: a set named in
+    :data:`FEATURE_SETS`, or columns of the per-customer table.
+
+    Examples
+    --------
+    >>> table = pd.DataFrame({"recency_days": [1, 9], "frequency": [2, 1],
+    ...     "monetary": [5.0, 9.0], "return_rate": [0.0, 0.2],
+    ...     "weekend_share": [0.5, 1.0]})
+    >>> choose_rfm_features(table, None)
+    ['recency_days', 'frequency', 'monetary', 'return_rate']
+    >>> choose_rfm_features(table, ["behaviour"])
+    ['recency_days', 'frequency', 'monetary', 'return_rate', 'weekend_share']
+    >>> choose_rfm_features(table, ["frequency", "weekend_share"])
+    ['frequency', 'weekend_share']
+    """
+    names = list(requested or ["auto"])
+    if len(names) == 1 and names[0].lower() in FEATURE_SETS:
+        which = names[0].lower()
+    elif any(n.lower() in FEATURE_SETS for n in names):
+        raise ParameterError(
+            f"features takes one of {', '.join(FEATURE_SETS)}, or column names; "
+            f"got {', '.join(names)}"
+        )
+    else:
+        missing = [n for n in names if n not in customers.columns]
+        if missing:
+            raise MissingColumnError(
+                missing, [str(c) for c in customers.columns], path=source
+            )
+        return names
+
+    def varies(col: str) -> bool:
+        values = customers[col]
+        return bool(values.notna().mean() >= _MIN_KNOWN and values.nunique() > 1)
+
+    chosen = list(RFM_FEATURES)
+    present = [c for c in BEHAVIOUR_FEATURES if c in customers.columns]
+    if which == "auto":
+        chosen += [
+            c
+            for c in ("return_rate", "discount_share")
+            if c in present and varies(c) and (customers[c] > 0).mean() >= 0.01
+        ]
+    if which in ("behaviour", "all"):
+        chosen += [c for c in present if varies(c)]
+    if which in ("preferences", "all"):
+        if not preference_columns:
+            raise ParameterError(
+                "features='preferences' needs a product category column "
+                "(--category-column, or --categories FILE with a product column) "
+                "or --products-top N"
+            )
+        chosen += [c for c in preference_columns if varies(c)]
+    return chosen
+
+
 def _join_attributes(
     customers: pd.DataFrame,
     id_column: str,
@@ -240,8 +350,10 @@ def rfm(
     columns: Mapping[str, str | None] | None = None,
     as_of: str | dt.date | None = None,
     cancellations: str = "net",
-    drop_duplicates: bool = True,
+    drop_duplicates: bool | None = None,
     date_format: str | None = None,
+    categories: str | os.PathLike[str] | pd.DataFrame | None = None,
+    products_top: int | None = None,
     breaks: Mapping[str, str | Sequence[float]] | None = None,
     segment_map: SegmentMap | str | os.PathLike[str] | None = None,
     attributes: str | os.PathLike[str] | pd.DataFrame | None = None,
@@ -264,7 +376,7 @@ def rfm(
     data : path, DataFrame, DatabaseSource or None
         Transaction lines (CSV, ``.csv.gz``, Parquet, Excel, or a database
         table or query); ``None`` uses the bundled Online Retail sample.
-    columns, as_of, cancellations, drop_duplicates, date_format
+    columns, as_of, cancellations, drop_duplicates, date_format, categories, products_top
         As for :func:`custseg.transactions.aggregate_transactions`.
     breaks : mapping, optional
         Custom score thresholds instead of quantiles, e.g.
@@ -281,7 +393,12 @@ def rfm(
         split (active against lapsed) is what the recency score shows. The
         features are the RFM ones (and the attributes'); ``engine`` says where
         the aggregation runs (scoring and clustering run locally on the
-        per-customer table either way).
+        per-customer table either way). ``features`` names what to cluster
+        on: one of :data:`FEATURE_SETS` (``auto``: RFM plus the return rate
+        and discount share where the log has them; ``rfm``; ``behaviour``:
+        RFM and every behaviour measure; ``preferences``: RFM and the
+        category or product shares; ``all``), or columns of the customer
+        table.
     algorithm_options : mapping, optional
         Settings fields for the clusters (``algorithm``, ``linkage``, ...), as
         a mapping; the same as passing them as keywords.
@@ -342,6 +459,9 @@ def rfm(
         "cancellations": cancellations,
         "drop_duplicates": drop_duplicates,
         "date_format": date_format,
+        "categories": categories,
+        "products_top": products_top,
+        "distinct_products": _wants_products(settings.features),
         "delimiter": settings.delimiter,
         "encoding": settings.encoding,
         "na_values": settings.na_values,
@@ -376,9 +496,21 @@ def rfm(
         customers, attribute_features, attribute_info = _join_attributes(
             customers, id_column, attributes, attributes_key, load_options
         )
-    features = [*RFM_FEATURES, *attribute_features]
+    features = choose_rfm_features(
+        customers,
+        settings.features,
+        list(table.preference_labels),
+        source=cleaning.source,
+    )
+    if settings.features is None or settings.features[0].lower() in FEATURE_SETS:
+        features += [c for c in attribute_features if c not in features]
+    # Heavy-tailed amounts and counts are clustered on a log scale; shares
+    # (0 to 1) and ratios stay as they are.
     log_features = tuple(
-        c for c in RFM_FEATURES if abs(_skewness(customers[c])) > SKEW_LIMIT
+        c
+        for c in features
+        if c in (*RFM_FEATURES, *_LOG_CANDIDATES)
+        and abs(_skewness(customers[c])) > SKEW_LIMIT
     )
     if len(customers) < 2:
         raise InputError(
@@ -402,7 +534,7 @@ def rfm(
             features=features,
             id_columns=(id_column,),
             log_features=log_features or None,
-            column_roles=None,
+            column_roles=_measure_roles(customers, table.preference_labels),
             previous=None,
         ),
         quality=quality,
@@ -429,6 +561,9 @@ def rfm(
     overlap = overlap.loc[overlap.sum(axis=1) > 0]
     if not (labels < 0).any():
         overlap = overlap.drop(columns="unassigned")
+    behaviour = _behaviour_table(
+        customers, labels, cluster_names, table.preference_labels
+    )
     analysis = RFMAnalysis(
         cleaning=cleaning,
         segment_map=seg_map,
@@ -438,6 +573,9 @@ def rfm(
         segments=_segment_table(customers, seg_map),
         overlap=overlap,
         attributes=attribute_info,
+        features=tuple(features),
+        preference_labels=dict(table.preference_labels),
+        behaviour=behaviour,
     )
     record = {
         "data": source,
@@ -453,6 +591,12 @@ def rfm(
         if not isinstance(segment_map, SegmentMap)
         else "custom",
         "attributes": attribute_info.get("source"),
+        "categories": None
+        if categories is None
+        else str(
+            categories if not isinstance(categories, pd.DataFrame) else "<DataFrame>"
+        ),
+        "products_top": products_top,
         "features": features,
         "n_clusters": n_clusters,
         "k_range": list(k_range),
@@ -461,7 +605,116 @@ def rfm(
         "algorithm": segmenter.algorithm_,
         "engine": engine,
     }
-    return dataclasses.replace(clustered, settings=record, engine=engine, rfm=analysis)
+    unscored = table.unscored[[id_column, "reason"]] if len(table.unscored) else None
+    return dataclasses.replace(
+        clustered, settings=record, engine=engine, rfm=analysis, unscored=unscored
+    )
+
+
+# Labels and roles of the per-customer measures, for profiles and names.
+_MEASURE_ROLES: dict[str, dict[str, str]] = {
+    "tenure_days": {"label": "days as a customer", "role": "tenure"},
+    "return_rate": {"label": "returns (share of spend)", "role": "share"},
+    "discount_share": {"label": "discounted spend (share)", "role": "share"},
+    "weekend_share": {"label": "weekend orders (share)", "role": "share"},
+    "trend_90d": {"label": "order trend, last 90 days", "role": "number"},
+    "interval_cv": {"label": "irregularity of order gaps", "role": "number"},
+    "items_per_order": {"label": "items per order", "role": "number"},
+    "distinct_products": {"label": "distinct products", "role": "count"},
+    "n_categories": {"label": "categories bought", "role": "count"},
+    "avg_order_value": {"label": "average order value", "role": "money"},
+    "purchase_interval_days": {"label": "days between orders", "role": "number"},
+}
+
+
+def _wants_products(features: Sequence[str] | None) -> bool:
+    """Whether the features ask for distinct products (the one measure that
+    costs a list per line; docs/scale.md)."""
+    names = [f.lower() for f in features or ()]
+    return bool({"behaviour", "all", "distinct_products"} & set(names))
+
+
+def _behaviour_table(
+    customers: pd.DataFrame,
+    labels: np.ndarray,
+    cluster_names: Sequence[str],
+    preference_labels: Mapping[str, str],
+) -> pd.DataFrame:
+    """One row per cluster: its size, the mean of every behaviour measure and
+    preference share the table has, and what it prefers most (the category
+    or product with the largest mean share, and that share)."""
+    measures = [
+        c
+        for c in (*BEHAVIOUR_FEATURES, *preference_labels, "n_categories")
+        if c in customers.columns
+    ]
+    rows = []
+    for i, name in enumerate(cluster_names):
+        members = customers.loc[labels == i, measures]
+        row: dict[str, Any] = {"cluster": name, "customers": len(members)}
+        row.update({c: _mean(members[c]) for c in measures})
+        shares = {c: row[c] for c in preference_labels if c in row}
+        if shares:
+            best = max(shares, key=lambda c: (shares[c], c))
+            row["prefers"] = preference_labels[best]
+            row["prefers_share"] = shares[best]
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def _mean(values: pd.Series) -> float:
+    known = values.dropna()
+    return float(known.mean()) if len(known) else float("nan")
+
+
+def _behaviour_dict(
+    table: pd.DataFrame, preference_labels: Mapping[str, str]
+) -> dict[str, Any]:
+    """The behaviour table for summary.json and the report: each measure's
+    column, label and kind (``share`` shows as a percentage, ``days`` as
+    whole days), and one row of values per cluster (None where unknown)."""
+    if not len(table):
+        return {"columns": [], "rows": []}
+    measures = [
+        c for c in table.columns if c in _MEASURE_ROLES or c in preference_labels
+    ]
+    columns = []
+    for c in measures:
+        role = _MEASURE_ROLES.get(c, {"label": f"spend on {preference_labels.get(c)}"})
+        kind = (
+            "share"
+            if role.get("role", "share") == "share"
+            else "days"
+            if c.endswith("_days")
+            else "number"
+        )
+        columns.append({"column": c, "label": role["label"], "kind": kind})
+    rows = []
+    for rec in table.to_dict("records"):
+        rows.append(
+            {
+                "cluster": rec["cluster"],
+                "customers": int(rec["customers"]),
+                "values": [
+                    None if pd.isna(rec[c]) else round(float(rec[c]), 4)
+                    for c in measures
+                ],
+                "prefers": rec.get("prefers"),
+                "prefers_share": rec.get("prefers_share"),
+            }
+        )
+    return {"columns": columns, "rows": rows}
+
+
+def _measure_roles(
+    customers: pd.DataFrame, preference_labels: Mapping[str, str]
+) -> dict[str, dict[str, str]]:
+    """The roles and labels of the measures the per-customer table has: a
+    preference share reads "spend on <category>"."""
+    roles = {c: dict(r) for c, r in _MEASURE_ROLES.items() if c in customers.columns}
+    for col, what in preference_labels.items():
+        roles[col] = {"label": f"spend on {what}", "role": "share"}
+    return roles
 
 
 def _skewness(column: pd.Series) -> float:

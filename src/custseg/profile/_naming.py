@@ -50,10 +50,34 @@ def _noun(label: str, *drop: str) -> str:
     return " ".join(text.split())
 
 
+# The words for the behaviour measures custseg itself computes from an order
+# log (custseg.transactions): (higher than the rest, lower than the rest).
+OWN_MEASURES: dict[str, tuple[str, str]] = {
+    "trend_90d": ("buying more lately", "slowing down"),
+    "interval_cv": ("irregular orders", "regular orders"),
+    "weekend_share": ("weekend shoppers", "weekday shoppers"),
+    "items_per_order": ("big baskets", "small baskets"),
+    "distinct_products": ("wide range of products", "narrow range of products"),
+    "return_rate": ("often returns", "rarely returns"),
+    "discount_share": ("buys on discount", "pays full price"),
+    "avg_order_value": ("big orders", "small orders"),
+    "purchase_interval_days": ("long gaps between orders", "short gaps between orders"),
+    "n_categories": ("many categories", "few categories"),
+}
+
+
 def numeric_phrase(
-    column: str, z: float, role: str | None = None, label: str | None = None
+    column: str,
+    z: float,
+    role: str | None = None,
+    label: str | None = None,
+    mean: float | None = None,
 ) -> str:
     """The words for a numeric trait, by the column's role.
+
+    A share of spend on one thing (role ``share``, label ``spend on ...``)
+    says so with the segment's share when it is the most of their spend
+    (``mean``).
 
     Examples
     --------
@@ -61,9 +85,20 @@ def numeric_phrase(
     ('older', 'many web purchases')
     >>> numeric_phrase("PURCHASES_FREQUENCY", -1.0, "frequency")
     'rare purchases'
+    >>> numeric_phrase("share_toys", 1.2, "share", "spend on toys", mean=0.62)
+    'buys mostly toys (62% of spend)'
+    >>> numeric_phrase("trend_90d", -0.8)
+    'slowing down'
     """
     role = role or role_of(column)
     high = z > 0
+    if column in OWN_MEASURES:
+        return OWN_MEASURES[column][0 if high else 1]
+    if role == "share" and label and label.lower().startswith("spend on "):
+        thing = label[len("spend on ") :]
+        if high and mean is not None and mean >= 0.5:
+            return f"buys mostly {thing} ({mean:.0%} of spend)"
+        return f"{'more' if high else 'little'} {thing}"
     if role == "age":
         return "older" if high else "younger"
     if role == "birth_year":
@@ -106,6 +141,7 @@ def segment_traits(
     threshold: float = TRAIT_Z,
     roles: Mapping[str, str] | None = None,
     labels: Mapping[str, str] | None = None,
+    means: Mapping[str, float] | None = None,
 ) -> list[Trait]:
     """Traits of one segment, strongest first.
 
@@ -119,7 +155,9 @@ def segment_traits(
     traits: list[Trait] = []
     for col, value in z.items():
         if not math.isnan(value) and abs(value) >= threshold:
-            phrase = numeric_phrase(col, value, roles.get(col), labels.get(col))
+            phrase = numeric_phrase(
+                col, value, roles.get(col), labels.get(col), (means or {}).get(col)
+            )
             traits.append((abs(value), phrase))
     for col, shares in categories.items():
         for category, share in shares.items():

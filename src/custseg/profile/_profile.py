@@ -284,6 +284,7 @@ def profiles_from_stats(
             {c: sh[1] for c, sh in categorical.items()},
             roles=roles,
             labels=labels,
+            means=mean,
         )
         raw.append((seg, int(sizes[seg]), mean, median, z, cats, traits))
 

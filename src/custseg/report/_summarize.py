@@ -67,6 +67,9 @@ def summarize(result: SegmentationRun) -> dict[str, Any]:
         "n_rows": int(result.n_rows),
         "n_segmented": int(result.n_rows - len(excluded)),
         "n_unassigned": len(excluded),
+        # records kept in the segments file without being segmented (an RFM
+        # run's customers with no usable purchase), with their reason there
+        "n_unscored": result.n_unscored,
         # Every unassigned row is in the segments file with its reason; the
         # summary lists the first EXCLUDED_LISTED of them.
         "excluded_rows": excluded.head(EXCLUDED_LISTED).to_dict("records"),

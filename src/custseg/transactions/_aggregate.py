@@ -17,8 +17,11 @@ The cleaning rules
 5. A line with quantity 0 (or amount 0) is dropped.
 6. A line with a unit price of zero or below is dropped (free samples,
    "Adjust bad debt" entries).
-7. A line identical, in every column, to another line is a duplicate: one copy
-   is used and the others are dropped.
+7. A line identical, in every column, to another line is a duplicate only when
+   the log identifies its lines (a line id, or an invoice with a product
+   code): one copy is used and the others are dropped. Without that, two
+   identical lines are two purchases (the same thing bought twice on one
+   day): they are counted and kept (``drop_duplicates=True`` drops them).
 8. A cancellation is a line whose invoice number is "C" followed by a digit
    (UCI's convention) or whose quantity or amount is negative (a return). By
    default (``cancellations="net"``) its value counts against the customer's
@@ -26,15 +29,21 @@ The cleaning rules
    purchase date. With ``cancellations="exclude"`` it is dropped.
 9. A customer left with no purchase, only cancellations, is dropped with all
    their lines: recency and frequency have no meaning for them.
+
+No customer is lost: a customer id whose every line was dropped is listed in
+:attr:`CustomerTable.unscored` with the reason, and the pipeline writes it to
+segments.csv without a segment.
 """
 
 from __future__ import annotations
 
 import codecs
 import contextlib
+import dataclasses
 import datetime as dt
 import gzip
 import os
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -60,14 +69,20 @@ if TYPE_CHECKING:
 
 __all__ = [
     "DROP_REASONS",
+    "TOP_CATEGORIES",
+    "UNSCORED_REASONS",
     "Cleaning",
     "CustomerTable",
+    "Preferences",
     "aggregate_transactions",
     "check_rules",
     "cleaning_from_groups",
     "customer_frame",
     "detect_date_format",
+    "identical_rule",
+    "preference_rule",
     "snapshot_date",
+    "with_preferences",
 ]
 
 # Why a line was not used, in the order the rules are applied.
@@ -82,7 +97,23 @@ DROP_REASONS: dict[str, str] = {
     "cancellation": "cancellation or return (cancellations='exclude')",
     "no_purchase": "customer has only cancellations or returns, no purchase",
 }
+# Why a customer in the log has no RFM values, by the reason that dropped most
+# of their lines (segments.csv's unassigned_reason).
+UNSCORED_REASONS: dict[str, str] = {
+    "missing_date": "no usable purchase: no line with a date",
+    "after_as_of": "no usable purchase: every line is on or after the as-of date",
+    "missing_customer": "no usable purchase",
+    "missing_value": "no usable purchase: no line with a numeric quantity, price "
+    "or amount",
+    "zero_quantity": "no usable purchase: every line has a quantity or amount of zero",
+    "bad_price": "no usable purchase: every line has a unit price of zero or below",
+    "duplicate": "no usable purchase",
+    "cancellation": "no usable purchase: only cancellations or returns (excluded)",
+    "no_purchase": "no usable purchase: only cancellations or returns",
+}
 CANCELLATION_RULES = ("net", "exclude")
+# Category shares kept per customer; the rest of their spend is "other".
+TOP_CATEGORIES = 8
 # DuckDB's memory limit: the aggregation spills to disk past it, so memory stays
 # bounded however long the log (see benchmarks/rfm.py).
 MEMORY_LIMIT = "512MB"
@@ -127,6 +158,10 @@ _NUMERIC_TYPES = (
 )
 
 
+def _lines(n: int, what: str = "line") -> str:
+    return f"{n:,} {what}{'' if n == 1 else 's'}"
+
+
 @dataclass(frozen=True)
 class Cleaning:
     """What happened to every transaction line.
@@ -149,6 +184,11 @@ class Cleaning:
     columns: TransactionColumns
     date_format: str | None
     file_info: dict[str, Any] = field(default_factory=dict)
+    # identical lines found (None: not looked for) and what was done with them
+    identical_lines: int | None = 0
+    identical_rule: str = "drop"
+    unscored_customers: int = 0  # customer ids with no usable purchase
+    unscored_reasons: dict[str, int] = field(default_factory=dict)
 
     def drop_reasons(self) -> dict[str, str]:
         """Each key of ``dropped`` with its reason in words (:data:`DROP_REASONS`),
@@ -160,11 +200,27 @@ class Cleaning:
         out = []
         for key, n in self.dropped.items():
             if n:
-                out.append(f"{n:,} lines dropped: {DROP_REASONS[key]}.")
+                out.append(f"{_lines(n)} dropped: {DROP_REASONS[key]}.")
+        if self.identical_rule == "keep" and self.identical_lines:
+            why = (
+                "no invoice column"
+                if self.columns.invoice is None
+                else "no product or line id column"
+            )
+            out.append(
+                f"{_lines(self.identical_lines, 'identical line')} kept: {why} to tell "
+                "repeats from errors; --drop-identical-lines to drop them."
+            )
         if self.netted:
             out.append(
-                f"{self.netted:,} cancellation or return lines netted against "
+                f"{_lines(self.netted, 'cancellation or return line')} netted against "
                 "the customer's purchases (their value counts as negative)."
+            )
+        if self.unscored_customers:
+            n = self.unscored_customers
+            out.append(
+                f"{n:,} customer{'s' if n != 1 else ''} with no usable purchase "
+                "kept in segments.csv without a segment, with the reason."
             )
         return out
 
@@ -186,15 +242,24 @@ class Cleaning:
             "columns": self.columns.to_dict(),
             "date_format": self.date_format,
             "file": self.file_info,
+            "identical_lines": self.identical_lines,
+            "identical_lines_rule": self.identical_rule,
+            "unscored_customers": self.unscored_customers,
+            "unscored_reasons": dict(self.unscored_reasons),
         }
 
 
 @dataclass(frozen=True)
 class CustomerTable:
-    """The per-customer features and the cleaning record behind them."""
+    """The per-customer features and the cleaning record behind them;
+    ``unscored`` lists the customer ids of the log with no usable purchase
+    (id, reason, lines)."""
 
     customers: pd.DataFrame
     cleaning: Cleaning
+    unscored: pd.DataFrame = field(default_factory=pd.DataFrame)
+    # the preference share columns and the category (or product) each is for
+    preference_labels: dict[str, str] = field(default_factory=dict)
 
 
 def _quote(name: str) -> str:
@@ -511,12 +576,16 @@ def aggregate_transactions(
     columns: Mapping[str, str | None] | None = None,
     as_of: str | dt.date | None = None,
     cancellations: str = "net",
-    drop_duplicates: bool = True,
+    drop_duplicates: bool | None = None,
     date_format: str | None = None,
     delimiter: str | None = None,
     encoding: str | None = None,
     sheet: str | int | None = None,
     na_values: Sequence[str] = (),
+    categories: str | os.PathLike[str] | pd.DataFrame | None = None,
+    products_top: int | None = None,
+    top_categories: int = TOP_CATEGORIES,
+    distinct_products: bool = False,
     threads: int | None = None,
     memory_limit: str | None = MEMORY_LIMIT,
 ) -> CustomerTable:
@@ -537,10 +606,25 @@ def aggregate_transactions(
         What to do with cancellation and return lines (see the module notes).
     date_format : str, optional
         strptime format of text dates. Default: detected from a sample.
-    drop_duplicates : bool, default True
-        Drop lines identical in every column to another line (rule 7). False
-        skips the check, for logs known to hold no duplicates: it is the most
-        expensive step of the aggregation.
+    drop_duplicates : bool or None, default None
+        Lines identical in every column to another line (rule 7): None drops
+        the copies when the log identifies its lines (a line id, or an invoice
+        and a product code) and otherwise counts and keeps them; True drops
+        them always; False does not look for them (faster, for logs known to
+        hold none).
+    categories : path or DataFrame, optional
+        A product -> category table (the product code column, named like the
+        log's product column or first, and a category column) for logs
+        without a category column.
+    products_top : int, optional
+        Without categories, each customer's share of spend on the N
+        best-selling products (``share_product_<code>`` columns).
+    top_categories : int, default 8
+        Category shares kept; the rest of the spend is ``share_other``.
+    distinct_products : bool, default False
+        Count each customer's distinct products (with a product column). It
+        keeps a hash per line until its customer is complete: about 40% more
+        time at 10 million lines (docs/scale.md), so only when asked.
     threads : int, optional
         DuckDB threads (default: one per core).
     memory_limit : str, default "512MB"
@@ -551,8 +635,13 @@ def aggregate_transactions(
     CustomerTable
         ``customers`` has one row per customer, sorted by id: the id column
         (under its own name), ``recency_days``, ``frequency``, ``monetary``,
-        ``tenure_days``, ``avg_order_value``, ``purchase_interval_days``,
-        ``first_purchase`` and ``last_purchase``.
+        ``tenure_days``, ``avg_order_value``, ``purchase_interval_days``, the
+        behaviour measures the log allows (``items_per_order``,
+        ``interval_cv``, ``trend_90d``, ``return_rate``, ``discount_share``,
+        ``weekend_share``, ``distinct_products``, ``favourite_weekday``,
+        ``favourite_hour``; docs/rfm.md), ``first_purchase`` and
+        ``last_purchase``. ``unscored`` lists the customers with no usable
+        purchase.
     """
     import duckdb
 
@@ -570,6 +659,7 @@ def aggregate_transactions(
         name = info["source"]
         types = _describe(con)
         cols = find_columns(list(types), columns, source=name)
+        wanted = preference_rule(cols, categories, products_top, top_categories)
         try:
             return _aggregate(
                 con,
@@ -580,11 +670,28 @@ def aggregate_transactions(
                 cancellations,
                 drop_duplicates,
                 date_format,
+                wanted,
+                distinct_products=distinct_products,
             )
         except duckdb.Error as exc:
             raise _read_error(exc, name) from exc
     finally:
         con.close()
+
+
+def _discount_flag(col: str, duck_type: str) -> str:
+    """SQL: whether a line is discounted, from a discount amount, rate or
+    yes/no column (any positive number, or yes/true/y/1)."""
+    q = _quote(col)
+    if duck_type == "BOOLEAN":
+        return f"coalesce({q}, false)"
+    if _is_numeric(duck_type):
+        return f"coalesce(CAST({q} AS DOUBLE) > 0, false)"
+    text = f"lower(trim(CAST({q} AS VARCHAR)))"
+    return (
+        f"coalesce({text} IN ('y', 'yes', 'true', 't') OR TRY_CAST("
+        rf"regexp_replace({text}, '^[£$€¥]\s*|\s+|%$', '', 'g') AS DOUBLE) > 0, false)"
+    )
 
 
 def _aggregate(
@@ -594,10 +701,14 @@ def _aggregate(
     info: dict[str, Any],
     snapshot_given: dt.date | None,
     cancellations: str,
-    drop_duplicates: bool,
+    drop_duplicates: bool | None,
     date_format: str | None,
+    preferences: Preferences | None = None,
+    *,
+    distinct_products: bool = False,
 ) -> CustomerTable:
     name = info["source"]
+    count_products = distinct_products and cols.product is not None
     ts, fmt = _date_expr(con, cols.date, types[cols.date], date_format, name)
     for role in ("quantity", "price", "amount"):
         col = getattr(cols, role)
@@ -607,16 +718,19 @@ def _aggregate(
                 path=name,
                 column=col,
             )
+    rule = identical_rule(cols, drop_duplicates)
     customer = _customer(cols.customer, types[cols.customer])
     if cols.amount is not None:
         value = _number(cols.amount, types[cols.amount])
         qty = value
         price = "1.0"
+        items = "NULL::DOUBLE"
     else:
         assert cols.quantity is not None and cols.price is not None
         qty = _number(cols.quantity, types[cols.quantity])
         price = _number(cols.price, types[cols.price])
         value = f"({qty}) * ({price})"
+        items = "abs(q)"
     if cols.invoice is not None:
         invoice = f"trim(CAST({_quote(cols.invoice)} AS VARCHAR))"
         # The regular expression only runs on the few numbers starting with C.
@@ -627,7 +741,23 @@ def _aggregate(
     else:  # without order numbers, each purchase day is an order
         invoice = "strftime(ts, '%Y-%m-%d')"
         cancel_invoice = "false"
-    line_hash = "hash(" + ", ".join(_quote(c) for c in types) + ")"
+    product = (
+        f"NULLIF(trim(CAST({_quote(cols.product)} AS VARCHAR)), '')"
+        if cols.product is not None
+        else "NULL::VARCHAR"
+    )
+    category = (
+        f"NULLIF(trim(CAST({_quote(cols.category)} AS VARCHAR)), '')"
+        if cols.category is not None
+        else "NULL::VARCHAR"
+    )
+    discount = (
+        _discount_flag(cols.discount, types[cols.discount])
+        if cols.discount is not None
+        else "false"
+    )
+    check = rule != "unchecked"
+    line_hash = "hash(" + ", ".join(_quote(c) for c in types) + ")" if check else "0"
 
     # Without an as-of date no line can be after the snapshot (the day after
     # the last date), so the rule needs the snapshot only when it is given; the
@@ -650,75 +780,381 @@ def _aggregate(
         WHEN p <= 0 THEN {code["bad_price"]}
         {f"WHEN cx THEN {code['cancellation']}" if exclude else ""}
         END::TINYINT"""
-    # Money is exact: each line's value is a DECIMAL(18, 4) (exact for prices
-    # with up to four decimals), and sums of decimals do not drift.
-    # Lines -> (customer, order, kind) groups. Duplicates are found within each
-    # group by the hash of every column; the list of hashes is built only for
-    # the lines being used, and list_unique counts the distinct ones.
-    if drop_duplicates:
-        # Duplicates are found within each (customer, order, kind) group by the
-        # hash of every column: list_unique counts the distinct hashes of the
-        # lines being used, and only groups holding a duplicate pay for summing
-        # their distinct lines. Exact, and memory holds 16 bytes per line while
-        # the groups are aggregated (DuckDB spills them past memory_limit).
+    # Lines -> (customer, order, kind, reason) groups. Identical lines are
+    # found within each group by the hash of every column: list_unique counts
+    # the distinct hashes of the lines being used. Only groups holding an
+    # identical pair pay for summing their distinct lines, and only when they
+    # are dropped; exact, and memory holds a few bytes per line while the
+    # groups are aggregated (DuckDB spills them past memory_limit).
+    # Only the sums the log has are carried (items need a quantity column,
+    # discounted spend a discount column).
+    sums = {"amount": "v"}
+    if cols.amount is None:
+        sums["items"] = "it"
+    if cols.discount is not None:
+        sums["disc"] = "dv"
+    if rule == "drop":
+        # One list of (hash, values) per group: identical lines have identical
+        # values, so the distinct entries are the distinct lines.
+        fields = ", ".join(f"{x} := {x}" for x in ("h", *sums.values()))
+        dedup_aggs = (
+            f"list(struct_pack({fields})) FILTER (WHERE reason IS NULL) AS rows, "
+            "CASE WHEN reason IS NULL THEN count(*) - list_unique(rows) "
+            "ELSE 0 END AS dups, "
+        )
+        pick = {
+            key: (
+                f"CASE WHEN dups = 0 THEN s_{x} ELSE list_sum(list_transform("
+                f"list_distinct(rows), lambda z: z.{x})) END"
+            )
+            for key, x in sums.items()
+        }
+        dropped_copies = "dups"
+    else:
         dedup_aggs = (
             "CASE WHEN reason IS NULL THEN count(*) - list_unique(list(h)) "
             "ELSE 0 END AS dups, "
-            "list(h) FILTER (WHERE reason IS NULL) AS hs, "
-            "list(v) FILTER (WHERE reason IS NULL) AS vs,"
+            if check
+            else "0 AS dups, "
         )
-        amount = (
-            "CASE WHEN dups = 0 THEN s ELSE list_sum(list_transform("
-            "list_distinct(list_zip(hs, vs)), lambda x: x[2])) END"
-        )
-    else:
-        dedup_aggs, amount = "0 AS dups,", "s"
+        pick = {key: f"s_{x}" for key, x in sums.items()}
+        dropped_copies = "0"
+    pick.setdefault("items", "NULL::DOUBLE")
+    pick.setdefault("disc", "NULL::DECIMAL(38, 4)")
+    # Distinct products: each order's distinct product hashes, merged per
+    # customer (8 bytes per line, not the product text).
+    prods = (
+        "list(hash(prod)) FILTER (WHERE reason IS NULL)"
+        if count_products
+        else "NULL::UBIGINT[]"
+    )
+    snap = (
+        f"TIMESTAMP {_literal(snapshot_given.isoformat())}"
+        if snapshot_given is not None
+        else "(CAST(max(last_ts) OVER () AS DATE) + 1)::TIMESTAMP"
+    )
+    purchase = "reason IS NULL AND NOT cx"
     # Money is exact: each line's value is a DECIMAL(18, 4) (exact for prices
-    # with up to four decimals), and sums of decimals do not drift.
-    sql = f"""
+    # with up to four decimals), and sums of decimals do not drift. One scan
+    # of the log: lines -> orders -> customers, the behaviour measures riding
+    # along (docs/rfm.md has each formula).
+    lines_sql = f"""
     WITH typed AS (
         SELECT {customer} AS c, {ts} AS ts, {qty} AS q, {price} AS p,
                TRY_CAST({value} AS DECIMAL(18, 4)) AS v,
-               {line_hash if drop_duplicates else "0"} AS h,
-               {invoice if cols.invoice else "NULL"} AS inv
+               {line_hash} AS h,
+               {invoice if cols.invoice else "NULL"} AS inv,
+               {product} AS prod, {discount} AS disc, {category} AS cat
         FROM tx),
     flagged AS (
-        SELECT c, ts, v, h, q, p,
+        SELECT c, ts, v, h, q, p, prod, disc, cat,
                {"inv" if cols.invoice else invoice} AS inv,
                ({cancel_invoice} OR v < 0) AS cx
         FROM typed),
     lines AS (
-        SELECT c, inv, ts, h, cx,
+        SELECT c, inv, ts, h, cx, prod, cat,
                CASE WHEN cx THEN -abs(v) ELSE v END AS v,
+               {items} AS it,
+               CASE WHEN disc THEN CASE WHEN cx THEN -abs(v) ELSE v END END AS dv,
                {reason} AS reason
-        FROM flagged),
+        FROM flagged)"""
+    sql = (
+        lines_sql
+        + f""",
     groups AS (
         SELECT c, inv, cx, reason, count(*) AS n, {dedup_aggs}
-               sum(v) AS s, min(ts) AS first_ts, max(ts) AS last_ts
+               sum(v) AS s_v, sum(it) AS s_it, sum(dv) AS s_dv,
+               {prods} AS prods,
+               min(ts) AS first_ts, max(ts) AS last_ts
         FROM lines GROUP BY c, inv, cx, reason),
-    orders AS (
-        SELECT c, cx, reason, n, dups, first_ts, last_ts, {amount} AS amount
-        FROM groups)
-    SELECT CASE WHEN reason IS NULL THEN c END AS customer, reason,
+    orders AS MATERIALIZED (
+        SELECT c, cx, reason, n, dups, first_ts, last_ts, prods,
+               {pick["amount"]} AS amount, {pick["items"]} AS items,
+               {pick["disc"]} AS disc,
+               {snap} AS snap,
+               CASE WHEN {purchase} THEN date_diff('day',
+                   CAST(lag(first_ts) OVER (PARTITION BY c, cx, reason
+                        ORDER BY first_ts) AS DATE),
+                   CAST(first_ts AS DATE)) END AS gap
+        FROM groups),
+    weekdays AS (
+        SELECT c, arg_max(d, n * 8 - d) AS fav_dow FROM (
+            SELECT c, isodow(first_ts) AS d, count(*) AS n FROM orders
+            WHERE {purchase} GROUP BY ALL) GROUP BY c),
+    hours AS (
+        SELECT c, arg_max(hr, n * 32 - hr) AS fav_hour FROM (
+            SELECT c, hour(first_ts) AS hr, count(*) AS n FROM orders
+            WHERE {purchase} GROUP BY ALL) GROUP BY c),
+    customers AS (
+        SELECT c AS customer, reason,
            sum(n)::BIGINT AS lines, sum(dups)::BIGINT AS dups,
+           sum({dropped_copies})::BIGINT AS dropped_copies,
            (count(*) FILTER (WHERE NOT cx))::BIGINT AS frequency,
-           (sum(n - dups) FILTER (WHERE cx))::BIGINT AS netted,
+           (sum(n - {dropped_copies}) FILTER (WHERE cx))::BIGINT AS netted,
            min(first_ts) FILTER (WHERE NOT cx) AS first_ts,
            max(last_ts) FILTER (WHERE NOT cx) AS last_ts,
            max(last_ts) AS any_ts,
-           sum(amount) AS monetary
-    FROM orders GROUP BY ALL
+           sum(amount) AS monetary,
+           sum(amount) FILTER (WHERE NOT cx) AS gross,
+           -sum(amount) FILTER (WHERE cx) AS returned,
+           sum(items) FILTER (WHERE NOT cx) AS items,
+           sum(disc) FILTER (WHERE NOT cx) AS discounted,
+           (count(*) FILTER (WHERE NOT cx
+                AND first_ts >= snap - INTERVAL 90 DAY))::BIGINT AS recent_orders,
+           avg(gap) AS gap_mean, stddev_pop(gap) AS gap_sd,
+           count(gap)::BIGINT AS gaps,
+           (count(*) FILTER (WHERE NOT cx AND isodow(first_ts) >= 6))::BIGINT
+               AS weekend_orders,
+           {
+            "list_unique(flatten(list(prods) FILTER (WHERE NOT cx)))"
+            if count_products
+            else "NULL"
+        }::BIGINT AS products,
+           max(CAST(first_ts AS TIME) > TIME '00:00:00'
+               OR CAST(last_ts AS TIME) > TIME '00:00:00') AS has_time
+        FROM orders GROUP BY c, reason)
+    SELECT customers.*, weekdays.fav_dow, hours.fav_hour
+    FROM customers
+    LEFT JOIN weekdays ON customers.reason IS NULL AND weekdays.c = customers.customer
+    LEFT JOIN hours ON customers.reason IS NULL AND hours.c = customers.customer
     """
+    )
     result = con.execute(sql).df()
-    return cleaning_from_groups(
+    table = cleaning_from_groups(
         result,
         snapshot_given=snapshot_given,
         cancellations=cancellations,
-        drop_duplicates=drop_duplicates,
+        identical=rule,
         columns=cols,
         date_format=fmt,
         info=info,
         name=name,
+    )
+    if preferences is None:
+        return table
+    # The spend per customer and category: a second scan of the log, made
+    # only when the log has categories (or products are asked for).
+    distinct = (
+        "DISTINCT c, inv, h, v, prod, cat" if rule == "drop" else "c, v, prod, cat"
+    )
+    join = ""
+    if preferences.kind == "product":
+        key = "prod"
+    elif preferences.categories is not None:
+        con.register("cat_map", preferences.categories)
+        join = "LEFT JOIN cat_map m ON l.prod = m.product"
+        key = "m.category"
+    else:
+        key = "cat"
+    spend = con.execute(
+        lines_sql
+        + f"""
+        SELECT l.c AS customer, {key} AS key, sum(l.v)::DOUBLE AS spend
+        FROM (SELECT {distinct} FROM lines WHERE reason IS NULL AND NOT cx) l
+        {join} GROUP BY ALL"""
+    ).df()
+    return with_preferences(table, spend, preferences)
+
+
+def preference_rule(
+    cols: TransactionColumns,
+    categories: str | os.PathLike[str] | pd.DataFrame | None,
+    products_top: int | None,
+    top_categories: int = 8,
+) -> Preferences | None:
+    """What spend is split by, if anything: the log's category column, a
+    product -> category table, or the ``products_top`` best sellers."""
+    if products_top is not None and products_top < 1:
+        raise ParameterError(f"products_top must be 1 or more; got {products_top}")
+    if top_categories < 1:
+        raise ParameterError(f"top_categories must be 1 or more; got {top_categories}")
+    if categories is not None:
+        if cols.product is None:
+            raise ParameterError(
+                "a product -> category table needs the log's product column "
+                "(name it with --product-column)"
+            )
+        return Preferences("category", top_categories, _category_map(categories, cols))
+    if cols.category is not None:
+        return Preferences("category", top_categories)
+    if products_top is not None:
+        if cols.product is None:
+            raise ParameterError(
+                "products_top needs a product column (name it with --product-column)"
+            )
+        return Preferences("product", products_top)
+    return None
+
+
+def _category_map(
+    categories: str | os.PathLike[str] | pd.DataFrame, cols: TransactionColumns
+) -> pd.DataFrame:
+    """The product -> category table as two text columns, product and
+    category: the product column named like the log's (else the first), the
+    category column found by name (else the other one)."""
+    from custseg.io import load_table, table_meta
+    from custseg.transactions._columns import guess_columns
+
+    table = (
+        categories if isinstance(categories, pd.DataFrame) else load_table(categories)
+    )
+    source = str(table_meta(table).get("source", "<categories>"))
+    names = [str(c) for c in table.columns]
+    if len(names) < 2:
+        raise InputError(
+            "a product -> category table needs two columns (product, category); "
+            f"it has {', '.join(names) or 'none'}",
+            path=source,
+        )
+    product = cols.product if cols.product in names else names[0]
+    guess = guess_columns([n for n in names if n != product])
+    category = guess["category"] or next(n for n in names if n != product)
+    keys = table[product].astype("string").str.strip()
+    repeated = keys.duplicated(keep=False) & keys.notna()
+    if repeated.any():
+        rows = (np.flatnonzero(repeated.to_numpy()) + 2).tolist()
+        raise InputError(
+            f"product {keys[repeated].iloc[0]!r} has more than one category",
+            path=source,
+            column=product,
+            rows=rows,
+        )
+    return pd.DataFrame(
+        {
+            "product": keys.astype(object).to_numpy(),
+            "category": table[category].astype("string").str.strip().astype(object),
+        }
+    ).dropna(subset=["product"])
+
+
+@dataclass(frozen=True)
+class Preferences:
+    """What customers' spend is split by: ``kind`` is ``"category"`` (a
+    category column, or ``categories``, a product -> category table) or
+    ``"product"`` (the ``top`` best-selling products); ``top`` shares are
+    kept, the rest go to ``other``."""
+
+    kind: str
+    top: int
+    categories: pd.DataFrame | None = None
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"\W+", "_", text.strip().lower()).strip("_") or "blank"
+
+
+def with_preferences(
+    table: CustomerTable, spend: pd.DataFrame, preferences: Preferences
+) -> CustomerTable:
+    """``table`` with each customer's share of purchase spend per category
+    (or product): one ``share_<name>`` column per top category, ``share_other``
+    for the rest, and for categories ``n_categories`` (categories bought) and
+    ``top_category`` (the one with the most spend; ties to the first name).
+    ``spend`` has one row per customer and key: customer, key, spend."""
+    customers = table.customers
+    id_name = table.cleaning.columns.customer
+    unknown = "uncategorised" if preferences.categories is not None else "unknown"
+    keys = spend["key"].astype(object).where(spend["key"].notna(), unknown).astype(str)
+    spend = spend.assign(key=keys, customer=_id_text(spend["customer"]))
+    spend = spend[spend["spend"] > 0]
+    totals = spend.groupby("key")["spend"].sum()
+    ranked = sorted(totals.index, key=lambda k: (-totals[k], k))
+    top = ranked[: preferences.top]
+    shown = spend["key"].where(spend["key"].isin(top), "other")
+    wide = spend.assign(key=shown).pivot_table(
+        index="customer", columns="key", values="spend", aggfunc="sum", fill_value=0.0
+    )
+    order = [*top, *(["other"] if len(ranked) > len(top) else [])]
+    wide = wide.reindex(columns=order, fill_value=0.0)
+    ids = _id_text(customers[id_name])
+    wide = wide.reindex(ids.to_numpy(), fill_value=0.0)
+    total = wide.sum(axis=1).to_numpy()
+    labels: dict[str, str] = {}
+    out = customers.copy()
+    prefix = "share_" if preferences.kind == "category" else "share_product_"
+    for key in order:
+        col = prefix + _slug(key)
+        while col in out.columns:
+            col += "_"
+        labels[col] = key
+        with np.errstate(divide="ignore", invalid="ignore"):
+            share = np.where(total > 0, wide[key].to_numpy() / total, 0.0)
+        out[col] = np.round(share, 4)
+    if preferences.kind == "category":
+        per = spend.groupby("customer")
+        out["n_categories"] = (
+            per["key"].nunique().reindex(ids.to_numpy(), fill_value=0).to_numpy()
+        )
+        best = spend.sort_values(
+            ["customer", "spend", "key"], ascending=[True, False, True]
+        )
+        first = best.drop_duplicates("customer").set_index("customer")["key"]
+        out["top_category"] = first.reindex(ids.to_numpy()).to_numpy()
+    return dataclasses.replace(table, customers=out, preference_labels=labels)
+
+
+def _id_text(ids: pd.Series) -> pd.Series:
+    """Customer ids as text, the way :func:`customer_frame` reads them."""
+    if pd.api.types.is_float_dtype(ids):
+        ids = ids.astype("Int64")
+    return ids.astype(str).reset_index(drop=True)
+
+
+def identical_rule(cols: TransactionColumns, drop_duplicates: bool | None) -> str:
+    """What happens to identical lines: ``"drop"`` (one copy kept: the log
+    identifies lines, or dropping was asked for), ``"keep"`` (counted and kept:
+    without an invoice and a product or line id, two identical lines are two
+    purchases) or ``"unchecked"`` (``drop_duplicates=False``: not looked for)."""
+    if drop_duplicates is None:
+        return "drop" if cols.identifies_lines else "keep"
+    return "drop" if drop_duplicates else "unchecked"
+
+
+def _unscored(
+    dropped_rows: pd.DataFrame, no_purchase: pd.DataFrame, kept_ids: pd.Index
+) -> pd.DataFrame:
+    """One row per customer id seen in the log but left with no usable
+    purchase: the id, the reason (the one that dropped most of their lines)
+    and their line count."""
+    keys = list(DROP_REASONS)
+    rows = dropped_rows[dropped_rows["customer"].notna()]
+    rows = rows[~rows["customer"].isin(kept_ids)]
+    parts = [
+        pd.DataFrame(
+            {
+                "customer": rows["customer"].to_numpy(),
+                "why": [keys[int(r) - 1] for r in rows["reason"]],
+                "lines": rows["lines"].to_numpy(dtype=np.int64),
+            }
+        ),
+        pd.DataFrame(
+            {
+                "customer": no_purchase["customer"].to_numpy(),
+                "why": "no_purchase",
+                "lines": (no_purchase["lines"] - no_purchase["dropped_copies"])
+                .to_numpy(dtype=np.int64)
+                .astype(np.int64),
+            }
+        ),
+    ]
+    parts = [p for p in parts if len(p)]
+    if not parts:
+        return pd.DataFrame({"customer": [], "reason": [], "lines": []})
+    both = pd.concat(parts, ignore_index=True)
+    # The reason covering most of the customer's lines; ties go to the rule
+    # applied first.
+    both["order"] = both["why"].map({k: i for i, k in enumerate(keys)})
+    both = both.sort_values(
+        ["customer", "lines", "order"], ascending=[True, False, True]
+    )
+    total = both.groupby("customer", sort=False)["lines"].transform("sum")
+    first = both.assign(total=total).drop_duplicates("customer")
+    return pd.DataFrame(
+        {
+            "customer": first["customer"].to_numpy(),
+            "reason": [UNSCORED_REASONS[w] for w in first["why"]],
+            "lines": first["total"].to_numpy(dtype=np.int64),
+        }
     )
 
 
@@ -727,17 +1163,20 @@ def cleaning_from_groups(
     *,
     snapshot_given: dt.date | None,
     cancellations: str,
-    drop_duplicates: bool,
+    identical: str,
     columns: TransactionColumns,
     date_format: str | None,
     info: dict[str, Any],
     name: str,
 ) -> CustomerTable:
     """The customer table and cleaning record from the final aggregation, which
-    has one row per used customer (``reason`` null) and one per drop reason
-    code: columns customer, reason, lines, dups, frequency, netted, first_ts,
-    last_ts, any_ts (the last date of any line) and monetary. Shared by the
-    DuckDB and Spark engines."""
+    has one row per (customer, reason code): a null reason for the customer's
+    used lines, and a row per drop reason (customer null for lines with no
+    id). Columns: customer, reason, lines, dups (identical copies found),
+    dropped_copies (those dropped), frequency, netted, first_ts, last_ts,
+    any_ts (the last date of any line), monetary, and the behaviour sums that
+    :func:`customer_frame` turns into features. ``identical`` is
+    :func:`identical_rule`'s answer. Shared by the DuckDB and Spark engines."""
     lines = int(result["lines"].sum())
     any_ts = result["any_ts"].max()
     snapshot = snapshot_date(
@@ -752,20 +1191,30 @@ def cleaning_from_groups(
     ):
         dropped[keys[int(reason_code) - 1]] += int(n)
     per_customer = result[result["reason"].isna()]
-    dropped["duplicate"] = int(per_customer["dups"].sum())
+    dropped["duplicate"] = int(per_customer["dropped_copies"].sum())
+    found_identical = int(per_customer["dups"].sum())
     no_purchase = per_customer["frequency"] == 0
     dropped["no_purchase"] = int(
-        (per_customer["lines"] - per_customer["dups"])[no_purchase].sum()
+        (per_customer["lines"] - per_customer["dropped_copies"])[no_purchase].sum()
     )
     if not exclude:
         dropped.pop("cancellation")
-    if not drop_duplicates:
+    if identical != "drop":
         dropped.pop("duplicate")
     if snapshot_given is None:
         dropped.pop("after_as_of")
     kept = per_customer[~no_purchase]
     netted = int(kept["netted"].fillna(0).sum())
-    customers = customer_frame(kept, columns.customer, snapshot)
+    customers = customer_frame(kept, columns, snapshot, cancellations)
+    unscored = _unscored(
+        dropped_rows, per_customer[no_purchase], pd.Index(kept["customer"])
+    )
+    unscored = unscored.rename(columns={"customer": columns.customer})
+    if len(unscored):
+        unscored[columns.customer] = _typed_ids(
+            unscored[columns.customer], customers[columns.customer]
+        )
+        unscored = unscored.sort_values(columns.customer, kind="stable")
     used = lines - sum(dropped.values())
     cleaning = Cleaning(
         source=name,
@@ -776,13 +1225,21 @@ def cleaning_from_groups(
         cancellations=cancellations,
         customers=len(customers),
         orders=int(customers["frequency"].sum()),
-        net_revenue=float(customers["monetary"].sum()),
+        net_revenue=float(kept["monetary"].sum()),
         snapshot=snapshot,
         first_date=customers["first_purchase"].min().date() if len(customers) else None,
         last_date=customers["last_purchase"].max().date() if len(customers) else None,
         columns=columns,
         date_format=date_format,
         file_info=info,
+        identical_lines=found_identical if identical != "unchecked" else None,
+        identical_rule=identical,
+        unscored_customers=len(unscored),
+        unscored_reasons={
+            str(k): int(v) for k, v in unscored["reason"].value_counts().items()
+        }
+        if len(unscored)
+        else {},
     )
     if not len(customers):
         raise EmptyDataError(
@@ -790,11 +1247,43 @@ def cleaning_from_groups(
             + "; ".join(cleaning.messages() or ["no lines"]),
             path=name,
         )
-    return CustomerTable(customers, cleaning)
+    return CustomerTable(customers, cleaning, unscored.reset_index(drop=True))
 
 
-def customer_frame(kept: pd.DataFrame, id_name: str, snapshot: dt.date) -> pd.DataFrame:
-    """Per-customer features from the aggregated rows (one per customer)."""
+def _typed_ids(ids: pd.Series, like: pd.Series) -> Any:
+    """Unscored customers' ids as the scored ones are typed (integers when
+    those are, else text)."""
+    text = ids.astype(str).to_numpy()
+    if pd.api.types.is_integer_dtype(like):
+        as_int = pd.to_numeric(pd.Series(text), errors="coerce")
+        if as_int.notna().all():
+            return as_int.astype(np.int64).to_numpy()
+    return text
+
+
+_WEEKDAYS = (
+    "Monday",
+    "Tuesday",
+    "Wednesday",
+    "Thursday",
+    "Friday",
+    "Saturday",
+    "Sunday",
+)
+
+
+def customer_frame(
+    kept: pd.DataFrame,
+    columns: TransactionColumns,
+    snapshot: dt.date,
+    cancellations: str = "net",
+) -> pd.DataFrame:
+    """Per-customer features from the aggregated rows (one per customer);
+    docs/rfm.md gives each formula. A behaviour column is present only where
+    the log allows it (items with a quantity column, discount share with a
+    discount column, distinct products with a product column, the favourite
+    hour where dates carry times, return rate when returns are netted)."""
+    id_name = columns.customer
     raw = kept["customer"]
     if pd.api.types.is_float_dtype(raw):  # integer ids that met a NULL on the way
         raw = raw.astype("Int64")
@@ -814,19 +1303,56 @@ def customer_frame(kept: pd.DataFrame, id_name: str, snapshot: dt.date) -> pd.Da
     frequency = kept["frequency"].to_numpy(dtype=np.int64)
     monetary = kept["monetary"].to_numpy(dtype=np.float64)
     span = (last_day - first_day).astype(np.int64)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        interval = np.where(frequency > 1, span / np.maximum(frequency - 1, 1), np.nan)
+    tenure = (snap_day - first_day).astype(np.int64)
+
+    def ratio(top: Any, bottom: Any, where: Any = True) -> np.ndarray:
+        top = np.asarray(top, dtype=np.float64)
+        bottom = np.asarray(bottom, dtype=np.float64)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return np.where(where & (bottom != 0), top / bottom, np.nan)
+
+    gross = kept["gross"].to_numpy(dtype=np.float64)
     frame = pd.DataFrame(
         {
             id_name: as_int.astype(np.int64).to_numpy() if integral else ids.to_numpy(),
             "recency_days": (snap_day - last_day).astype(np.int64),
             "frequency": frequency,
             "monetary": monetary,
-            "tenure_days": (snap_day - first_day).astype(np.int64),
+            "tenure_days": tenure,
             "avg_order_value": np.round(monetary / frequency, 2),
-            "purchase_interval_days": np.round(interval, 1),
-            "first_purchase": first,
-            "last_purchase": last,
+            "purchase_interval_days": np.round(
+                ratio(span, frequency - 1, frequency > 1), 1
+            ),
         }
     )
+    if columns.amount is None:
+        frame["items_per_order"] = np.round(ratio(kept["items"], frequency), 2)
+    gaps = kept["gaps"].to_numpy(dtype=np.int64)
+    frame["interval_cv"] = np.round(
+        ratio(kept["gap_sd"], kept["gap_mean"], gaps >= 2), 3
+    )
+    # The customer's order rate in the last 90 days against their own rate
+    # over their whole history (at least 90 days): 1 steady, 0 stopped.
+    recent_rate = kept["recent_orders"].to_numpy(dtype=np.float64) / 90
+    lifetime_rate = frequency / np.maximum(tenure, 90)
+    frame["trend_90d"] = np.round(recent_rate / lifetime_rate, 3)
+    if cancellations == "net":
+        returned = kept["returned"].fillna(0).to_numpy(dtype=np.float64)
+        frame["return_rate"] = np.round(np.nan_to_num(ratio(returned, gross)), 4)
+    if columns.discount is not None:
+        discounted = kept["discounted"].fillna(0).to_numpy(dtype=np.float64)
+        frame["discount_share"] = np.round(np.nan_to_num(ratio(discounted, gross)), 4)
+    frame["weekend_share"] = np.round(
+        kept["weekend_orders"].to_numpy(dtype=np.float64) / frequency, 4
+    )
+    if columns.product is not None and kept["products"].notna().any():
+        frame["distinct_products"] = kept["products"].to_numpy(dtype=np.int64)
+    dow = kept["fav_dow"].to_numpy(dtype=np.int64)
+    frame["favourite_weekday"] = pd.Categorical.from_codes(
+        (dow - 1).astype(np.int64), categories=pd.Index(_WEEKDAYS)
+    )
+    if bool(kept["has_time"].fillna(False).any()):
+        frame["favourite_hour"] = kept["fav_hour"].to_numpy(dtype=np.int64)
+    frame["first_purchase"] = first
+    frame["last_purchase"] = last
     return frame.sort_values(id_name, kind="stable").reset_index(drop=True)

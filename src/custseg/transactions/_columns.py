@@ -64,6 +64,47 @@ _CANDIDATES: dict[str, tuple[str, ...]] = {
     ),
     "quantity": ("quantity", "qty", "units", "unitssold", "quantityordered"),
     "price": ("unitprice", "price", "priceeach", "itemprice", "unitcost"),
+    "product": (
+        "stockcode",
+        "productid",
+        "productcode",
+        "product",
+        "sku",
+        "itemid",
+        "itemcode",
+        "item",
+        "articleid",
+        "article",
+    ),
+    "line": (
+        "lineid",
+        "lineno",
+        "linenumber",
+        "lineitemid",
+        "orderlineid",
+        "orderitemid",
+    ),
+    "category": (
+        "category",
+        "productcategory",
+        "categoryname",
+        "itemcategory",
+        "department",
+        "productline",
+        "productgroup",
+    ),
+    "discount": (
+        "discount",
+        "discountamount",
+        "discountpct",
+        "discountpercent",
+        "discountrate",
+        "discounted",
+        "ondiscount",
+        "promo",
+        "promotion",
+        "coupon",
+    ),
     "amount": (
         "amount",
         "lineamount",
@@ -87,6 +128,11 @@ class TransactionColumns:
 
     Money comes either from ``quantity`` x ``price`` or from ``amount`` (a line
     total); ``invoice`` is optional (without it, each purchase day is an order).
+    ``product`` (a product code), ``line`` (a line number or id),
+    ``category`` (a product category) and ``discount`` (a discount amount,
+    rate or yes/no flag) are optional and feed the behaviour and preference
+    features; an invoice with a product or line id, or a line id alone,
+    identifies each line, so that identical lines are known to be repeats.
     """
 
     customer: str
@@ -95,9 +141,23 @@ class TransactionColumns:
     quantity: str | None = None
     price: str | None = None
     amount: str | None = None
+    product: str | None = None
+    line: str | None = None
+    category: str | None = None
+    discount: str | None = None
 
     def to_dict(self) -> dict[str, str | None]:
         return {f.name: getattr(self, f.name) for f in fields(self)}
+
+    @property
+    def identifies_lines(self) -> bool:
+        """Whether two identical lines can only be one line written twice: a
+        line id, or an invoice with a product code. Without that, two
+        identical lines are two purchases (the same thing bought twice on one
+        day)."""
+        return self.line is not None or (
+            self.invoice is not None and self.product is not None
+        )
 
     @property
     def value_columns(self) -> tuple[str, ...]:
@@ -123,7 +183,8 @@ def guess_columns(
     --------
     >>> guess_columns(["client", "when", "total"])  # doctest: +NORMALIZE_WHITESPACE
     {'customer': 'client', 'invoice': None, 'date': None, 'quantity': None,
-     'price': None, 'amount': 'total'}
+     'price': None, 'product': None, 'line': None, 'category': None,
+     'discount': None, 'amount': 'total'}
     >>> guess_columns(["CustomerID", "InvoiceNo"], {"invoice": NO_COLUMN})["invoice"]
     """
     given: dict[str, str] = {k: v for k, v in (explicit or {}).items() if v}
@@ -171,7 +232,8 @@ def find_columns(
     ...         "CustomerID", "Country"]
     >>> find_columns(cols).to_dict()  # doctest: +NORMALIZE_WHITESPACE
     {'customer': 'CustomerID', 'date': 'InvoiceDate', 'invoice': 'InvoiceNo',
-     'quantity': 'Quantity', 'price': 'UnitPrice', 'amount': None}
+     'quantity': 'Quantity', 'price': 'UnitPrice', 'amount': None,
+     'product': 'StockCode', 'line': None, 'category': None, 'discount': None}
     """
     given: dict[str, str] = {k: v for k, v in (explicit or {}).items() if v}
     unknown = set(given) - set(ROLES)
@@ -216,4 +278,8 @@ def find_columns(
         quantity=found["quantity"] if found["amount"] is None else None,
         price=found["price"] if found["amount"] is None else None,
         amount=found["amount"],
+        product=found["product"],
+        line=found["line"],
+        category=found["category"],
+        discount=found["discount"],
     )
