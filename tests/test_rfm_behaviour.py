@@ -151,6 +151,11 @@ def test_behaviour_measures_match_the_hand_computation():
     # No discount column, no discount share; distinct products only asked for.
     assert "discount_share" not in got.columns
     assert "distinct_products" not in aggregate_transactions(frame).customers
+    # A blank product code is no product.
+    blank = frame.copy()
+    blank.loc[1, "StockCode"] = ""  # customer 1's line of B
+    counted = aggregate_transactions(blank, distinct_products=True).customers
+    assert counted.set_index("CustomerID").loc[1, "distinct_products"] == 2
     # lifetimes / PyMC-Marketing definitions (docs/rfm.md), by hand for
     # customer 1 (one order per day): repeat purchases 2, their "recency"
     # (last - first purchase) 60 days, age T 61 days.

@@ -269,23 +269,73 @@ def test_messy_csv_is_typed_and_checked_like_local(spark, tmp_path):
     assert mine.file_info["delimiter"] == ";"
 
 
+def rfm_log(path, kind: str):
+    """tests/test_rfm.py's hand-checked log, as is or in a variant."""
+    from tests.test_rfm import HEADER, LINES
+
+    frame = pd.DataFrame(LINES, columns=HEADER)
+    if kind == "no_product":
+        # Without a product code, identical lines are two purchases: kept.
+        frame = frame.drop(columns="StockCode")
+    elif kind == "discount":
+        # Rates, a percentage, a yes/no flag and blanks, as logs write them.
+        flags = ["0", "0.15", "", "5%", "0", "yes", "no"] * 3
+        frame["Discount"] = flags[: len(frame)]
+    elif kind == "category":
+        frame["Category"] = ["toys" if s < "F" else "books" for s in frame["StockCode"]]
+    frame.to_csv(path, index=False)
+    return path
+
+
 @needs_spark
 @pytest.mark.parametrize("cancellations", ["net", "exclude"])
-def test_rfm_aggregation_on_spark_matches_duckdb(spark, tmp_path, cancellations):
-    from tests.test_rfm import write_log
-
+@pytest.mark.parametrize(
+    ("kind", "options"),
+    [
+        ("default", {"as_of": "2024-03-08", "distinct_products": True}),
+        ("default", {"drop_duplicates": False}),
+        ("no_product", {}),
+        ("discount", {"as_of": "2024-03-08"}),
+        ("category", {}),
+    ],
+    ids=["default", "unchecked", "no_product", "discount", "category"],
+)
+def test_rfm_aggregation_on_spark_matches_duckdb(
+    spark, tmp_path, cancellations, kind, options
+):
     from custseg.spark import aggregate_transactions_spark
     from custseg.transactions import aggregate_transactions
 
-    log = write_log(tmp_path / "log.csv")
-    local = aggregate_transactions(log, cancellations=cancellations, as_of="2024-03-08")
-    on_spark = aggregate_transactions_spark(
-        log, cancellations=cancellations, as_of="2024-03-08"
+    log = rfm_log(tmp_path / "log.csv", kind)
+    local = aggregate_transactions(log, cancellations=cancellations, **options)
+    on_spark = aggregate_transactions_spark(log, cancellations=cancellations, **options)
+    # Every column, behaviour measures included; money may differ in the last bit.
+    pd.testing.assert_frame_equal(
+        on_spark.customers, local.customers, check_dtype=False, rtol=1e-9
     )
-    assert on_spark.cleaning.dropped == local.cleaning.dropped
-    assert on_spark.cleaning.used == local.cleaning.used
-    assert on_spark.cleaning.netted == local.cleaning.netted
-    pd.testing.assert_frame_equal(on_spark.customers, local.customers)
+    pd.testing.assert_frame_equal(on_spark.unscored, local.unscored, check_dtype=False)
+    assert on_spark.preference_labels == local.preference_labels
+    mine, theirs = on_spark.cleaning.to_dict(), local.cleaning.to_dict()
+    assert mine.pop("file")["engine"] == "spark"
+    theirs.pop("file")
+    assert mine == theirs
+    # The variants do reach the code they are for.
+    assert len(local.unscored) == 1  # customer 6 only cancelled
+    columns = set(local.customers.columns)
+    if kind == "no_product":
+        assert theirs["identical_lines_rule"] == "keep"
+        assert theirs["identical_lines"] == 1
+        assert "distinct_products" not in columns
+    elif kind == "discount":
+        assert local.customers["discount_share"].gt(0).any()
+        assert "distinct_products" not in columns  # not asked for
+    elif kind == "category":
+        assert {"share_toys", "share_books", "top_category"} <= columns
+    elif "drop_duplicates" in options:
+        assert theirs["identical_lines_rule"] == "unchecked"
+    else:
+        assert theirs["dropped"]["duplicate"] == 1
+        assert "distinct_products" in columns
 
 
 @needs_spark

@@ -19,14 +19,19 @@ from custseg.spark._read import read_source
 from custseg.spark._session import quiet_pyspark, spark_session
 from custseg.transactions import (
     DROP_REASONS,
+    TOP_CATEGORIES,
     CustomerTable,
     check_rules,
     cleaning_from_groups,
     detect_date_format,
     find_columns,
+    identical_rule,
+    preference_rule,
+    with_preferences,
 )
 
 if TYPE_CHECKING:
+    import pandas as pd
     from pyspark.sql import Column, DataFrame
 
 __all__ = ["aggregate_transactions_spark", "spark_datetime_pattern"]
@@ -67,14 +72,24 @@ def aggregate_transactions_spark(
     columns: Mapping[str, str | None] | None = None,
     as_of: str | dt.date | None = None,
     cancellations: str = "net",
-    drop_duplicates: bool = True,
+    drop_duplicates: bool | None = None,
     date_format: str | None = None,
     delimiter: str | None = None,
     encoding: str | None = None,
     na_values: Sequence[str] = (),
+    categories: str | os.PathLike[str] | pd.DataFrame | None = None,
+    products_top: int | None = None,
+    top_categories: int = TOP_CATEGORIES,
+    distinct_products: bool = False,
     master: str | None = None,
 ) -> CustomerTable:
-    """:func:`custseg.transactions.aggregate_transactions` on Spark (CSV or Parquet)."""
+    """:func:`custseg.transactions.aggregate_transactions` on Spark (CSV or Parquet).
+
+    The options are the DuckDB engine's, less ``sheet`` (Spark reads no
+    Excel), ``threads`` and ``memory_limit``; ``master`` is the Spark master
+    (default: a local session on every core). The result is the same, column
+    for column (tests/test_spark.py compares the two).
+    """
     snapshot_given = check_rules(cancellations, as_of)
     spark = spark_session(master)
     with quiet_pyspark():
@@ -90,6 +105,10 @@ def aggregate_transactions_spark(
             cancellations,
             drop_duplicates,
             date_format,
+            categories=categories,
+            products_top=products_top,
+            top_categories=top_categories,
+            distinct_products=distinct_products,
         )
 
 
@@ -100,15 +119,34 @@ def _aggregate(
     columns: Mapping[str, str | None] | None,
     snapshot_given: dt.date | None,
     cancellations: str,
-    drop_duplicates: bool,
+    drop_duplicates: bool | None,
     date_format: str | None,
+    *,
+    categories: str | os.PathLike[str] | pd.DataFrame | None = None,
+    products_top: int | None = None,
+    top_categories: int = TOP_CATEGORIES,
+    distinct_products: bool = False,
 ) -> CustomerTable:
+    from pyspark.sql import Window
     from pyspark.sql import functions as F
-    from pyspark.sql.types import DateType, NumericType, StringType, TimestampType
+    from pyspark.sql.types import (
+        BooleanType,
+        DateType,
+        DecimalType,
+        DoubleType,
+        FloatType,
+        NumericType,
+        StringType,
+        TimestampNTZType,
+        TimestampType,
+    )
 
     name = str(meta["source"])
     types = {f.name: f.dataType for f in df.schema.fields}
     cols = find_columns(list(types), columns, source=name)
+    wanted = preference_rule(cols, categories, products_top, top_categories)
+    rule = identical_rule(cols, drop_duplicates)
+    count_products = distinct_products and cols.product is not None
     na = sorted(na_values | {""})
 
     def text(col: str) -> Column:
@@ -121,9 +159,21 @@ def _aggregate(
         cleaned = F.regexp_replace(text(col), r"^[£$€¥]\s*|\s+", "")
         return cleaned.try_cast("double")
 
+    def discount_flag(col: str) -> Column:
+        # As the DuckDB engine reads it: any positive number, or yes/true/y/1.
+        if isinstance(types[col], BooleanType):
+            return F.coalesce(F.col(f"`{col}`"), F.lit(False))
+        if isinstance(types[col], NumericType):
+            return F.coalesce(F.col(f"`{col}`").cast("double") > 0, F.lit(False))
+        low = F.lower(text(col))
+        rate = F.regexp_replace(low, r"^[£$€¥]\s*|\s+|%$", "").try_cast("double")
+        return F.coalesce(low.isin("y", "yes", "true", "t") | (rate > 0), F.lit(False))
+
     date_type = types[cols.date]
     fmt: str | None = None
-    if isinstance(date_type, (TimestampType, DateType)):
+    if isinstance(date_type, (TimestampType, TimestampNTZType, DateType)):
+        # Parquet timestamps without a zone (pandas writes those) come as
+        # TIMESTAMP_NTZ: their wall-clock time is taken in the session's zone.
         ts = F.col(f"`{cols.date}`").cast("timestamp")
     elif isinstance(date_type, StringType):
         sample = [
@@ -148,7 +198,27 @@ def _aggregate(
             column=cols.date,
             hint="Name the date column with --date-column.",
         )
-    customer = F.regexp_replace(text(cols.customer), r"^([0-9]+)\.0+$", "$1")
+    for role in ("quantity", "price", "amount"):
+        col = getattr(cols, role)
+        if col is not None and isinstance(
+            types[col], (DateType, TimestampType, TimestampNTZType, BooleanType)
+        ):
+            raise ColumnTypeError(
+                f"is the {role} column but holds {types[col].simpleString().upper()} "
+                "values",
+                path=name,
+                column=col,
+            )
+    if isinstance(types[cols.customer], (FloatType, DoubleType, DecimalType)):
+        # 17850.0 (a pandas export of an integer id with missing values) is
+        # 17850; Spark would write 1.785E7 for 17850000.0.
+        raw_id = F.col(f"`{cols.customer}`")
+        customer = F.when(
+            (F.abs(raw_id) < 9e15) & (raw_id == F.floor(raw_id)),
+            raw_id.cast("long").cast("string"),
+        ).otherwise(raw_id.cast("string"))
+    else:
+        customer = F.regexp_replace(text(cols.customer), r"^([0-9]+)\.0+$", "$1")
     if cols.amount is not None:
         q = number(cols.amount)
         p = F.lit(1.0)
@@ -157,6 +227,7 @@ def _aggregate(
         assert cols.quantity is not None and cols.price is not None
         q, p = number(cols.quantity), number(cols.price)
         value = q * p
+    no_text = F.lit(None).cast("string")
     lines = df.select(
         *[F.col(f"`{c}`") for c in types],
         customer.alias("_c"),
@@ -164,6 +235,11 @@ def _aggregate(
         q.alias("_q"),
         p.alias("_p"),
         value.try_cast("decimal(18,4)").alias("_v"),
+        (text(cols.product) if cols.product is not None else no_text).alias("_prod"),
+        (text(cols.category) if cols.category is not None else no_text).alias("_cat"),
+        (
+            discount_flag(cols.discount) if cols.discount is not None else F.lit(False)
+        ).alias("_disc"),
     )
     if cols.invoice is not None:
         lines = lines.withColumn("_inv", text(cols.invoice))
@@ -181,7 +257,9 @@ def _aggregate(
     exclude = cancellations == "exclude"
     reason = F.when(F.col("_ts").isNull(), code["missing_date"])
     if snapshot_given is not None:
-        snap = F.lit(dt.datetime.combine(snapshot_given, dt.time()))
+        # A date literal, made a timestamp in the session's time zone like the
+        # parsed dates (a Python datetime would be read in the driver's).
+        snap = F.lit(snapshot_given).cast("timestamp")
         reason = reason.when(F.col("_ts") >= snap, code["after_as_of"])
     reason = (
         reason.when(F.col("_c").isNull(), code["missing_customer"])
@@ -194,59 +272,143 @@ def _aggregate(
     )
     if exclude:
         reason = reason.when(F.col("_cx"), code["cancellation"])
-    lines = lines.withColumn("_reason", reason).withColumn(
-        "_v", F.when(F.col("_cx"), -F.abs("_v")).otherwise(F.col("_v"))
+    signed = F.when(F.col("_cx"), -F.abs("_v")).otherwise(F.col("_v"))
+    lines = lines.select(
+        *[F.col(f"`{c}`") for c in types],
+        "_c",
+        "_inv",
+        "_ts",
+        "_cx",
+        "_prod",
+        "_cat",
+        signed.alias("_v"),
+        (F.abs("_q") if cols.amount is None else F.lit(None).cast("double")).alias(
+            "_it"
+        ),
+        F.when(F.col("_disc"), signed).alias("_dv"),
+        reason.alias("_reason"),
     )
-    # Exact duplicates: one group per distinct line (every input column), with
-    # its number of copies; each group's value counts once.
-    if drop_duplicates:
+    derived = ["_c", "_inv", "_ts", "_cx", "_prod", "_cat", "_v", "_it", "_dv"]
+    # Identical lines: one group per distinct line (every input column), with
+    # its number of copies. With rule "drop" a used line's value counts once,
+    # otherwise once per copy.
+    if rule != "unchecked":
         distinct = lines.groupBy(
-            *[F.col(f"`{c}`") for c in types],
-            "_c",
-            "_inv",
-            "_cx",
-            "_reason",
-            "_ts",
-            "_v",
-        ).agg(F.count(F.lit(1)).alias("_n"))
+            *[F.col(f"`{c}`") for c in types], *derived, "_reason"
+        ).agg(F.count(F.lit(1)).cast("int").alias("_n"))
     else:
-        distinct = lines.withColumn("_n", F.lit(1))
-    orders = distinct.groupBy("_c", "_inv", "_cx", "_reason").agg(
+        distinct = lines.select(*derived, "_reason", F.lit(1).alias("_n"))
+    used = F.col("_reason").isNull()
+    n = F.col("_n")
+    copies = F.when(used, F.lit(1)).otherwise(n) if rule == "drop" else n
+    distinct = distinct.withColumn("_w", copies)
+    # Distinct products, as in DuckDB: each order's set of product hashes,
+    # merged per customer (8 bytes per product, not its text). xxhash64 of a
+    # missing code is a number, so missing codes are left out before it.
+    product_hash = F.when(used & F.col("_prod").isNotNull(), F.xxhash64("_prod"))
+    products = [F.collect_set(product_hash).alias("prods")] if count_products else []
+    groups = distinct.groupBy("_c", "_inv", "_cx", "_reason").agg(
         F.sum("_n").alias("n"),
-        (F.sum("_n") - F.count(F.lit(1))).alias("dups"),
-        F.sum("_v").alias("amount"),
+        F.when(used, F.sum("_n") - F.count(F.lit(1))).otherwise(0).alias("dups"),
+        F.sum(F.col("_v") * F.col("_w")).alias("amount"),
+        F.sum(F.col("_it") * F.col("_w")).alias("items"),
+        F.sum(F.col("_dv") * F.col("_w")).alias("disc"),
+        *products,
         F.min("_ts").alias("first_ts"),
         F.max("_ts").alias("last_ts"),
     )
-    orders = orders.withColumn(
-        "dups", F.when(F.col("_reason").isNull(), F.col("dups")).otherwise(0)
+    # Orders -> customers: the gaps' window and the customers' group-by both
+    # go by customer, so one shuffle by customer serves the two.
+    orders = groups.repartition("_c")
+    cx = F.col("_cx")
+    purchase = used & ~cx
+    by_order = Window.partitionBy("_c", "_cx", "_reason").orderBy("first_ts")
+    gap = F.datediff(F.to_date("first_ts"), F.to_date(F.lag("first_ts").over(by_order)))
+    orders = orders.withColumn("gap", F.when(purchase, gap))
+    if snapshot_given is not None:
+        recent_from = F.lit(snapshot_given - dt.timedelta(days=90)).cast("timestamp")
+    else:
+        # The default snapshot is the day after the last date of any order.
+        last = orders.agg(F.max("last_ts").alias("_last"))
+        orders = orders.crossJoin(F.broadcast(last))
+        recent_from = F.date_add(F.to_date("_last"), 1 - 90).cast("timestamp")
+    dropped_copies = F.col("dups") if rule == "drop" else F.lit(0)
+    first, last_ts = F.col("first_ts"), F.col("last_ts")
+    weekday = F.weekday("first_ts")  # 0 Monday .. 6 Sunday
+    timed = (first != F.date_trunc("day", first)) | (
+        last_ts != F.date_trunc("day", last_ts)
+    )
+    product_count = (
+        F.size(F.array_distinct(F.flatten(F.collect_list(F.when(~cx, F.col("prods"))))))
+        if count_products
+        else F.lit(None)
     )
     result = (
-        orders.groupBy(
-            F.when(F.col("_reason").isNull(), F.col("_c")).alias("customer"),
-            F.col("_reason").alias("reason"),
-        )
+        orders.groupBy(F.col("_c").alias("customer"), F.col("_reason").alias("reason"))
         .agg(
             F.sum("n").cast("long").alias("lines"),
             F.sum("dups").cast("long").alias("dups"),
-            F.count(F.when(~F.col("_cx"), 1)).cast("long").alias("frequency"),
-            F.sum(F.when(F.col("_cx"), F.col("n") - F.col("dups")))
-            .cast("long")
-            .alias("netted"),
-            F.min(F.when(~F.col("_cx"), F.col("first_ts"))).alias("first_ts"),
-            F.max(F.when(~F.col("_cx"), F.col("last_ts"))).alias("last_ts"),
-            F.max("last_ts").alias("any_ts"),
+            F.sum(dropped_copies).cast("long").alias("dropped_copies"),
+            F.count(F.when(~cx, 1)).cast("long").alias("frequency"),
+            F.sum(F.when(cx, F.col("n") - dropped_copies)).cast("long").alias("netted"),
+            F.min(F.when(~cx, first)).alias("first_ts"),
+            F.max(F.when(~cx, last_ts)).alias("last_ts"),
+            F.max(last_ts).alias("any_ts"),
             F.sum("amount").cast("double").alias("monetary"),
+            F.sum(F.when(~cx, F.col("amount"))).cast("double").alias("gross"),
+            (-F.sum(F.when(cx, F.col("amount")))).cast("double").alias("returned"),
+            F.sum(F.when(~cx, F.col("items"))).cast("double").alias("items"),
+            F.sum(F.when(~cx, F.col("disc"))).cast("double").alias("discounted"),
+            F.count(F.when(~cx & (first >= recent_from), 1))
+            .cast("long")
+            .alias("recent_orders"),
+            F.avg("gap").alias("gap_mean"),
+            F.stddev_pop("gap").alias("gap_sd"),
+            F.count("gap").cast("long").alias("gaps"),
+            F.count(F.when(~cx & (weekday >= 5), 1))
+            .cast("long")
+            .alias("weekend_orders"),
+            product_count.cast("long").alias("products"),
+            F.bool_or(timed).alias("has_time"),
+            # Ties go to the smallest weekday and hour, as in DuckDB.
+            F.mode(F.when(purchase, weekday + 1), deterministic=True).alias("fav_dow"),
+            F.mode(F.when(purchase, F.hour("first_ts")), deterministic=True).alias(
+                "fav_hour"
+            ),
         )
         .toPandas()
     )
-    return cleaning_from_groups(
+    table = cleaning_from_groups(
         result,
         snapshot_given=snapshot_given,
         cancellations=cancellations,
-        drop_duplicates=drop_duplicates,
+        identical=rule,
         columns=cols,
         date_format=fmt,
         info={**{k: v for k, v in meta.items() if k != "repairs"}, "engine": "spark"},
         name=name,
     )
+    if wanted is None:
+        return table
+    # The spend per customer and category (or product): a second job, run only
+    # when the log has categories or products are asked for.
+    spent = distinct.where(purchase)
+    if wanted.kind == "product":
+        key = F.col("_prod")
+    elif wanted.categories is not None:
+        mapping = df.sparkSession.createDataFrame(
+            wanted.categories[["product", "category"]],
+            schema="product string, category string",
+        )
+        spent = spent.join(
+            F.broadcast(mapping), spent["_prod"] == mapping["product"], "left"
+        )
+        key = F.col("category")
+    else:
+        key = F.col("_cat")
+    spend = (
+        spent.groupBy(F.col("_c").alias("customer"), key.alias("key"))
+        .agg(F.sum(F.col("_v") * F.col("_w")).cast("double").alias("spend"))
+        .toPandas()
+    )
+    return with_preferences(table, spend, wanted)

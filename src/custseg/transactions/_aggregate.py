@@ -824,7 +824,7 @@ def _aggregate(
     # Distinct products: each order's distinct product hashes, merged per
     # customer (8 bytes per line, not the product text).
     prods = (
-        "list(hash(prod)) FILTER (WHERE reason IS NULL)"
+        "list(hash(prod)) FILTER (WHERE reason IS NULL AND prod IS NOT NULL)"
         if count_products
         else "NULL::UBIGINT[]"
     )
