@@ -568,6 +568,14 @@ def test_rfm_page_on_the_sample_matches_the_library():
     assert "RFM segments" in subheaders and "RFM segments and clusters" in subheaders
     cards = [m.value for m in at.markdown if m.value.startswith("#### ")]
     assert len(cards) == len(rfm().profiles)
+    # Behaviour per cluster: one column per cluster, every customer counted,
+    # values written for people (percentages, not 0.2869).
+    [behaviour] = [d.value for d in at.dataframe if "measure" in d.value.columns]
+    assert len(behaviour.columns) - 1 == len(cards)
+    sizes = behaviour.set_index("measure").loc["customers"]
+    assert sum(int(v.replace(",", "")) for v in sizes) == want.customers
+    weekend = behaviour.set_index("measure").loc["weekend orders (share)"]
+    assert all(v.endswith("%") for v in weekend)
     # The customers who only cancelled are named, with the reason.
     unscored = [w.value for w in at.warning if "no usable purchase" in w.value]
     reasons = "; ".join(

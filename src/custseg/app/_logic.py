@@ -54,6 +54,7 @@ __all__ = [
     "compare_methods",
     "default_features",
     "demo_upload",
+    "behaviour_rows",
     "cleaning_rows",
     "feature_choices",
     "log_roles",
@@ -468,6 +469,37 @@ def rfm_segment(
         ),
     )
     return _as_uploaded(result, name)
+
+
+def behaviour_rows(result: pipeline.SegmentationRun) -> pd.DataFrame:
+    """The RFM clusters' behaviour as the report shows it: one row per
+    measure (by its label), one column per cluster, values written as
+    percentages, days or numbers, "n/a" where unknown."""
+    summary = result.rfm.behaviour_summary()
+    rows = summary["rows"]
+    table: dict[str, list[str]] = {"measure": ["customers"]}
+    for row in rows:
+        table[row["cluster"]] = [f"{row['customers']:,}"]
+    if rows and rows[0]["prefers"]:
+        table["measure"].append("prefers (share of spend)")
+        for row in rows:
+            table[row["cluster"]].append(f"{row['prefers']} {row['prefers_share']:.0%}")
+    for i, col in enumerate(summary["columns"]):
+        clustered = " (clustered on)" if col["column"] in result.rfm.features else ""
+        table["measure"].append(col["label"] + clustered)
+        for row in rows:
+            v = row["values"][i]
+            text = (
+                "n/a"
+                if v is None
+                else f"{v:.0%}"
+                if col["kind"] == "share"
+                else f"{v:,.0f}"
+                if col["kind"] == "days"
+                else f"{v:,.2f}"
+            )
+            table[row["cluster"]].append(text)
+    return pd.DataFrame(table)
 
 
 def cleaning_rows(result: pipeline.SegmentationRun) -> pd.DataFrame:

@@ -1562,8 +1562,11 @@ def _show_rfm(
         )
     if len(analysis.behaviour):
         st.subheader("Behaviour and preferences by cluster")
-        st.caption("Clustered on: " + ", ".join(analysis.features) + ".")
-        st.dataframe(analysis.behaviour, hide_index=True)
+        st.caption(
+            "Each cluster's mean of every measure the log allows; the measures "
+            "marked were clustered on."
+        )
+        st.dataframe(app.behaviour_rows(result), hide_index=True)
 
     st.subheader("RFM segments")
     table = analysis.segments

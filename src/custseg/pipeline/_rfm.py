@@ -163,8 +163,15 @@ class RFMAnalysis:
             "attributes": self.attributes,
             "features": list(self.features),
             "preference_labels": dict(self.preference_labels),
-            "behaviour": _behaviour_dict(self.behaviour, self.preference_labels),
+            "behaviour": self.behaviour_summary(),
         }
+
+    def behaviour_summary(self) -> dict[str, Any]:
+        """The behaviour table for people: each measure's column, label and
+        kind (``share`` shows as a percentage, ``days`` as whole days,
+        ``number`` with two decimals), and one row of values per cluster
+        (None where unknown), with what the cluster prefers."""
+        return _behaviour_dict(self.behaviour, self.preference_labels)
 
 
 def rfm_customers(
