@@ -185,6 +185,28 @@ def test_discount_and_category_columns_give_shares():
     }
 
 
+def test_without_a_discount_column_prices_below_the_usual_are_discounts():
+    frame = pd.DataFrame(LINES, columns=HEADER)
+    got = aggregate_transactions(frame, price_discounts=True).customers
+    got = got.set_index("CustomerID")
+    # Product A sold at 5 once and at 10 on two (identical) lines: its median
+    # price is 10, so customer 1's line at 5 (2 x 5 = 10 of 100) is discounted.
+    assert got.loc[1, "discount_share"] == pytest.approx(0.1)
+    assert (got.drop(index=1)["discount_share"] == 0).all()
+    assert "discount_share" not in aggregate_transactions(frame).customers
+    # A discount column, where there is one, decides instead.
+    marked = frame.assign(
+        Promo=["yes" if c == "F" else "no" for c in frame["StockCode"]]
+    )
+    by_column = aggregate_transactions(marked, price_discounts=True).customers
+    assert by_column.set_index("CustomerID").loc[1, "discount_share"] == 0
+    # --features behaviour asks for it.
+    run = rfm(frame, n_clusters=2, features=["behaviour"], stability_resamples=0)
+    assert run.data.set_index("CustomerID").loc[1, "discount_share"] == pytest.approx(
+        0.1
+    )
+
+
 def test_categories_file_and_top_products(tmp_path):
     frame = pd.DataFrame(LINES, columns=HEADER)
     path = tmp_path / "log.csv"

@@ -293,7 +293,7 @@ def rfm_log(path, kind: str):
     ("kind", "options"),
     [
         ("default", {"as_of": "2024-03-08", "distinct_products": True}),
-        ("default", {"drop_duplicates": False}),
+        ("default", {"drop_duplicates": False, "price_discounts": True}),
         ("no_product", {}),
         ("discount", {"as_of": "2024-03-08"}),
         ("category", {}),
@@ -322,6 +322,9 @@ def test_rfm_aggregation_on_spark_matches_duckdb(
     # The variants do reach the code they are for.
     assert len(local.unscored) == 1  # customer 6 only cancelled
     columns = set(local.customers.columns)
+    if options.get("price_discounts"):
+        # priced below the product's median: customer 1's line of A at 5
+        assert local.customers["discount_share"].gt(0).sum() == 1
     if kind == "no_product":
         assert theirs["identical_lines_rule"] == "keep"
         assert theirs["identical_lines"] == 1

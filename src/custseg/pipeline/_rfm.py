@@ -468,7 +468,8 @@ def rfm(
         "date_format": date_format,
         "categories": categories,
         "products_top": products_top,
-        "distinct_products": _wants_products(settings.features),
+        "distinct_products": _wants_line_measures(settings.features),
+        "price_discounts": _wants_line_measures(settings.features),
         "delimiter": settings.delimiter,
         "encoding": settings.encoding,
         "na_values": settings.na_values,
@@ -634,11 +635,13 @@ _MEASURE_ROLES: dict[str, dict[str, str]] = {
 }
 
 
-def _wants_products(features: Sequence[str] | None) -> bool:
-    """Whether the features ask for distinct products (the one measure that
-    costs a list per line; docs/scale.md)."""
+def _wants_line_measures(features: Sequence[str] | None) -> bool:
+    """Whether the features ask for the measures that cost more than the one
+    scan (distinct products, discounts from prices; docs/scale.md)."""
     names = [f.lower() for f in features or ()]
-    return bool({"behaviour", "all", "distinct_products"} & set(names))
+    return bool(
+        {"behaviour", "all", "distinct_products", "discount_share"} & set(names)
+    )
 
 
 def _behaviour_table(

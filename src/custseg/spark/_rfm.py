@@ -19,6 +19,7 @@ from custseg.spark._read import read_source
 from custseg.spark._session import quiet_pyspark, spark_session
 from custseg.transactions import (
     DROP_REASONS,
+    PRICE_DISCOUNT,
     TOP_CATEGORIES,
     CustomerTable,
     check_rules,
@@ -81,6 +82,7 @@ def aggregate_transactions_spark(
     products_top: int | None = None,
     top_categories: int = TOP_CATEGORIES,
     distinct_products: bool = False,
+    price_discounts: bool = False,
     master: str | None = None,
 ) -> CustomerTable:
     """:func:`custseg.transactions.aggregate_transactions` on Spark (CSV or Parquet).
@@ -109,6 +111,7 @@ def aggregate_transactions_spark(
             products_top=products_top,
             top_categories=top_categories,
             distinct_products=distinct_products,
+            price_discounts=price_discounts,
         )
 
 
@@ -126,6 +129,7 @@ def _aggregate(
     products_top: int | None = None,
     top_categories: int = TOP_CATEGORIES,
     distinct_products: bool = False,
+    price_discounts: bool = False,
 ) -> CustomerTable:
     from pyspark.sql import Window
     from pyspark.sql import functions as F
@@ -287,7 +291,28 @@ def _aggregate(
         ),
         F.when(F.col("_disc"), signed).alias("_dv"),
         reason.alias("_reason"),
+        "_p",
     )
+    by_price = (
+        price_discounts
+        and cols.discount is None
+        and cols.product is not None
+        and cols.amount is None
+    )
+    if by_price:
+        # As in DuckDB: more than 5% below the product's median unit price
+        # over the purchase lines is a discount.
+        usual = (
+            lines.where(
+                F.col("_reason").isNull() & ~F.col("_cx") & F.col("_prod").isNotNull()
+            )
+            .groupBy("_prod")
+            .agg(F.median("_p").alias("_usual"))
+        )
+        lines = lines.join(usual, on="_prod", how="left").withColumn(
+            "_dv",
+            F.when(F.col("_p") < (1 - PRICE_DISCOUNT) * F.col("_usual"), F.col("_v")),
+        )
     derived = ["_c", "_inv", "_ts", "_cx", "_prod", "_cat", "_v", "_it", "_dv"]
     # Identical lines: one group per distinct line (every input column), with
     # its number of copies. With rule "drop" a used line's value counts once,
@@ -383,6 +408,7 @@ def _aggregate(
         snapshot_given=snapshot_given,
         cancellations=cancellations,
         identical=rule,
+        discounts=cols.discount is not None or by_price,
         columns=cols,
         date_format=fmt,
         info={**{k: v for k, v in meta.items() if k != "repairs"}, "engine": "spark"},

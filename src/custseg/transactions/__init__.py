@@ -7,6 +7,7 @@ segments it with the one orchestrator."""
 
 from custseg.transactions._aggregate import (
     DROP_REASONS,
+    PRICE_DISCOUNT,
     TOP_CATEGORIES,
     UNSCORED_REASONS,
     Cleaning,
@@ -43,6 +44,7 @@ __all__ = [
     "DEFAULT_SEGMENT_MAP",
     "DROP_REASONS",
     "NO_COLUMN",
+    "PRICE_DISCOUNT",
     "TOP_CATEGORIES",
     "UNSCORED_REASONS",
     "RFM_ACTIONS",

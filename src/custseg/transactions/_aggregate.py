@@ -69,6 +69,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "DROP_REASONS",
+    "PRICE_DISCOUNT",
     "TOP_CATEGORIES",
     "UNSCORED_REASONS",
     "Cleaning",
@@ -112,6 +113,8 @@ UNSCORED_REASONS: dict[str, str] = {
     "no_purchase": "no usable purchase: only cancellations or returns",
 }
 CANCELLATION_RULES = ("net", "exclude")
+# A unit price this far below its product's median price is a discount.
+PRICE_DISCOUNT = 0.05
 # Category shares kept per customer; the rest of their spend is "other".
 TOP_CATEGORIES = 8
 # DuckDB's memory limit: the aggregation spills to disk past it, so memory stays
@@ -586,6 +589,7 @@ def aggregate_transactions(
     products_top: int | None = None,
     top_categories: int = TOP_CATEGORIES,
     distinct_products: bool = False,
+    price_discounts: bool = False,
     threads: int | None = None,
     memory_limit: str | None = MEMORY_LIMIT,
 ) -> CustomerTable:
@@ -625,6 +629,11 @@ def aggregate_transactions(
         Count each customer's distinct products (with a product column). It
         keeps a hash per line until its customer is complete: about 40% more
         time at 10 million lines (docs/scale.md), so only when asked.
+    price_discounts : bool, default False
+        Without a discount column, with product and unit price columns: a
+        line whose unit price is more than 5% below its product's median
+        price counts as discounted (``discount_share``). A second pass over
+        the lines, so only when asked.
     threads : int, optional
         DuckDB threads (default: one per core).
     memory_limit : str, default "512MB"
@@ -672,6 +681,7 @@ def aggregate_transactions(
                 date_format,
                 wanted,
                 distinct_products=distinct_products,
+                price_discounts=price_discounts,
             )
         except duckdb.Error as exc:
             raise _read_error(exc, name) from exc
@@ -706,6 +716,7 @@ def _aggregate(
     preferences: Preferences | None = None,
     *,
     distinct_products: bool = False,
+    price_discounts: bool = False,
 ) -> CustomerTable:
     name = info["source"]
     count_products = distinct_products and cols.product is not None
@@ -756,6 +767,28 @@ def _aggregate(
         if cols.discount is not None
         else "false"
     )
+    # Without a discount column, a line is discounted when its unit price is
+    # more than 5% below its product's median price over the purchase lines:
+    # a second pass over the lines, made only when asked for.
+    by_price = (
+        price_discounts
+        and cols.discount is None
+        and cols.product is not None
+        and cols.amount is None
+    )
+    price_discount = (
+        f""",
+    reference AS (
+        SELECT prod, median(p) AS usual FROM signed
+        WHERE reason IS NULL AND NOT cx AND prod IS NOT NULL GROUP BY prod),
+    lines AS (
+        SELECT s.c, s.inv, s.ts, s.h, s.cx, s.prod, s.cat, s.p, s.v, s.it,
+               CASE WHEN s.p < {1 - PRICE_DISCOUNT} * r.usual THEN s.v END AS dv,
+               s.reason
+        FROM signed s LEFT JOIN reference r ON s.prod = r.prod)"""
+        if by_price
+        else ""
+    )
     check = rule != "unchecked"
     line_hash = "hash(" + ", ".join(_quote(c) for c in types) + ")" if check else "0"
 
@@ -791,7 +824,7 @@ def _aggregate(
     sums = {"amount": "v"}
     if cols.amount is None:
         sums["items"] = "it"
-    if cols.discount is not None:
+    if cols.discount is not None or by_price:
         sums["disc"] = "dv"
     if rule == "drop":
         # One list of (hash, values) per group: identical lines have identical
@@ -851,13 +884,13 @@ def _aggregate(
                {"inv" if cols.invoice else invoice} AS inv,
                ({cancel_invoice} OR v < 0) AS cx
         FROM typed),
-    lines AS (
-        SELECT c, inv, ts, h, cx, prod, cat,
+    {"signed" if by_price else "lines"} AS (
+        SELECT c, inv, ts, h, cx, prod, cat, p,
                CASE WHEN cx THEN -abs(v) ELSE v END AS v,
                {items} AS it,
                CASE WHEN disc THEN CASE WHEN cx THEN -abs(v) ELSE v END END AS dv,
                {reason} AS reason
-        FROM flagged)"""
+        FROM flagged){price_discount}"""
     sql = (
         lines_sql
         + f""",
@@ -925,6 +958,7 @@ def _aggregate(
         snapshot_given=snapshot_given,
         cancellations=cancellations,
         identical=rule,
+        discounts=cols.discount is not None or by_price,
         columns=cols,
         date_format=fmt,
         info=info,
@@ -1168,6 +1202,7 @@ def cleaning_from_groups(
     date_format: str | None,
     info: dict[str, Any],
     name: str,
+    discounts: bool | None = None,
 ) -> CustomerTable:
     """The customer table and cleaning record from the final aggregation, which
     has one row per (customer, reason code): a null reason for the customer's
@@ -1205,7 +1240,13 @@ def cleaning_from_groups(
         dropped.pop("after_as_of")
     kept = per_customer[~no_purchase]
     netted = int(kept["netted"].fillna(0).sum())
-    customers = customer_frame(kept, columns, snapshot, cancellations)
+    customers = customer_frame(
+        kept,
+        columns,
+        snapshot,
+        cancellations,
+        discounts=columns.discount is not None if discounts is None else discounts,
+    )
     unscored = _unscored(
         dropped_rows, per_customer[no_purchase], pd.Index(kept["customer"])
     )
@@ -1277,6 +1318,8 @@ def customer_frame(
     columns: TransactionColumns,
     snapshot: dt.date,
     cancellations: str = "net",
+    *,
+    discounts: bool = False,
 ) -> pd.DataFrame:
     """Per-customer features from the aggregated rows (one per customer);
     docs/rfm.md gives each formula. A behaviour column is present only where
@@ -1339,7 +1382,7 @@ def customer_frame(
     if cancellations == "net":
         returned = kept["returned"].fillna(0).to_numpy(dtype=np.float64)
         frame["return_rate"] = np.round(np.nan_to_num(ratio(returned, gross)), 4)
-    if columns.discount is not None:
+    if discounts:
         discounted = kept["discounted"].fillna(0).to_numpy(dtype=np.float64)
         frame["discount_share"] = np.round(np.nan_to_num(ratio(discounted, gross)), 4)
     frame["weekend_share"] = np.round(
