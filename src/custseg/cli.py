@@ -393,38 +393,60 @@ def run(
     _echo_segments(result, paths, database)
 
 
+# The order log's column options, one per role of
+# custseg.transactions.TransactionColumns; the command gets them as one
+# ``columns`` mapping of role to column name.
+_LOG_COLUMNS = (
+    (
+        "customer",
+        "Customer id column. Default: found by name (CustomerID, customer_id, ...).",
+    ),
+    (
+        "invoice",
+        "Order/invoice number column. Default: found by name (InvoiceNo, order_id, ...); without one, each purchase day is an order.",
+    ),
+    (
+        "date",
+        "Transaction date column. Default: found by name (InvoiceDate, order_date, ...).",
+    ),
+    ("quantity", "Quantity column (with --price-column). Default: found by name."),
+    ("price", "Unit price column (with --quantity-column). Default: found by name."),
+    ("amount", "Line total column, instead of quantity x price."),
+    (
+        "product",
+        "Product code column (distinct products, --products-top, --categories). Default: found by name (StockCode, sku, product_id, ...).",
+    ),
+    (
+        "line",
+        "Order line number or id column. Default: found by name (line_id, line_no, ...).",
+    ),
+    (
+        "category",
+        "Product category column: each customer's share of spend per category. Default: found by name (category, department, ...).",
+    ),
+    (
+        "discount",
+        "Discount amount, rate or yes/no column: each customer's share of spend on discounted lines. Default: found by name (discount, promo, ...).",
+    ),
+)
+
+
+def _log_column_options(command_fn: Callable[..., Any]) -> Callable[..., Any]:
+    @functools.wraps(command_fn)
+    def wrapper(**kwargs: Any) -> Any:
+        columns = {role: kwargs.pop(f"{role}_column") for role, _ in _LOG_COLUMNS}
+        return command_fn(columns=columns, **kwargs)
+
+    made = [
+        click.option(f"--{role}-column", metavar="COLUMN", help=words)
+        for role, words in _LOG_COLUMNS
+    ]
+    return _apply(made)(wrapper)
+
+
 @cli.command()
 @click.argument("transactions", type=click.Path(dir_okay=False), required=False)
-@click.option(
-    "--customer-column",
-    metavar="COLUMN",
-    help="Customer id column. Default: found by name (CustomerID, customer_id, ...).",
-)
-@click.option(
-    "--invoice-column",
-    metavar="COLUMN",
-    help="Order/invoice number column. Default: found by name (InvoiceNo, order_id, ...); without one, each purchase day is an order.",
-)
-@click.option(
-    "--date-column",
-    metavar="COLUMN",
-    help="Transaction date column. Default: found by name (InvoiceDate, order_date, ...).",
-)
-@click.option(
-    "--quantity-column",
-    metavar="COLUMN",
-    help="Quantity column (with --price-column). Default: found by name.",
-)
-@click.option(
-    "--price-column",
-    metavar="COLUMN",
-    help="Unit price column (with --quantity-column). Default: found by name.",
-)
-@click.option(
-    "--amount-column",
-    metavar="COLUMN",
-    help="Line total column, instead of quantity x price.",
-)
+@_log_column_options
 @click.option(
     "--as-of",
     metavar="DATE",
@@ -436,26 +458,6 @@ def run(
     default="net",
     show_default=True,
     help="Cancellations and returns: net them against the customer's spend, or drop them.",
-)
-@click.option(
-    "--product-column",
-    metavar="COLUMN",
-    help="Product code column (distinct products, --products-top, --categories). Default: found by name (StockCode, sku, product_id, ...).",
-)
-@click.option(
-    "--line-column",
-    metavar="COLUMN",
-    help="Order line number or id column. Default: found by name (line_id, line_no, ...).",
-)
-@click.option(
-    "--category-column",
-    metavar="COLUMN",
-    help="Product category column: each customer's share of spend per category. Default: found by name (category, department, ...).",
-)
-@click.option(
-    "--discount-column",
-    metavar="COLUMN",
-    help="Discount amount, rate or yes/no column: each customer's share of spend on discounted lines. Default: found by name (discount, promo, ...).",
 )
 @click.option(
     "--categories",
@@ -523,18 +525,9 @@ def run(
 @click.option("-q", "--quiet", is_flag=True, help="Print nothing but errors.")
 def rfm(
     transactions: Any,
-    customer_column: str | None,
-    invoice_column: str | None,
-    date_column: str | None,
-    quantity_column: str | None,
-    price_column: str | None,
-    amount_column: str | None,
+    columns: dict[str, str | None],
     as_of: str | None,
     cancellations: str,
-    product_column: str | None,
-    line_column: str | None,
-    category_column: str | None,
-    discount_column: str | None,
     categories: str | None,
     products_top: int | None,
     drop_identical_lines: bool | None,
@@ -580,18 +573,7 @@ def rfm(
     )
     result = run_rfm(
         transactions,
-        columns={
-            "customer": customer_column,
-            "invoice": invoice_column,
-            "date": date_column,
-            "quantity": quantity_column,
-            "price": price_column,
-            "amount": amount_column,
-            "product": product_column,
-            "line": line_column,
-            "category": category_column,
-            "discount": discount_column,
-        },
+        columns=columns,
         as_of=as_of,
         cancellations=cancellations,
         drop_duplicates=drop_identical_lines,
@@ -628,8 +610,8 @@ def rfm(
             f"  netted  {c.netted:>10,}  cancellation or return lines counted against spend"
         )
     click.echo(f"  used    {c.used:>10,}")
-    if c.identical_rule == "keep" and c.identical_lines:
-        click.echo(next(m for m in c.messages() if "identical line" in m))
+    if c.identical_note:
+        click.echo(c.identical_note)
     click.echo(
         f"{c.customers:,} customers, {c.orders:,} orders, net revenue "
         f"{c.net_revenue:,.2f}, snapshot {c.snapshot.isoformat()}"

@@ -193,6 +193,22 @@ class Cleaning:
     unscored_customers: int = 0  # customer ids with no usable purchase
     unscored_reasons: dict[str, int] = field(default_factory=dict)
 
+    @property
+    def identical_note(self) -> str | None:
+        """The sentence on identical lines counted and kept as purchases
+        (None when none were kept)."""
+        if self.identical_rule != "keep" or not self.identical_lines:
+            return None
+        why = (
+            "no invoice column"
+            if self.columns.invoice is None
+            else "no product or line id column"
+        )
+        return (
+            f"{_lines(self.identical_lines, 'identical line')} kept: {why} to tell "
+            "repeats from errors; --drop-identical-lines to drop them."
+        )
+
     def drop_reasons(self) -> dict[str, str]:
         """Each key of ``dropped`` with its reason in words (:data:`DROP_REASONS`),
         so that a report need not import this module."""
@@ -204,16 +220,8 @@ class Cleaning:
         for key, n in self.dropped.items():
             if n:
                 out.append(f"{_lines(n)} dropped: {DROP_REASONS[key]}.")
-        if self.identical_rule == "keep" and self.identical_lines:
-            why = (
-                "no invoice column"
-                if self.columns.invoice is None
-                else "no product or line id column"
-            )
-            out.append(
-                f"{_lines(self.identical_lines, 'identical line')} kept: {why} to tell "
-                "repeats from errors; --drop-identical-lines to drop them."
-            )
+        if self.identical_note:
+            out.append(self.identical_note)
         if self.netted:
             out.append(
                 f"{_lines(self.netted, 'cancellation or return line')} netted against "
