@@ -232,3 +232,27 @@ def test_file_and_folder_names_that_are_not_utf8(tmp_path):
     summary = json.loads(paths["summary"].read_text(encoding="utf-8"))
     assert summary["settings"]["data"].endswith("mall\ufffd.csv")
     assert len(pd.read_csv(paths["segments"])) == 200
+
+
+def test_read_table_gives_the_notes_beside_the_frame_not_on_it(tmp_path):
+    """The loader's notes travel as data (a LoadedTable), not in df.attrs: a
+    run's rows carry none, and the quality report still lists the repairs."""
+    from custseg import check_table, read_table, run
+
+    path = tmp_path / "c.csv"
+    path.write_text(
+        ' id ,Income\n1,"$1,200"\n2,$900\n3,$40\n4,"$1,500"\n', encoding="utf-8"
+    )
+    table = read_table(path)
+    assert table.source == str(path) and table.format == "csv"
+    assert table.frame["Income"].tolist() == [1200, 900, 40, 1500]
+    assert table.notes["repairs"] and "custseg" not in table.frame.attrs
+    assert check_table(table).repairs == tuple(table.notes["repairs"])
+    # load_table, the notebook's one-liner, keeps them on the frame
+    assert check_table(load_table(path)).repairs == tuple(table.notes["repairs"])
+    result = run(path, n_clusters=2, stability_resamples=0)
+    assert "custseg" not in result.data.attrs
+    assert result.quality.repairs[: len(table.notes["repairs"])] == tuple(
+        table.notes["repairs"]
+    )
+    assert result.quality.file_info["format"] == "csv"

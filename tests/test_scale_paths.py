@@ -10,7 +10,7 @@ import pytest
 from sklearn.metrics import silhouette_score
 from tests.conftest import INCOME, SPENDING, planted_blobs
 
-from custseg import Segmenter, check_table
+from custseg import DataRepairWarning, Segmenter, check_table
 from custseg.cluster._choose_k import _silhouette
 from custseg.model import _segmenter
 from custseg.prep import (
@@ -132,3 +132,26 @@ def test_direct_preparation_equals_the_column_transformer(mall_df, scaler):
     )
     np.testing.assert_array_equal(got, expected)
     assert direct_repairs == repairs and "rows 71" in repairs[0]
+
+
+def test_fit_converts_each_feature_once_and_reports_repairs_once(mall_df, monkeypatch):
+    """A table the preparation is fitted on in full is converted once: the
+    matrix is built from that conversion, with the same repairs."""
+    from custseg.prep import _features
+
+    df = mall_df.copy()
+    df[INCOME] = df[INCOME].astype("float64")
+    df.loc[[9, 150], INCOME] = [np.inf, -1e300]
+    calls: list[str] = []
+    convert = _features._numeric_values
+
+    def counted(col, name, source, positions):
+        calls.append(name)
+        return convert(col, name, source, positions)
+
+    monkeypatch.setattr(_features, "_numeric_values", counted)
+    with pytest.warns(DataRepairWarning, match="rows 10, 151"):
+        seg = Segmenter(n_clusters=4, stability_resamples=0, rules=False).fit(df)
+    numeric = seg.selection_.numeric
+    assert sorted(calls) == sorted(numeric)  # once each, not twice
+    assert sum("rows 10, 151" in r for r in seg.quality_.repairs) == 1

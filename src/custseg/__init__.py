@@ -26,7 +26,14 @@ from custseg.errors import (
 if _typing.TYPE_CHECKING:
     from custseg.cluster import KSelection, choose_k
     from custseg.datasets import load_mall_customers
-    from custseg.io import DatabaseSource, DatabaseTarget, load_table, write_table
+    from custseg.io import (
+        DatabaseSource,
+        DatabaseTarget,
+        LoadedTable,
+        load_table,
+        read_table,
+        write_table,
+    )
     from custseg.model import Segmenter, load_model, save_model
     from custseg.pipeline import (
         Comparison,
@@ -55,7 +62,9 @@ _LAZY = {
     "load_mall_customers": "custseg.datasets",
     "DatabaseSource": "custseg.io",
     "DatabaseTarget": "custseg.io",
+    "LoadedTable": "custseg.io",
     "load_table": "custseg.io",
+    "read_table": "custseg.io",
     "write_table": "custseg.io",
     "SegmentProfile": "custseg.profile",
     "profile_segments": "custseg.profile",
@@ -90,6 +99,7 @@ __all__ = [
     "FileFormatError",
     "InputError",
     "KSelection",
+    "LoadedTable",
     "MissingColumnError",
     "ModelFileError",
     "NotFittedError",
@@ -108,6 +118,7 @@ __all__ = [
     "load_table",
     "predict",
     "profile_segments",
+    "read_table",
     "rfm",
     "run",
     "save_model",

@@ -2,7 +2,7 @@
 
 Nothing here imports Streamlit, so every step can be tested in process. Each
 function is a thin adapter over the library: uploads become files read by
-:func:`custseg.load_table`, runs go through :func:`custseg.pipeline.run` and
+:func:`custseg.read_table`, runs go through :func:`custseg.pipeline.run` and
 :func:`custseg.pipeline.write_outputs`, and the chart data comes from the
 ``from_*`` methods of the Display classes in :mod:`custseg.plots` (the app
 draws them with Altair so that hovering shows the values).
@@ -29,7 +29,7 @@ from custseg import pipeline
 from custseg.cluster import NOISE_REASON, KSelection
 from custseg.datasets import DATASETS
 from custseg.errors import ColumnTypeError, CustsegError, EmptyDataError, InputError
-from custseg.io import load_table, write_table
+from custseg.io import read_table, write_table
 from custseg.prep import SCALERS, model_frame, select_features
 from custseg.quality import QualityReport, check_table
 from custseg.settings import Settings
@@ -77,7 +77,7 @@ __all__ = [
 T = TypeVar("T")
 
 DEFAULT_MAX_UPLOAD_MB = 200
-# What the uploader accepts: the suffixes load_table reads.
+# What the uploader accepts: the suffixes read_table reads.
 UPLOAD_TYPES = ("csv", "tsv", "txt", "gz", "zip", "xlsx", "xlsm", "parquet", "pq")
 # Charts draw at most this many customers (fixed-seed sample): a browser slows
 # down beyond a few thousand points, and the picture does not change.
@@ -124,7 +124,7 @@ def _safe_name(name: str) -> str:
 
 def stage_upload(upload: Upload, *, max_mb: float = DEFAULT_MAX_UPLOAD_MB) -> Path:
     """Write the uploaded bytes to a private file with the original name (so
-    the suffix picks the reader and :func:`custseg.load_table` sniffs it like
+    the suffix picks the reader and :func:`custseg.read_table` sniffs it like
     any file). Empty and oversized uploads are refused here.
 
     Raises
@@ -226,8 +226,9 @@ def read_upload(
     """
     path = stage_upload(upload, max_mb=max_mb)
     try:
-        df = load_table(path)
-        quality = check_table(df)
+        table = read_table(path)
+        quality = check_table(table)
+        df = table.frame
     except CustsegError as exc:
         raise _strip_folder(exc, path) from None
     quality = dataclasses.replace(quality, source=path.name)

@@ -1,9 +1,12 @@
 """Read a customer table from CSV, Excel or Parquet into a pandas DataFrame.
 
-What the loader learnt about the file (encoding, delimiter, repairs, rows it
-dropped, columns that look numeric but hold some text) travels with the frame
-in ``df.attrs["custseg"]`` so that :func:`custseg.quality.check_table` can
-report it. Every repair is listed in ``docs/errors.md``.
+:func:`read_table` returns a :class:`LoadedTable`: the frame and, beside it,
+what the loader learnt about the file (encoding, delimiter, repairs, rows it
+dropped, columns that look numeric but hold some text), which
+:func:`custseg.quality.check_table` reports. Every repair is listed in
+``docs/errors.md``. :func:`load_table`, the notebook's one-liner, returns the
+frame alone with the same notes in ``df.attrs["custseg"]``; nothing in custseg
+reads them from there but ``check_table`` given such a frame.
 """
 
 from __future__ import annotations
@@ -20,11 +23,11 @@ import re
 import threading
 import zipfile
 import zlib
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any, cast
+from typing import IO, TYPE_CHECKING, Any, cast
 
 import numpy as np
 import pandas as pd
@@ -53,6 +56,9 @@ from custseg.io._numbers import (
 )
 from custseg.io._write import EXCEL_SUFFIXES
 
+if TYPE_CHECKING:
+    from custseg.io._sql import DatabaseSource
+
 # The readers' shared rules, which the Spark engine and the RFM aggregation
 # apply too, are exported beside the two entry points.
 __all__ = [
@@ -67,7 +73,9 @@ __all__ = [
     "clean_headers",
     "frame_from_arrow",
     "guess_encoding",
+    "LoadedTable",
     "load_table",
+    "read_table",
     "sniff_delimiter",
     "table_meta",
 ]
@@ -145,20 +153,64 @@ _CONTROL_SHARE = 0.1
 _CONTROL = re.compile("[\x01-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
 
 
-def table_meta(df: pd.DataFrame) -> dict[str, Any]:
-    """Return the loader's notes about ``df`` (empty for frames not from a file).
+_FRAME_NOTES: dict[str, Any] = {"source": "<DataFrame>", "format": "dataframe"}
+
+
+@dataclass(frozen=True)
+class LoadedTable:
+    """A table as read, and what the reader learnt about it.
+
+    Attributes
+    ----------
+    frame : DataFrame
+        The rows, typed (numbers, dates, text).
+    notes : dict
+        ``source`` (the name shown in messages), ``format`` (``csv``,
+        ``excel``, ``parquet``, ``database``, ``dataframe``, ...), the
+        reader's settings it found (``delimiter``, ``encoding``, ``sheet``),
+        ``repairs`` (what was changed), ``dropped_rows`` (rows left out, with
+        the reason) and ``mistyped`` (numeric-looking columns with stray text).
+
+    Examples
+    --------
+    >>> table = LoadedTable(pd.DataFrame({"a": [1]}))
+    >>> table.source, table.format, table.notes["repairs"]
+    ('<DataFrame>', 'dataframe', [])
+    """
+
+    frame: pd.DataFrame
+    notes: dict[str, Any] = field(default_factory=lambda: dict(_FRAME_NOTES))
+
+    def __post_init__(self) -> None:
+        notes = {**_FRAME_NOTES, **self.notes}
+        notes.setdefault("repairs", [])
+        notes.setdefault("mistyped", {})
+        object.__setattr__(self, "notes", notes)
+
+    @property
+    def source(self) -> str:
+        """The name of the source, as messages show it."""
+        return str(self.notes["source"])
+
+    @property
+    def format(self) -> str:
+        """What kind of source it was read from."""
+        return str(self.notes["format"])
+
+
+def table_meta(data: pd.DataFrame | LoadedTable) -> dict[str, Any]:
+    """The loader's notes about ``data``: a :class:`LoadedTable`'s, or those
+    :func:`load_table` left on a frame (none for other frames).
 
     Examples
     --------
     >>> table_meta(pd.DataFrame({"a": [1]}))["source"]
     '<DataFrame>'
     """
-    meta = df.attrs.get("custseg")
-    if not isinstance(meta, dict):
-        meta = {"source": "<DataFrame>", "format": "dataframe"}
-    meta.setdefault("repairs", [])
-    meta.setdefault("mistyped", {})
-    return meta
+    if isinstance(data, LoadedTable):
+        return data.notes
+    meta = data.attrs.get("custseg")
+    return LoadedTable(data, meta if isinstance(meta, dict) else {}).notes
 
 
 # How people write a tab on a command line.
@@ -186,15 +238,16 @@ def check_delimiter(delimiter: str | None) -> str | None:
     return delimiter
 
 
-def load_table(
-    source: str | os.PathLike[str] | pd.DataFrame,
+def read_table(
+    source: str | os.PathLike[str] | pd.DataFrame | DatabaseSource,
     *,
     delimiter: str | None = None,
     encoding: str | None = None,
     sheet: str | int | None = None,
-    na_values: tuple[str, ...] | list[str] = (),
-) -> pd.DataFrame:
-    """Load a customer table from a file, or take a DataFrame as it is.
+    na_values: Sequence[str] = (),
+) -> LoadedTable:
+    """Read a customer table from a file or a database, or take a DataFrame as
+    it is, with what the reader learnt about it.
 
     CSV files are sniffed: the delimiter (comma, semicolon, tab or pipe, or a
     ``sep=;`` first line), the encoding (UTF-8, UTF-8 with BOM, UTF-16, then
@@ -209,9 +262,10 @@ def load_table(
 
     Parameters
     ----------
-    source : path or DataFrame
+    source : path, DataFrame or DatabaseSource
         A ``.csv``/``.tsv``/``.txt`` (optionally ``.gz``/``.bz2``), ``.zip``,
-        ``.xlsx`` or ``.parquet`` file.
+        ``.xlsx`` or ``.parquet`` file, or a table or query in a database
+        (:func:`custseg.io.read_database`).
     delimiter, encoding : str, optional
         Override what the sniffer finds.
     sheet : str or int, optional
@@ -222,9 +276,9 @@ def load_table(
 
     Returns
     -------
-    pandas.DataFrame
-        With ``df.attrs["custseg"]`` describing the source: ``repairs`` (what
-        was changed), ``dropped_rows`` (rows left out, with the reason),
+    LoadedTable
+        The frame, and in ``notes`` the source: ``repairs`` (what was
+        changed), ``dropped_rows`` (rows left out, with the reason),
         ``mistyped`` (numeric-looking columns with stray text).
 
     Raises
@@ -234,14 +288,18 @@ def load_table(
     Examples
     --------
     >>> from custseg.datasets import mall_customers_path
-    >>> df = load_table(mall_customers_path())
-    >>> df.shape, df.attrs["custseg"]["delimiter"]
-    ((200, 5), ',')
+    >>> table = read_table(mall_customers_path())
+    >>> table.frame.shape, table.format, table.notes["delimiter"]
+    ((200, 5), 'csv', ',')
     """
+    from custseg.io._sql import DatabaseSource, read_database_table
+
     if isinstance(source, pd.DataFrame):
-        df = source.copy()
-        df.attrs["custseg"] = {"source": "<DataFrame>", "format": "dataframe"}
-        return df
+        frame = source.copy()
+        frame.attrs.pop("custseg", None)
+        return LoadedTable(frame)
+    if isinstance(source, DatabaseSource):
+        return read_database_table(source, na_values=na_values)
 
     delimiter = check_delimiter(delimiter)
     path = Path(source)
@@ -287,8 +345,33 @@ def load_table(
             hint="Add customer rows below the header.",
         )
     meta.pop("na_values", None)
-    df = frame_from_arrow(table, meta, na)
-    df.attrs["custseg"] = meta
+    return LoadedTable(frame_from_arrow(table, meta, na), meta)
+
+
+def load_table(
+    source: str | os.PathLike[str] | pd.DataFrame,
+    *,
+    delimiter: str | None = None,
+    encoding: str | None = None,
+    sheet: str | int | None = None,
+    na_values: Sequence[str] = (),
+) -> pd.DataFrame:
+    """:func:`read_table`'s frame, with its notes in ``df.attrs["custseg"]``
+    (so that ``check_table(load_table(path))`` reports the repairs): the
+    one-liner for a notebook. custseg itself passes :class:`LoadedTable`.
+
+    Examples
+    --------
+    >>> from custseg.datasets import mall_customers_path
+    >>> df = load_table(mall_customers_path())
+    >>> df.shape, df.attrs["custseg"]["delimiter"]
+    ((200, 5), ',')
+    """
+    table = read_table(
+        source, delimiter=delimiter, encoding=encoding, sheet=sheet, na_values=na_values
+    )
+    df = table.frame
+    df.attrs["custseg"] = table.notes
     return df
 
 

@@ -50,6 +50,8 @@ from custseg.errors import (
 if TYPE_CHECKING:
     import sqlalchemy as sa
 
+    from custseg.io._load import LoadedTable
+
 __all__ = [
     "IF_EXISTS",
     "DatabaseSource",
@@ -58,6 +60,7 @@ __all__ = [
     "is_database_url",
     "read_arrow",
     "read_database",
+    "read_database_table",
     "redact_url",
     "write_database",
 ]
@@ -207,7 +210,9 @@ def read_database(
     Database types are kept (numbers, dates, booleans); ``NUMERIC`` columns
     become floats; text columns are typed as in a CSV file (a text column of
     numbers becomes numeric, ``0001`` stays text, the missing-value markers
-    apply). ``df.attrs["custseg"]`` describes the source, password hidden.
+    apply). ``df.attrs["custseg"]`` describes the source, password hidden, as
+    :func:`custseg.io.load_table` does (:func:`read_database_table` gives the
+    frame and notes side by side).
 
     Raises
     ------
@@ -217,7 +222,22 @@ def read_database(
     EmptyDataError
         The table or query has no rows.
     """
-    from custseg.io._load import NA_VALUES, frame_from_arrow
+    table = read_database_table(source, na_values=na_values, chunk_rows=chunk_rows)
+    df = table.frame
+    df.attrs["custseg"] = table.notes
+    return df
+
+
+def read_database_table(
+    source: DatabaseSource,
+    *,
+    na_values: Sequence[str] = (),
+    chunk_rows: int = CHUNK_ROWS,
+) -> LoadedTable:
+    """:func:`read_database` as a :class:`custseg.io.LoadedTable`: the frame,
+    and notes naming the source (password hidden), its dialect and table or
+    query."""
+    from custseg.io._load import NA_VALUES, LoadedTable, frame_from_arrow
 
     table = read_arrow(source, chunk_rows=chunk_rows)
     meta: dict[str, Any] = {
@@ -230,9 +250,9 @@ def read_database(
         meta["table"] = source.table
     else:
         meta["query"] = source.query
-    df = frame_from_arrow(table, meta, NA_VALUES | frozenset(na_values))
-    df.attrs["custseg"] = meta
-    return df
+    return LoadedTable(
+        frame_from_arrow(table, meta, NA_VALUES | frozenset(na_values)), meta
+    )
 
 
 def read_arrow(source: DatabaseSource, *, chunk_rows: int = CHUNK_ROWS) -> pa.Table:

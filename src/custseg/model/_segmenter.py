@@ -45,10 +45,11 @@ from custseg.prep import (
     PREP_SAMPLE_SIZE,
     FeatureSelection,
     build_preprocessor,
+    converted_rows,
     direct_prep,
     heavy_tailed,
     model_matrix,
-    model_rows,
+    repair_messages,
     select_features,
 )
 from custseg.profile import SegmentProfile, SegmentRule, profile_segments, segment_rules
@@ -335,16 +336,22 @@ class Segmenter(ClusterMixin, TransformerMixin, BaseEstimator):  # type: ignore[
             )
         timings: dict[str, float] = {}
         clock = time.perf_counter()
-        preprocessor, selection = self._fit_preprocessor(df, selection, report.source)
+        preprocessor, selection, converted = self._fit_preprocessor(
+            df, selection, report.source
+        )
+        # A table the preparation was fitted on in full is converted once.
         Z, repairs = model_matrix(
-            df,
+            df if converted is None else converted[0],
             selection,
             preprocessor.transform,
             source=report.source,
             dtype=self._dtype(),
             progress=progress,
             direct=direct_prep(preprocessor),
+            converted=converted is not None,
         )
+        if converted is not None:
+            repairs = converted[1]
         _announce(repairs)
         timings["prepare"], clock = _lap(clock)
         self.n_prepared_features_ = int(Z.shape[1])
@@ -493,8 +500,12 @@ class Segmenter(ClusterMixin, TransformerMixin, BaseEstimator):  # type: ignore[
 
     def _fit_preprocessor(
         self, df: pd.DataFrame, selection: FeatureSelection, source: str
-    ) -> tuple[ColumnTransformer, FeatureSelection]:
-        """Fit imputation, encoding and scaling.
+    ) -> tuple[
+        ColumnTransformer, FeatureSelection, tuple[pd.DataFrame, list[str]] | None
+    ]:
+        """Fit imputation, encoding and scaling; return them, the features
+        kept, and (when the fit saw every row) the converted feature frame
+        and its repairs, for the matrix to be built from.
 
         On tables above ``PREP_SAMPLE_SIZE`` rows the statistics (medians, means,
         scales) are learned on a fixed-seed sample of that many rows: their
@@ -514,7 +525,9 @@ class Segmenter(ClusterMixin, TransformerMixin, BaseEstimator):  # type: ignore[
                 c: sorted(str(v) for v in pd.unique(df[c].dropna()))
                 for c in selection.categorical
             }
-        frame, _ = model_rows(sample, selection, source=source, positions=positions)
+        frame, huge = converted_rows(
+            sample, selection, source=source, positions=positions
+        )
         selection, frame = drop_unusable(selection, frame, source, self.features)
         overrides = dict(self.column_roles or {})
         check_overrides(overrides, [str(c) for c in df.columns], source)
@@ -547,7 +560,11 @@ class Segmenter(ClusterMixin, TransformerMixin, BaseEstimator):  # type: ignore[
             {c: categories[c] for c in selection.categorical} if categories else None,
             log_columns=logged,
         )
-        return preprocessor.fit(frame), selection
+        converted = None
+        if positions is None:  # every row: the repairs of the kept features
+            kept = {c: rows for c, rows in huge.items() if c in selection.numeric}
+            converted = (frame, repair_messages(kept))
+        return preprocessor.fit(frame), selection, converted
 
     # -- using a fitted model -------------------------------------------------
 

@@ -35,7 +35,7 @@ from custseg import _display
 from custseg.cluster import ALGORITHMS, Progress, check_algorithm, index_scores
 from custseg.datasets import mall_customers_path
 from custseg.errors import DataRepairWarning, ParameterError
-from custseg.io import load_table
+from custseg.io import read_table
 from custseg.model import Segmenter
 from custseg.quality import check_table
 from custseg.settings import Settings
@@ -146,8 +146,9 @@ def compare(
         raise ParameterError("name at least one algorithm to compare")
     settings = (settings or Settings()).replace(**options)
     source = mall_customers_path() if data is None else data
-    df = load_table(source, **settings.load_options())
-    quality = check_table(df, id_columns=settings.id_columns)
+    loaded = read_table(source, **settings.load_options())
+    quality = check_table(loaded, id_columns=settings.id_columns)
+    df = loaded.frame
     fitted: dict[str, Segmenter] = {}
     seconds: dict[str, float] = {}
     errors: dict[str, str] = {}

@@ -21,7 +21,7 @@ import pandas as pd
 from custseg import _display
 from custseg.cluster import Progress
 from custseg.errors import InputError, MissingColumnError, ParameterError
-from custseg.io import DatabaseSource
+from custseg.io import DatabaseSource, LoadedTable
 from custseg.settings import Settings
 from custseg.transactions import (
     DEFAULT_SEGMENT_MAP,
@@ -311,12 +311,12 @@ def _join_attributes(
 ) -> tuple[pd.DataFrame, list[str], dict[str, Any]]:
     """Left-join a customer attribute table; return the table, the attribute
     features chosen, and what happened (for the report)."""
-    from custseg.io import load_table, table_meta
+    from custseg.io import read_table
     from custseg.prep import select_features
     from custseg.quality import check_table
 
-    table = load_table(attributes, **load_options)
-    source = str(table_meta(table).get("source"))
+    loaded = read_table(attributes, **load_options)
+    table, source = loaded.frame, loaded.source
     key = key or id_column
     if key not in table.columns:
         raise MissingColumnError([key], [str(c) for c in table.columns], path=source)
@@ -331,7 +331,7 @@ def _join_attributes(
             column=key,
             rows=rows,
         )
-    report = check_table(table, id_columns=[key])
+    report = check_table(loaded, id_columns=[key])
     chosen = [c for c in select_features(report).columns if c not in customers.columns]
     extra = table[chosen].copy()
     extra.index = pd.Index(keys.to_numpy(), name=None)
@@ -531,8 +531,10 @@ def rfm(
     high = min(high, len(customers) - 1) if n_clusters is None else high
     low = min(low, high)
     source = cleaning.source
-    customers.attrs["custseg"] = {"source": source, "format": "rfm"}
-    quality = check_table(customers, id_columns=[id_column])
+    quality = check_table(
+        LoadedTable(customers, {"source": source, "format": "rfm"}),
+        id_columns=[id_column],
+    )
     quality = quality.with_repairs(cleaning.messages())
     timings["score"], clock = _lap(clock)
     clustered = segment(

@@ -25,9 +25,8 @@ from custseg.errors import ParameterError
 from custseg.io import (
     DatabaseSource,
     DatabaseTarget,
-    load_table,
-    read_database,
-    table_meta,
+    LoadedTable,
+    read_table,
     write_table,
 )
 from custseg.model import (
@@ -68,17 +67,11 @@ def load_source(
     encoding: str | None = None,
     sheet: str | int | None = None,
     na_values: Sequence[str] = (),
-) -> pd.DataFrame:
-    """:func:`custseg.load_table` for files and frames, and
-    :func:`custseg.io.read_database` for a :class:`DatabaseSource`."""
-    if isinstance(source, DatabaseSource):
-        return read_database(source, na_values=na_values)
-    return load_table(
-        source,
-        delimiter=delimiter,
-        encoding=encoding,
-        sheet=sheet,
-        na_values=list(na_values),
+) -> LoadedTable:
+    """:func:`custseg.io.read_table` of a file, a frame or a
+    :class:`DatabaseSource`: the rows and what the reader learnt of them."""
+    return read_table(
+        source, delimiter=delimiter, encoding=encoding, sheet=sheet, na_values=na_values
     )
 
 
@@ -122,14 +115,13 @@ def predict(
     from custseg.model import load_model
 
     segmenter = model if isinstance(model, Segmenter) else load_model(model)
-    df = load_source(
+    table = load_source(
         data, delimiter=delimiter, encoding=encoding, sheet=sheet, na_values=na_values
     )
-    source = str(table_meta(df).get("source"))
     labels = segmenter.predict(
-        df, source=None if isinstance(data, pd.DataFrame) else source
+        table.frame, source=None if isinstance(data, pd.DataFrame) else table.source
     )
-    return attach_segments(df, labels, segmenter)
+    return attach_segments(table.frame, labels, segmenter)
 
 
 def run(
@@ -194,13 +186,13 @@ def run(
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
     source = mall_customers_path() if data is None else data
-    df = load_source(source, **settings.load_options())
+    table = load_source(source, **settings.load_options())
     timings["load"] = time.perf_counter() - t0
     t0 = time.perf_counter()
-    quality = check_table(df, id_columns=settings.id_columns)
+    quality = check_table(table, id_columns=settings.id_columns)
     timings["quality"] = time.perf_counter() - t0
     return segment(
-        df,
+        table.frame,
         settings,
         quality=quality,
         source=str(quality.source) if isinstance(source, pd.DataFrame) else str(source),
@@ -429,7 +421,7 @@ def write_outputs(
     out.mkdir(parents=True, exist_ok=True)
     paths: dict[str, Path] = {}
     timings: dict[str, float] = {}  # the result stays as it is; summary.json has these
-    fmt = table_meta(result.data).get("format")
+    fmt = result.quality.file_info.get("format")
     seg_name = "segments.parquet" if fmt == "parquet" else "segments.csv"
     # The segments frame is a copy of every row: built once, and kept only
     # for the database table when there is one.

@@ -4,10 +4,12 @@ from custseg.prep._features import (
     CHUNK_ROWS,
     LARGEST,
     FeatureSelection,
+    converted_rows,
     finite_values,
     model_frame,
     model_matrix,
     model_rows,
+    repair_messages,
     select_features,
 )
 from custseg.prep._preprocess import (
@@ -33,9 +35,11 @@ __all__ = [
     "direct_prep",
     "finite_values",
     "heavy_tailed",
+    "converted_rows",
     "model_frame",
     "model_matrix",
     "model_rows",
+    "repair_messages",
     "select_features",
     "skewness",
 ]

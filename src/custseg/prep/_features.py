@@ -227,10 +227,23 @@ def model_rows(
     """:func:`model_frame` of some rows of a table; ``positions`` are their
     0-based positions in the whole table, so errors and repairs name the right
     rows (default: the rows are the whole table)."""
+    frame, huge = converted_rows(df, selection, source=source, positions=positions)
+    return frame, repair_messages(huge)
+
+
+def converted_rows(
+    df: pd.DataFrame,
+    selection: FeatureSelection,
+    *,
+    source: str | None = None,
+    positions: np.ndarray | None = None,
+) -> tuple[pd.DataFrame, dict[str, list[int]]]:
+    """:func:`model_rows` with the repairs as data: for each numeric feature
+    that had infinite or absurd values, their row numbers (1-based, whole
+    table). :func:`repair_messages` words them."""
     if positions is None:
         positions = np.arange(len(df))
-    frame, huge = _model_frame(df, selection, source, positions)
-    return frame, _repair_messages(huge)
+    return _model_frame(df, selection, source, positions)
 
 
 def model_matrix(
@@ -243,6 +256,7 @@ def model_matrix(
     chunk_rows: int = CHUNK_ROWS,
     progress: Callable[[str, int, int], None] | None = None,
     direct: DirectPrep | None = None,
+    converted: bool = False,
 ) -> tuple[np.ndarray, list[str]]:
     """The prepared feature matrix of every row, built ``chunk_rows`` at a time.
 
@@ -254,6 +268,10 @@ def model_matrix(
     With ``direct`` (from :func:`custseg.prep.direct_prep` on the same fitted
     preprocessor) the matrix is filled column by column without going through
     ``transform``: the same numbers, several times faster.
+
+    With ``converted``, ``df`` is :func:`converted_rows`' frame already (clean
+    float64 numbers, categories as strings): its values go in as they are, and
+    the repairs returned are none (the conversion reported them).
 
     Returns the matrix and the repairs, worded as :func:`model_frame` words them.
     """
@@ -277,9 +295,14 @@ def model_matrix(
             part = out[start : start + len(chunk)]
             rows: dict[str, list[int]] = {}
             for j, name in enumerate(direct.numeric):
-                values, found = _numeric_values(chunk[name], name, source, positions)
-                if found:
-                    rows[name] = found
+                if converted:
+                    values = chunk[name].to_numpy(dtype="float64")
+                else:
+                    values, found = _numeric_values(
+                        chunk[name], name, source, positions
+                    )
+                    if found:
+                        rows[name] = found
                 direct.fill_numeric(j, values, part[:, j])
             offset = len(direct.numeric)
             for j, name in enumerate(direct.categorical):
@@ -289,7 +312,11 @@ def model_matrix(
                 )
                 offset += width
         else:
-            frame, rows = _model_frame(chunk, selection, source, positions)
+            frame, rows = (
+                (chunk[list(selection.columns)], {})
+                if converted
+                else _model_frame(chunk, selection, source, positions)
+            )
             block = transform(frame)
             if out is None:
                 out = np.empty((n, block.shape[1]), dtype=dtype)
@@ -297,7 +324,7 @@ def model_matrix(
         for name, found in rows.items():
             huge.setdefault(name, []).extend(found)
     assert out is not None
-    return out, _repair_messages(huge)
+    return out, repair_messages(huge)
 
 
 def _numeric_values(
@@ -338,7 +365,8 @@ def _category_strings(column: pd.Series) -> np.ndarray:
     return names[np.where(codes >= 0, codes, len(names) - 1)]
 
 
-def _repair_messages(huge: dict[str, list[int]]) -> list[str]:
+def repair_messages(huge: dict[str, list[int]]) -> list[str]:
+    """The repairs of :func:`converted_rows` in words, a sentence per column."""
     return [
         f"treated {len(rows)} infinite or absurdly large values (beyond "
         f"±{LARGEST:g}) in '{name}' as missing, rows {format_rows(rows)}"

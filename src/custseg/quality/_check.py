@@ -15,7 +15,7 @@ import pandas as pd
 
 from custseg._format import number as _human
 from custseg.errors import MissingColumnError, format_rows
-from custseg.io import table_meta
+from custseg.io import LoadedTable, table_meta
 
 __all__ = [
     "FINDING_GROUPS",
@@ -319,7 +319,7 @@ class QualityReport:
 
 
 def check_table(
-    df: pd.DataFrame,
+    data: pd.DataFrame | LoadedTable,
     *,
     id_columns: Sequence[str] | None = None,
     max_categories: int = MAX_CATEGORIES,
@@ -328,8 +328,10 @@ def check_table(
 
     Parameters
     ----------
-    df : DataFrame
-        As returned by :func:`custseg.io.load_table` (or any frame).
+    data : LoadedTable or DataFrame
+        As returned by :func:`custseg.io.read_table`, whose notes (repairs,
+        dropped rows, mistyped columns) the report includes; or a frame (from
+        :func:`custseg.io.load_table`, with them, or any other).
     id_columns : list of str, optional
         Columns to treat as identifiers. By default, columns whose values are
         unique per row and that read as identifiers are found automatically.
@@ -343,7 +345,8 @@ def check_table(
     >>> report.id_columns, report.column("Gender").kind
     (('CustomerID',), 'categorical')
     """
-    meta = table_meta(df)
+    meta = table_meta(data)
+    df = data.frame if isinstance(data, LoadedTable) else data
     source = str(meta.get("source", "<DataFrame>"))
     if id_columns is not None:
         unknown = [c for c in id_columns if c not in df.columns]

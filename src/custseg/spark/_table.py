@@ -244,8 +244,6 @@ def inspect_table(
     for c in cols:
         if c.candidate and c.role == "string":
             sample[c.name] = as_string(_clean_text(raw_table[c.name], na), c.name)
-    meta = {**src.meta, "mistyped": mistyped}
-    sample.attrs["custseg"] = meta
     summaries = tuple(_summary(c, n) for c in cols)
     constants = tuple(s.name for s in summaries if s.constant and s.kind != "empty")
     findings = column_findings(

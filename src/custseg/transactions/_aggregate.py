@@ -364,7 +364,7 @@ def _register_source(
     """Make the view ``tx`` over the transaction source; return its file info."""
     import duckdb
 
-    from custseg.io import NA_VALUES, check_file, load_table, read_arrow
+    from custseg.io import NA_VALUES, check_file, read_arrow, read_table
 
     if isinstance(data, pd.DataFrame):
         con.register("tx_frame", data)
@@ -383,7 +383,7 @@ def _register_source(
     suffix = path.suffix.lower()
     if suffix in _EXCEL_SUFFIXES:
         # Workbooks hold at most about a million lines: load them as run does.
-        frame = load_table(path, sheet=sheet, na_values=list(na_values))
+        frame = read_table(path, sheet=sheet, na_values=na_values).frame
         con.register("tx_frame", frame)
         con.execute("CREATE VIEW tx AS SELECT * FROM tx_frame")
         return {"source": name, "format": "excel"}
@@ -1034,13 +1034,14 @@ def _category_map(
     """The product -> category table as two text columns, product and
     category: the product column named like the log's (else the first), the
     category column found by name (else the other one)."""
-    from custseg.io import load_table, table_meta
+    from custseg.io import read_table
     from custseg.transactions._columns import guess_columns
 
-    table = (
-        categories if isinstance(categories, pd.DataFrame) else load_table(categories)
-    )
-    source = str(table_meta(table).get("source", "<categories>"))
+    if isinstance(categories, pd.DataFrame):
+        table, source = categories, "<categories>"
+    else:
+        loaded = read_table(categories)
+        table, source = loaded.frame, loaded.source
     names = [str(c) for c in table.columns]
     if len(names) < 2:
         raise InputError(
