@@ -3,6 +3,15 @@ quality, preparation, clustering, profiles), the result of a run, model files,
 and continuity between a model and its successor."""
 
 from custseg.model._continuity import Migration, continue_from
+from custseg.model._engine import (
+    Engine,
+    EngineTable,
+    Explanation,
+    FittedSegments,
+    LocalEngine,
+    PreparedFeatures,
+    fit_stages,
+)
 from custseg.model._persist import load_model, save_model
 from custseg.model._run import (
     NAME_COLUMN,
@@ -23,6 +32,13 @@ from custseg.model._segmenter import (
 )
 
 __all__ = [
+    "Engine",
+    "EngineTable",
+    "Explanation",
+    "FittedSegments",
+    "LocalEngine",
+    "PreparedFeatures",
+    "fit_stages",
     "EXPECTED_FAILED_CHECKS",
     "NAME_COLUMN",
     "SEGMENT_COLUMN",

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import time
 import warnings
 from collections.abc import Callable, Sequence
 from numbers import Integral
@@ -20,18 +19,14 @@ from sklearn.utils.validation import validate_data
 
 from custseg import _display
 from custseg.cluster import (
-    NOISE_REASON,
     UNASSIGNED,
     AlgorithmOptions,
     KSelection,
-    Layout,
     Progress,
     Stability,
     bootstrap_stability,
     check_algorithm,
     predict_raw,
-    segment,
-    within_ss,
 )
 from custseg.errors import (
     ColumnTypeError,
@@ -52,7 +47,7 @@ from custseg.prep import (
     repair_messages,
     select_features,
 )
-from custseg.profile import SegmentProfile, SegmentRule, profile_segments, segment_rules
+from custseg.profile import SegmentProfile, SegmentRule
 from custseg.quality import (
     QualityReport,
     check_overrides,
@@ -226,6 +221,32 @@ class Segmenter(ClusterMixin, TransformerMixin, BaseEstimator):  # type: ignore[
     # _validate_params checks them (see _validate_params below).
     _parameter_constraints: dict[str, list[Any]] = constraints()
 
+    # What fit learns (custseg.model._engine.fit_stages sets these; declared
+    # here for the type checker only: an annotation creates no attribute).
+    quality_: QualityReport
+    selection_: FeatureSelection
+    preprocessor_: ColumnTransformer
+    k_selection_: KSelection
+    n_clusters_: int
+    labels_: np.ndarray
+    segment_ids_: np.ndarray
+    cluster_centers_: np.ndarray
+    algorithm_: str
+    predictor_: dict[str, Any]
+    label_map_: np.ndarray
+    predict_agreement_: float
+    n_fit_rows_: int
+    linkage_: Any
+    inertia_: float
+    n_iter_: int
+    k_sample_is_all_rows_: bool
+    stability_: Stability | None
+    profiles_: tuple[SegmentProfile, ...]
+    segment_names_: tuple[str, ...]
+    rules_: tuple[SegmentRule, ...]
+    timings_: dict[str, float]
+    excluded_rows_: pd.DataFrame
+
     def __init__(
         self,
         n_clusters: int | None = DEFAULTS.n_clusters,
@@ -323,7 +344,7 @@ class Segmenter(ClusterMixin, TransformerMixin, BaseEstimator):  # type: ignore[
         df = self._check_X(X, reset=True)
         n = len(df)
         report = quality or check_table(df, id_columns=self.id_columns)
-        selection = select_features(report, self.features)
+        select_features(report, self.features)  # unknown features fail first
         if self.n_clusters is not None and self.n_clusters > n:
             raise ParameterError(
                 f"{report.source}: cannot make {self.n_clusters} segments from "
@@ -334,127 +355,9 @@ class Segmenter(ClusterMixin, TransformerMixin, BaseEstimator):  # type: ignore[
                 f"{report.source}: choosing k needs at least 3 rows; the data "
                 f"have {n}. Set the number of segments with --k"
             )
-        timings: dict[str, float] = {}
-        clock = time.perf_counter()
-        preprocessor, selection, converted = self._fit_preprocessor(
-            df, selection, report.source
-        )
-        # A table the preparation was fitted on in full is converted once.
-        Z, repairs = model_matrix(
-            df if converted is None else converted[0],
-            selection,
-            preprocessor.transform,
-            source=report.source,
-            dtype=self._dtype(),
-            progress=progress,
-            direct=direct_prep(preprocessor),
-            converted=converted is not None,
-        )
-        if converted is not None:
-            repairs = converted[1]
-        _announce(repairs)
-        timings["prepare"], clock = _lap(clock)
-        self.n_prepared_features_ = int(Z.shape[1])
+        from custseg.model._engine import EngineTable, LocalEngine, fit_stages
 
-        algorithm = check_algorithm(self.algorithm)
-        layout = Layout.from_preprocessor(preprocessor)
-        stability = self._stability_scorer()
-        result = segment(
-            Z,
-            algorithm,
-            layout=layout,
-            options=self._options(),
-            categorical_weight=float(self.categorical_weight),
-            n_clusters=self.n_clusters,
-            k_range=self.k_range,
-            random_state=self.random_state,
-            n_init=self.n_init,
-            max_iter=self.max_iter,
-            sample_size=self.sample_size,
-            silhouette_sample_size=self.silhouette_sample_size,
-            tie_breaker=(lambda X, lab, k, refit: stability(X, lab, refit).overall)
-            if stability
-            else None,
-            progress=progress,
-        )
-        timings["choose_k_and_fit"], clock = _lap(clock)
-        raw = result.clustering.labels
-        ids = np.unique(raw[raw >= 0])
-        k = len(ids)
-        if k == 0:
-            raise ParameterError(f"{report.source}: no customer was assigned a segment")
-        predictor = result.clustering.predictor
-        if algorithm == "kmeans":  # Lloyd's centroids are the segment means
-            raw_centers = np.asarray(predictor["centers"], dtype=np.float64)[ids]
-        else:
-            raw_centers = _segment_means(Z, raw, ids)
-        order = canonical_order(np.searchsorted(ids, raw[raw >= 0]), raw_centers)
-        label_map = np.full(int(raw.max()) + 1, -1, dtype=np.int64)
-        label_map[ids[order]] = np.arange(k)
-        labels = np.where(raw >= 0, label_map[np.maximum(raw, 0)], -1)
-        centers = raw_centers[order]
-
-        self.quality_ = report.with_repairs(repairs) if repairs else report
-        self.selection_ = selection
-        self.preprocessor_ = preprocessor
-        self.k_selection_: KSelection = result.selection
-        self.n_clusters_ = k
-        self.labels_ = labels
-        self.segment_ids_ = np.arange(k)
-        self.cluster_centers_ = np.ascontiguousarray(centers)
-        self.algorithm_ = algorithm
-        self.predictor_ = predictor
-        self.label_map_ = label_map
-        self.predict_agreement_ = float(result.predict_agreement)
-        self.n_fit_rows_ = int(result.n_fit_rows)
-        self.linkage_ = result.clustering.extra.get("linkage")
-        self.inertia_ = (
-            within_ss(Z, labels)
-            if algorithm != "kmeans"
-            else float(result.clustering.extra["inertia"])
-        )
-        self.n_iter_ = int(result.clustering.extra.get("n_iter", 0))
-        self.k_sample_is_all_rows_ = result.sample_is_all
-        self.stability_ = None
-        if stability:
-            if progress:
-                progress("bootstrap stability", 0, 1)
-            self.stability_ = stability(Z, labels, result.refit)
-        timings["stability"], clock = _lap(clock)
-        del Z
-        if progress:
-            progress("profiling segments", 0, 1)
-        self.profiles_: tuple[SegmentProfile, ...] = profile_segments(
-            df,
-            self.labels_,
-            selection.numeric,
-            selection.categorical,
-            log_columns=list(self.log_features_),
-            columns=self.columns_,
-        )
-        self.segment_names_ = tuple(p.name for p in self.profiles_)
-        timings["profile"], clock = _lap(clock)
-        self.rules_: tuple[SegmentRule, ...] = ()
-        if self.rules:
-            self.rules_ = segment_rules(
-                df,
-                self.labels_,
-                selection.numeric,
-                selection.categorical,
-                random_state=self.random_state,
-            )
-        timings["rules"], clock = _lap(clock)
-        self.timings_ = timings
-        unassigned = np.flatnonzero(self.labels_ < 0)
-        self.excluded_rows_ = pd.DataFrame(
-            {
-                "row": pd.Series(unassigned + 1, dtype="int64"),
-                "reason": pd.Series([NOISE_REASON] * len(unassigned), dtype="object"),
-            }
-        )
-        if progress:
-            progress("fitted", 1, 1)
-        return self
+        return fit_stages(LocalEngine(), EngineTable(df, report, n), self, progress)
 
     def _options(self) -> AlgorithmOptions:
         return AlgorithmOptions(
@@ -871,11 +774,6 @@ def _segment_means(Z: np.ndarray, labels: np.ndarray, ids: np.ndarray) -> np.nda
     for j in range(Z.shape[1]):
         out[:, j] = np.bincount(index, weights=Z[keep, j], minlength=len(ids))
     return out / counts[:, None]
-
-
-def _lap(start: float) -> tuple[float, float]:
-    now = time.perf_counter()
-    return now - start, now
 
 
 def _announce(repairs: list[str]) -> None:

@@ -32,12 +32,13 @@ from custseg.io import (
 from custseg.model import (
     NAME_COLUMN,
     SEGMENT_COLUMN,
+    LocalEngine,
     SegmentationRun,
     Segmenter,
     attach_segments,
     used_prefix,
 )
-from custseg.quality import QualityReport, check_table
+from custseg.quality import QualityReport
 from custseg.settings import Settings
 
 __all__ = [
@@ -183,20 +184,15 @@ def run(
         raise ParameterError(
             f"engine must be 'local' or 'spark'; got {settings.engine!r}"
         )
-    timings: dict[str, float] = {}
-    t0 = time.perf_counter()
     source = mall_customers_path() if data is None else data
-    table = load_source(source, **settings.load_options())
-    timings["load"] = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    quality = check_table(table, id_columns=settings.id_columns)
-    timings["quality"] = time.perf_counter() - t0
+    table = LocalEngine().read(source, settings)
+    quality = table.quality
     return segment(
         table.frame,
         settings,
         quality=quality,
         source=str(quality.source) if isinstance(source, pd.DataFrame) else str(source),
-        timings=timings,
+        timings=table.timings,
         progress=progress,
     )
 

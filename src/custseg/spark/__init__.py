@@ -10,11 +10,12 @@ be imported without it.
 """
 
 from custseg.spark._rfm import aggregate_transactions_spark
-from custseg.spark._run import run_spark
+from custseg.spark._run import SparkEngine, run_spark
 from custseg.spark._session import BackendUnavailableError, spark_session
 
 __all__ = [
     "BackendUnavailableError",
+    "SparkEngine",
     "aggregate_transactions_spark",
     "run_spark",
     "spark_session",

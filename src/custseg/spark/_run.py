@@ -6,7 +6,6 @@ import os
 import shutil
 import time
 import uuid
-import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -15,8 +14,15 @@ import numpy as np
 import pandas as pd
 
 from custseg.cluster import Progress
-from custseg.errors import DataRepairWarning
-from custseg.model import Segmenter, drop_unusable, output_prefix
+from custseg.model import (
+    EngineTable,
+    Explanation,
+    FittedSegments,
+    PreparedFeatures,
+    Segmenter,
+    drop_unusable,
+    output_prefix,
+)
 from custseg.prep import LARGEST, FeatureSelection, select_features
 from custseg.profile import profiles_from_stats, segment_rules
 from custseg.settings import Settings
@@ -38,7 +44,7 @@ if TYPE_CHECKING:
 
     from custseg.model import SegmentationRun
 
-__all__ = ["run_spark"]
+__all__ = ["SparkEngine", "run_spark"]
 
 _SEGMENT = "__seg"
 _SQ_DIST = "__d2"
@@ -111,177 +117,221 @@ def run_spark(
     """
     require_pyspark()
     from custseg.datasets import mall_customers_path
-    from custseg.model import SegmentationRun
+    from custseg.model import SegmentationRun, fit_stages
 
     settings = (settings or Settings()).replace(**options)
-    master = master or settings.spark_master
-    features, n_clusters, k_range = (
-        settings.features,
-        settings.n_clusters,
-        settings.k_range,
-    )
-    scaler, categorical_weight, random_state = (
-        settings.scaler,
-        settings.categorical_weight,
-        settings.random_state,
-    )
-    id_columns = settings.id_columns
-    delimiter, encoding, na_values = (
-        settings.delimiter,
-        settings.encoding,
-        settings.na_values,
-    )
+    features, id_columns = settings.features, settings.id_columns
     estimator = Segmenter(
-        n_clusters,
-        k_range=k_range,
+        settings.n_clusters,
+        k_range=settings.k_range,
         features=list(features) if features else None,
         id_columns=list(id_columns) if id_columns else None,
-        scaler=scaler,
-        categorical_weight=categorical_weight,
-        random_state=random_state,
+        scaler=settings.scaler,
+        categorical_weight=settings.categorical_weight,
+        random_state=settings.random_state,
     )
     estimator._validate_params()
-    timings: dict[str, float] = {}
-    clock = _Clock(timings, progress)
-    if spark is None:
-        clock.start("session", "starting Spark")
-        spark = spark_session(master)
-    master_url = spark.conf.get("spark.master", None) or str(master)
+    engine = SparkEngine(spark, master=master or settings.spark_master)
     source = mall_customers_path() if data is None else data
+    table = engine.read(source, settings, progress=progress)
+    seg = fit_stages(engine, table, estimator, progress)
+    inspection: TableInspection = table.handle
+    names = [c.name for c in inspection.columns]
+    seg.feature_names_in_ = np.asarray(names, dtype=object)
+    seg.n_features_in_ = len(names)
+    record = {
+        "data": str(source),
+        "features": list(features) if features else None,
+        "n_clusters": settings.n_clusters,
+        "k_range": list(settings.k_range),
+        "scaler": settings.scaler,
+        "categorical_weight": settings.categorical_weight,
+        "random_state": settings.random_state,
+        "id_columns": list(id_columns) if id_columns else None,
+        "engine": "spark",
+        "spark_master": engine.master_url,
+    }
+    return SegmentationRun(
+        table.frame,
+        seg.quality_,
+        seg,
+        record,
+        {**table.timings, **seg.timings_},
+        total_rows=table.n_rows,
+        segments_writer=engine.writer,
+        engine="spark",
+    )
 
-    clock.start("load", f"reading {source} with Spark")
-    src = read_source(
-        spark, source, delimiter=delimiter, encoding=encoding, na_values=na_values
-    )
-    clock.start("quality", "checking every row")
-    table = inspect_table(
-        src,
-        random_state=random_state,
-        id_columns=list(id_columns) if id_columns else None,
-    )
-    values = table.values  # cached by inspect_table
-    try:
-        clock.start("prepare", "preparing features with Spark ML")
-        selection, repairs = _features(table, estimator.features)
-        for repair in repairs:
-            warnings.warn(repair, DataRepairWarning, stacklevel=2)
-        facts = {c.name: c for c in table.columns}
-        prep = fit_preparation(
-            values,
-            selection,
-            facts,
-            table.sample,
-            scaler=scaler,
-            categorical_weight=float(categorical_weight),
-            n_rows=table.n_rows,
-            source=src.source,
+
+class SparkEngine:
+    """The stages of a run on Apache Spark (:class:`custseg.model.Engine`):
+    Spark reads, checks and prepares every row, fits K-Means at the chosen k
+    on them and computes the profiles' statistics; the driver chooses k on a
+    fixed-seed sample of prepared rows and learns the rules on the data
+    sample. The bootstrap stability is skipped (it would refit on the cluster
+    twenty times)."""
+
+    name = "spark"
+
+    def __init__(
+        self, spark: SparkSession | None = None, *, master: str | None
+    ) -> None:
+        self.spark = spark
+        self.master = master
+        self.master_url = str(master)
+        self.writer: _SegmentsWriter | None = None
+
+    def read(
+        self, source: Any, settings: Settings, *, progress: Progress | None = None
+    ) -> EngineTable:
+        timings: dict[str, float] = {}
+        clock = _Clock(timings, progress)
+        if self.spark is None:
+            clock.start("session", "starting Spark")
+            self.spark = spark_session(self.master)
+        self.master_url = self.spark.conf.get("spark.master", None) or str(self.master)
+        clock.start("load", f"reading {source} with Spark")
+        src = read_source(
+            self.spark,
+            source,
+            delimiter=settings.delimiter,
+            encoding=settings.encoding,
+            na_values=settings.na_values,
+        )
+        clock.start("quality", "checking every row")
+        id_columns = settings.id_columns
+        table = inspect_table(
+            src,
+            random_state=settings.random_state,
+            id_columns=list(id_columns) if id_columns else None,
+        )
+        clock.stop()
+        return EngineTable(
+            table.sample, table.report, table.n_rows, table, timings=timings
         )
 
+    def prepare(
+        self, table: EngineTable, segmenter: Segmenter, progress: Progress | None
+    ) -> PreparedFeatures:
+        inspection: TableInspection = table.handle
+        if progress:
+            progress("preparing features with Spark ML", 0, 1)
+        selection, repairs = _features(inspection, segmenter.features)
+        prep = fit_preparation(
+            inspection.values,
+            selection,
+            {c.name: c for c in inspection.columns},
+            inspection.sample,
+            scaler=segmenter.scaler,
+            categorical_weight=float(segmenter.categorical_weight),
+            n_rows=inspection.n_rows,
+            source=table.quality.source,
+        )
+        return PreparedFeatures(selection, prep.preprocessor, tuple(repairs), prep)
+
+    def fit(
+        self,
+        table: EngineTable,
+        prepared: PreparedFeatures,
+        segmenter: Segmenter,
+        progress: Progress | None,
+    ) -> FittedSegments:
+        inspection: TableInspection = table.handle
+        prep: Preparation = prepared.handle
+        timings: dict[str, float] = {}
+        clock = _Clock(timings, progress)
         clock.start("choose_k", "choosing k")
-        k_sample = _k_sample(values, prep, estimator.sample_size, table.n_rows)
+        values, n_rows = inspection.values, inspection.n_rows
+        k_sample = _k_sample(values, prep, segmenter.sample_size, n_rows)
         try:
             X = _collect_features(k_sample, prep.n_features)
             selection_k, centers = scan_k(
                 k_sample,
                 X,
-                n_rows=table.n_rows,
-                k_range=estimator.k_range,
-                n_clusters=n_clusters,
-                random_state=random_state,
-                max_iter=estimator.max_iter,
-                silhouette_sample_size=estimator.silhouette_sample_size,
+                n_rows=n_rows,
+                k_range=segmenter.k_range,
+                n_clusters=segmenter.n_clusters,
+                random_state=segmenter.random_state,
+                max_iter=segmenter.max_iter,
+                silhouette_sample_size=segmenter.silhouette_sample_size,
                 progress=progress,
             )
             k = selection_k.k
             clock.start("fit", f"fitting K-Means with k={k} on every row")
-            prepared = prep.transform(values)
+            prepared_rows = prep.transform(values)
             fit = fit_all_rows(
                 # The sample already holds every row of a small table.
-                k_sample if table.n_rows <= estimator.sample_size else prepared,
+                k_sample if n_rows <= segmenter.sample_size else prepared_rows,
                 k,
                 centers.get(k),
-                random_state=random_state,
-                max_iter=estimator.max_iter,
+                random_state=segmenter.random_state,
+                max_iter=segmenter.max_iter,
                 tol=spark_tolerance(mean_variance(X), k),
             )
-            clock.start("profile", "profiling segments")
+            clock.start("segment_stats", "measuring the segments on every row")
             labelled = with_segments(
-                prepared, fit.centers, segment=_SEGMENT, sq_dist=_SQ_DIST
+                prepared_rows, fit.centers, segment=_SEGMENT, sq_dist=_SQ_DIST
             )
+            facts = {c.name: c for c in inspection.columns}
             stats = segment_stats(
-                labelled, len(fit.centers), selection, facts, n_rows=table.n_rows
+                labelled, len(fit.centers), prepared.selection, facts, n_rows=n_rows
             )
             order = _canonical_order(stats.sizes, fit.centers)
             stats = stats.reordered(order)
-            final_centers = np.ascontiguousarray(fit.centers[order], dtype=np.float64)
-            labels = _sample_labels(k_sample, final_centers, table)
+            final = np.ascontiguousarray(fit.centers[order], dtype=np.float64)
+            labels = _sample_labels(k_sample, final, inspection)
         finally:
             k_sample.unpersist()
-    finally:
-        values.unpersist()
-    profiles = profiles_from_stats(*stats.profile_inputs())
-    clock.stop()
+        clock.stop()
+        k = len(final)
+        return FittedSegments(
+            k_selection=selection_k,
+            labels=labels,
+            centers=final,
+            algorithm="kmeans",
+            predictor={"method": "centroid", "centers": final},
+            label_map=np.arange(k),
+            inertia=float(stats.sq_dist.sum()),
+            n_iter=fit.n_iter,
+            predict_agreement=1.0,
+            n_fit_rows=n_rows,
+            k_sample_is_all_rows=n_rows <= segmenter.sample_size,
+            handle=stats,
+            timings=timings,
+        )
 
-    quality = table.report.with_repairs(repairs) if repairs else table.report
-    seg = estimator
-    seg.quality_ = quality
-    seg.selection_ = selection
-    seg.preprocessor_ = prep.preprocessor
-    seg.k_selection_ = selection_k
-    seg.n_clusters_ = len(final_centers)
-    seg.labels_ = labels
-    seg.cluster_centers_ = final_centers
-    seg.inertia_ = float(stats.sq_dist.sum())
-    seg.n_iter_ = fit.n_iter
-    seg.k_sample_is_all_rows_ = table.n_rows <= estimator.sample_size
-    seg.profiles_ = profiles
-    seg.segment_names_ = tuple(p.name for p in profiles)
-    seg.feature_names_in_ = np.asarray(src.names, dtype=object)
-    seg.n_features_in_ = len(src.names)
-    seg.excluded_rows_ = pd.DataFrame(
-        {"row": pd.Series(dtype="int64"), "reason": pd.Series(dtype="object")}
-    )
-    k = len(final_centers)
-    seg.algorithm_ = "kmeans"
-    seg.predictor_ = {"method": "centroid", "centers": final_centers}
-    seg.label_map_ = np.arange(k)
-    seg.segment_ids_ = np.arange(k)
-    seg.predict_agreement_ = 1.0
-    seg.n_fit_rows_ = table.n_rows
-    seg.linkage_ = None
-    # Spark runs skip the bootstrap (it would refit on the cluster twenty
-    # times); rules are learnt and measured on the driver's sample.
-    seg.stability_ = None
-    seg.rules_ = segment_rules(
-        table.sample,
-        labels,
-        selection.numeric,
-        selection.categorical,
-        random_state=random_state,
-    )
-    record = {
-        "data": str(source),
-        "features": list(features) if features else None,
-        "n_clusters": n_clusters,
-        "k_range": list(k_range),
-        "scaler": scaler,
-        "categorical_weight": categorical_weight,
-        "random_state": random_state,
-        "id_columns": list(id_columns) if id_columns else None,
-        "engine": "spark",
-        "spark_master": master_url,
-    }
-    writer = _SegmentsWriter(table, prep, final_centers, seg.segment_names_)
-    return SegmentationRun(
-        table.sample,
-        quality,
-        seg,
-        record,
-        timings,
-        total_rows=table.n_rows,
-        segments_writer=writer,
-        engine="spark",
-    )
+    def profile(
+        self,
+        table: EngineTable,
+        prepared: PreparedFeatures,
+        fitted: FittedSegments,
+        segmenter: Segmenter,
+    ) -> Explanation:
+        profiles = profiles_from_stats(*fitted.handle.profile_inputs())
+        # Rules are learnt and measured on the driver's sample.
+        rules = segment_rules(
+            table.frame,
+            fitted.labels,
+            prepared.selection.numeric,
+            prepared.selection.categorical,
+            random_state=segmenter.random_state,
+        )
+        names = tuple(p.name for p in profiles)
+        self.writer = self.write(table, prepared, fitted, names)
+        return Explanation(profiles, rules)
+
+    def write(
+        self,
+        table: EngineTable,
+        prepared: PreparedFeatures,
+        fitted: FittedSegments,
+        names: tuple[str, ...],
+    ) -> _SegmentsWriter:
+        return _SegmentsWriter(table.handle, prepared.handle, fitted.centers, names)
+
+    def release(self, table: EngineTable, prepared: PreparedFeatures | None) -> None:
+        inspection: TableInspection = table.handle
+        inspection.values.unpersist()
 
 
 class _Clock:
