@@ -12,6 +12,8 @@ import pandas as pd
 import pytest
 import sqlalchemy as sa
 from click.testing import CliRunner
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from tests.conftest import MALL_CSV, ONLINE_RETAIL, TEST_DATA
 from tests.pg_server import PG_PASSWORD
 
@@ -466,3 +468,109 @@ def test_other_databases_use_the_generic_path(backend, tmp_path, monkeypatch):
         chunk_rows=16,
     )
     assert len(df) == 88
+
+
+def test_uuid_json_and_array_columns_are_kept_and_left_out_of_the_features(
+    postgres, tmp_path
+):
+    """A uuid is an identifier; json, jsonb and arrays are kept in the output
+    as JSON text and never segmented on, however mixed their documents."""
+    execute(
+        postgres,
+        "DROP TABLE IF EXISTS docs",
+        "CREATE TABLE docs (cid uuid, spend float8, visits int, doc jsonb, "
+        "js json, tags text[], nums int[])",
+        "INSERT INTO docs SELECT md5(g::text)::uuid, g * 1.5, mod(g, 7), "
+        "jsonb_build_object('tier', mod(g, 3), 'src', 'web'), "
+        "CASE WHEN mod(g, 2) = 0 THEN '{\"k\": 1}'::json ELSE '[1, 2]'::json END, "
+        "ARRAY['a', 'b'], ARRAY[g, g + 1] FROM generate_series(1, 60) g",
+    )
+    source = DatabaseSource(postgres.url, table="docs")
+    from custseg import check_table, read_table
+
+    loaded = read_table(source)
+    kinds = {c.name: c.kind for c in check_table(loaded).columns}
+    assert kinds == {
+        "cid": "id",
+        "spend": "numeric",
+        "visits": "numeric",
+        "doc": "text",
+        "js": "text",
+        "tags": "text",
+        "nums": "text",
+    }
+    frame = loaded.frame
+    assert frame["js"].tolist()[:2] == ["[1, 2]", '{"k": 1}']
+    assert frame["nums"][0] == "[1, 2]"
+    result = CliRunner().invoke(
+        cli,
+        ["run", postgres.url, "--table", "docs", "-o", str(tmp_path), "-q"],
+    )
+    assert result.exit_code == 0, result.output
+    segments = pd.read_csv(tmp_path / "segments.csv")
+    assert len(segments) == 60 and segments["cid"].str.len().eq(36).all()
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    assert set(summary["features"]["numeric"]) == {"spend", "visits"}
+
+
+# Column types a PostgreSQL table holds, each with the SQL of its values
+# (``g`` is the row number; every third row is NULL where ``nulls`` is drawn).
+PG_TYPES = {
+    "uuid": "md5(g::text)::uuid",
+    "json": "CASE WHEN mod(g, 2) = 0 THEN to_json(g) ELSE json_build_array(g) END",
+    "jsonb": "jsonb_build_object('a', mod(g, 3), 'b', 'x')",
+    "int[]": "ARRAY[g, g + 1]",
+    "text[]": "ARRAY['a', g::text]",
+    "numeric(12,2)": "g * 1.25",
+    "timestamptz": "timestamptz '2024-01-01 00:00+02' + g * interval '1 day'",
+    "date": "date '2024-01-01' + g",
+    "boolean": "mod(g, 2) = 0",
+    "bytea": "decode(md5(g::text), 'hex')",
+    "interval": "g * interval '1 hour'",
+    "inet": "('10.0.0.' || mod(g, 200))::inet",
+    "money": "(g * 10)::money",
+    "time": "time '10:30' + g * interval '1 minute'",
+    "text": "'long ' || repeat('x', mod(g, 7) * 50)",
+}
+
+
+@settings(max_examples=12, deadline=None, suppress_health_check=list(HealthCheck))
+@given(
+    chosen=st.lists(st.sampled_from(sorted(PG_TYPES)), min_size=1, max_size=5),
+    nulls=st.lists(st.booleans(), min_size=5, max_size=5),
+)
+def test_any_postgres_column_types_segment_every_row_or_are_refused(
+    postgres, chosen, nulls
+):
+    """Whatever types a table holds beside its numbers, every row comes out,
+    or the read ends in one clean error."""
+    from custseg import pipeline
+    from custseg.errors import CustsegError
+
+    columns = [f"c{i}" for i in range(len(chosen))]
+    values = [
+        f"CASE WHEN {'mod(g, 3) = 0' if null else 'false'} THEN NULL "
+        f"ELSE {PG_TYPES[kind]} END"
+        for kind, null in zip(chosen, nulls, strict=False)
+    ]
+    execute(
+        postgres,
+        "DROP TABLE IF EXISTS typed",
+        "CREATE TABLE typed (spend float8, visits int, "
+        + ", ".join(f"{c} {k}" for c, k in zip(columns, chosen, strict=True))
+        + ")",
+        "INSERT INTO typed SELECT mod(g * 37, 101) * 1.5, mod(g, 9), "
+        + ", ".join(values)
+        + " FROM generate_series(1, 40) g",
+    )
+    try:
+        result = pipeline.run(
+            DatabaseSource(postgres.url, table="typed"),
+            n_clusters=2,
+            stability_resamples=0,
+        )
+    except CustsegError as exc:
+        assert str(exc) and "internal" not in str(exc)
+        return
+    assert len(result.segments_frame()) == 40
+    assert {"spend", "visits"} <= set(result.segmenter.selection_.columns)

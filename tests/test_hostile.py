@@ -118,9 +118,13 @@ def check_success(
 ) -> None:
     summary = json.loads((out / "summary.json").read_text(encoding="utf-8"))
     quality = summary["quality"]
-    segments = pd.read_csv(
-        out / "segments.csv", dtype=str, keep_default_na=False, na_values=[]
-    )
+    if (out / "segments.parquet").exists():  # Parquet in, Parquet out
+        frame = pd.read_parquet(out / "segments.parquet")
+        segments = frame.astype(object).where(frame.notna(), "").astype(str)
+    else:
+        segments = pd.read_csv(
+            out / "segments.csv", dtype=str, keep_default_na=False, na_values=[]
+        )
 
     # Every input row: one output row, with a segment or the reason it has none.
     rows = case["rows"]

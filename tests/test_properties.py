@@ -388,3 +388,113 @@ def test_input_columns_named_like_the_output_are_never_overwritten(tmp_path):
     again = pd.read_csv(scored)
     assert (again["segment_name"] == "input segment_name").all()
     assert list(again["custseg_2_segment"]) == list(written["custseg_2_segment"])
+
+
+# -- Parquet schemas: every Arrow type a file can hold ------------------------
+
+
+def _arrow_columns(n: int) -> dict[str, Any]:
+    """One strategy per Arrow type: (type, a value drawer for it)."""
+    import datetime as dt
+    import decimal
+
+    import pyarrow as pa
+
+    ints = st.integers(-(2**31), 2**31 - 1)
+    return {
+        "int8": (pa.int8(), st.integers(-128, 127)),
+        "uint64": (pa.uint64(), st.integers(0, 2**64 - 1)),
+        "float16": (pa.float16(), st.floats(-6e4, 6e4, width=16)),
+        "float32": (pa.float32(), st.floats(width=32, allow_nan=True)),
+        "decimal": (
+            pa.decimal128(12, 2),
+            st.decimals(-(10**9), 10**9, places=2, allow_nan=False).map(
+                decimal.Decimal
+            ),
+        ),
+        "timestamp_tz": (
+            pa.timestamp("us", tz="Europe/Paris"),
+            st.datetimes(dt.datetime(1900, 1, 1), dt.datetime(2100, 1, 1)).map(
+                lambda d: d.replace(tzinfo=dt.UTC)
+            ),
+        ),
+        "date": (pa.date32(), st.dates()),
+        "time": (pa.time64("us"), st.times()),
+        "duration": (pa.duration("s"), ints.map(lambda s: dt.timedelta(seconds=s))),
+        "bool": (pa.bool_(), st.booleans()),
+        "large_string": (pa.large_string(), TEXT),
+        "dictionary": (
+            pa.dictionary(pa.int8(), pa.string()),
+            st.sampled_from(["gold", "silver", "bronze"]),
+        ),
+        "binary": (pa.binary(), st.binary(max_size=8)),
+        "uuid": (pa.uuid(), st.uuids().map(lambda u: u.bytes)),
+        "list": (pa.list_(pa.int32()), st.lists(ints, max_size=3)),
+        "struct": (
+            pa.struct([("a", pa.int32()), ("b", pa.string())]),
+            st.fixed_dictionaries({"a": ints, "b": TEXT}),
+        ),
+        "map": (
+            pa.map_(pa.string(), pa.int32()),
+            st.lists(st.tuples(TEXT, ints), max_size=2),
+        ),
+        "null": (pa.null(), st.none()),
+    }
+
+
+@st.composite
+def parquet_tables(draw: st.DrawFn) -> tuple[Any, list[str]]:
+    """An Arrow table of random column types (with missing values), plus two
+    numeric columns to segment on and a row tag."""
+    import pyarrow as pa
+
+    n = draw(st.integers(3, 40))
+    kinds = _arrow_columns(n)
+    chosen = draw(st.lists(st.sampled_from(sorted(kinds)), min_size=1, max_size=5))
+    arrays: dict[str, Any] = {}
+    for i, name in enumerate(chosen):
+        kind, values = kinds[name]
+        cells = draw(st.lists(st.none() | values, min_size=n, max_size=n))
+        if name == "dictionary":
+            arrays[f"{name}_{i}"] = pa.array(cells, pa.string()).dictionary_encode()
+        else:
+            arrays[f"{name}_{i}"] = pa.array(cells, kind)
+    rng = np.random.default_rng(n)
+    arrays["x"] = pa.array(rng.normal(size=n))
+    arrays["y"] = pa.array(rng.normal(size=n))
+    tags = [f"r{i}" for i in range(n)]
+    arrays[TAG] = pa.array(tags)
+    return pa.table(arrays), tags
+
+
+@settings(max_examples=EXAMPLES // 2, deadline=None, suppress_health_check=SLOW)
+@given(drawn=parquet_tables())
+def test_any_parquet_schema_segments_every_row_or_is_refused(drawn, tmp_path_factory):
+    """Nested, extension, decimal, zoned, dictionary, binary and half-float
+    columns: every row comes out (those columns kept as they were read, left
+    out of the features where custseg cannot use them), or a clean error."""
+    import pyarrow.parquet as pq
+
+    table, tags = drawn
+    folder = tmp_path_factory.mktemp("pq")
+    path = folder / "customers.parquet"
+    pq.write_table(table, path)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", CustsegWarning)
+        try:
+            result = pipeline.run(path, n_clusters=2, stability_resamples=0)
+        except CustsegError as exc:
+            event(f"refused: {type(exc).__name__}")
+            assert str(exc)
+            return
+        event("segmented")
+        assert result.data[TAG].tolist() == tags
+        features = set(result.segmenter.selection_.columns)
+        nested = {c for c in table.column_names if c.split("_")[0] in NESTED}
+        assert not features & nested  # lists, records, maps: never features
+        paths = pipeline.write_outputs(result, folder / "out", report=False)
+        check_segments(read_output(paths["segments"]), tags, paths["profiles"])
+        assert check_outputs(folder / "out") == []
+
+
+NESTED = {"list", "struct", "map"}

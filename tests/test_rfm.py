@@ -464,3 +464,24 @@ def test_cli_rfm_without_a_file_uses_the_bundled_sample(tmp_path):
     default = rfm()  # the Python API falls back to the same sample
     assert default.rfm.cleaning.lines == 65_126
     assert len(default.data) == 494
+
+
+@pytest.mark.parametrize("kind", ["dollars", "euros"])
+def test_prices_written_for_people_are_read_as_the_loader_reads_them(
+    log_csv, tmp_path, kind
+):
+    """ "$2,500.00" in a CSV, "2.500,00 €" in a semicolon-delimited one: every
+    line is used and every customer kept, with the money of the plain log."""
+    from tests.test_spark import written_prices
+
+    plain = aggregate_transactions(log_csv)
+    frame = pd.DataFrame(LINES, columns=HEADER)
+    written = aggregate_transactions(written_prices(frame, tmp_path / "w.csv", kind))
+    assert written.cleaning.to_dict()["dropped"] == plain.cleaning.to_dict()["dropped"]
+    assert (
+        written.customers["CustomerID"].tolist()
+        == plain.customers["CustomerID"].tolist()
+    )
+    np.testing.assert_allclose(
+        written.customers["monetary"], plain.customers["monetary"] * 1000
+    )

@@ -283,7 +283,22 @@ def rfm_log(path, kind: str):
         frame["Discount"] = flags[: len(frame)]
     elif kind == "category":
         frame["Category"] = ["toys" if s < "F" else "books" for s in frame["StockCode"]]
+    elif kind in ("dollars", "euros"):
+        return written_prices(frame, path, kind)
     frame.to_csv(path, index=False)
+    return path
+
+
+def written_prices(frame: pd.DataFrame, path, kind: str):
+    """The log with unit prices (times 1,000) written for people: "$2,500.00"
+    in a CSV, or "2.500,00 €" in a semicolon-delimited one."""
+    prices = pd.to_numeric(frame["UnitPrice"]) * 1000
+    if kind == "dollars":
+        frame["UnitPrice"] = [f"${p:,.2f}" for p in prices]
+    else:
+        swap = str.maketrans(",.", ".,")
+        frame["UnitPrice"] = [f"{p:,.2f}".translate(swap) + " €" for p in prices]
+    frame.to_csv(path, index=False, sep=";" if kind == "euros" else ",")
     return path
 
 
@@ -297,8 +312,10 @@ def rfm_log(path, kind: str):
         ("no_product", {}),
         ("discount", {"as_of": "2024-03-08"}),
         ("category", {}),
+        ("dollars", {}),
+        ("euros", {}),
     ],
-    ids=["default", "unchecked", "no_product", "discount", "category"],
+    ids=["default", "unchecked", "no_product", "discount", "category", "$", "€"],
 )
 def test_rfm_aggregation_on_spark_matches_duckdb(
     spark, tmp_path, cancellations, kind, options
@@ -334,11 +351,21 @@ def test_rfm_aggregation_on_spark_matches_duckdb(
         assert "distinct_products" not in columns  # not asked for
     elif kind == "category":
         assert {"share_toys", "share_books", "top_category"} <= columns
+    elif kind in ("dollars", "euros"):  # every written price read
+        assert theirs["dropped"] == rfm_cleaning(tmp_path, cancellations)["dropped"]
     elif "drop_duplicates" in options:
         assert theirs["identical_lines_rule"] == "unchecked"
     else:
         assert theirs["dropped"]["duplicate"] == 1
         assert "distinct_products" in columns
+
+
+def rfm_cleaning(tmp_path, cancellations: str) -> dict:
+    """The cleaning record of the plain log, for the variants to match."""
+    from custseg.transactions import aggregate_transactions
+
+    plain = rfm_log(tmp_path / "plain.csv", "default")
+    return aggregate_transactions(plain, cancellations=cancellations).cleaning.to_dict()
 
 
 @needs_spark

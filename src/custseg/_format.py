@@ -6,7 +6,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-__all__ = ["by_role", "compare", "number", "printable", "signed"]
+__all__ = ["by_role", "clip", "compare", "number", "printable", "signed"]
 
 
 def number(value: Any, decimals: int | None = None) -> str:
@@ -120,6 +120,17 @@ def compare(value: Any, overall: Any, role: str, *, bounded: bool = True) -> str
         return f"{ratio:.1f}x avg" if ratio >= 1 else f"{ratio:.2f}x avg"
     pct = round(100 * (ratio - 1))
     return "as avg" if pct == 0 else f"{pct:+d}% vs avg"
+
+
+def clip(text: str, width: int) -> str:
+    """``text`` cut to ``width`` characters, the cut marked with an ellipsis.
+
+    Examples
+    --------
+    >>> clip("Premium household subscription", 12), clip("Gold", 12)
+    ('Premium hou…', 'Gold')
+    """
+    return text if len(text) <= width else text[: width - 1] + "…"
 
 
 def printable(text: str) -> str:

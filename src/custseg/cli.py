@@ -145,7 +145,10 @@ def _click_options(o: Any, command: str) -> list[Callable[..., Any]]:
         return [
             click.option(
                 flag,
-                type=click.IntRange(min=int(o.minimum)),
+                type=click.IntRange(
+                    min=int(o.minimum),
+                    max=None if o.maximum is None else int(o.maximum),
+                ),
                 default=value,
                 show_default=True,
                 help=words,
@@ -158,10 +161,11 @@ def _click_options(o: Any, command: str) -> list[Callable[..., Any]]:
         kwargs["metavar"] = o.metavar
     if o.kind == "int":
         kwargs["type"] = click.IntRange(
-            min=None if o.minimum is None else int(o.minimum)
+            min=None if o.minimum is None else int(o.minimum),
+            max=None if o.maximum is None else int(o.maximum),
         )
     elif o.kind == "float":
-        kwargs["type"] = click.FloatRange(min=o.minimum)
+        kwargs["type"] = click.FloatRange(min=o.minimum, max=o.maximum)
     elif o.kind == "choice":
         kwargs["type"] = click.Choice(list(o.choices))
     elif o.kind == "flag":
@@ -367,7 +371,9 @@ def run(
         custseg run postgresql://ana@db/shop --table customers --write-table segments
     """
     from custseg import pipeline
+    from custseg.io import check_out_dir
 
+    check_out_dir(out)  # before any work
     progress = _Progress(quiet)
     progress.stage(f"loading {data or 'the bundled mall customers demo'}")
     result = pipeline.run(data, settings, progress=progress)
@@ -563,8 +569,10 @@ def rfm(
         custseg rfm postgresql://ana@db/shop --table orders --write-table rfm
     """
     from custseg import pipeline
+    from custseg.io import check_out_dir
     from custseg.pipeline import rfm as run_rfm
 
+    check_out_dir(out)  # before any work
     progress = _Progress(quiet)
     progress.stage(
         f"reading transactions from {transactions}"
@@ -757,12 +765,14 @@ def predict(
     import pandas as pd
 
     from custseg import pipeline
+    from custseg.io import check_out_dir
     from custseg.model import load_model, used_prefix
 
+    target = Path(output or f"{_stem(data)}-segments.csv")
+    check_out_dir(target.parent)  # before any work
     segmenter = load_model(model)
     df = pipeline.predict(segmenter, data, **settings.load_options())
     prefix = used_prefix(df.columns)
-    target = Path(output or f"{_stem(data)}-segments.csv")
     pipeline.write_predictions(
         df, target, segmenter, database=database, safe_formulas=not allow_formulas
     )
@@ -834,9 +844,11 @@ def compare(
         custseg compare customers.csv --algorithms kmeans,gmm,agglomerative
     """
     from custseg._names import ALGORITHMS
+    from custseg.io import check_out_dir
     from custseg.pipeline import compare as run_compare
     from custseg.pipeline import write_comparison
 
+    check_out_dir(out)  # before any work
     progress = _Progress(quiet)
     result = run_compare(
         data,

@@ -60,7 +60,8 @@ class Option:
     ``path``. ``commands`` are where it is offered (``app`` is the web app);
     ``help_for`` and ``default_for`` override the help text and the default
     for one command. ``only_for`` names the algorithms that use it.
-    ``pair_help`` is the help of each half of a ``range``. ``segmenter``
+    ``minimum`` and ``maximum`` bound a number. ``pair_help`` is the help of
+    each half of a ``range``. ``segmenter``
     marks a :class:`custseg.Segmenter` parameter. ``app_label``, ``app_help``
     (default: ``help``) and ``choice_words`` are the app's words, and
     ``app_place`` where its control goes on the Features page (``method``,
@@ -75,6 +76,7 @@ class Option:
     metavar: str | None = None
     choices: tuple[str, ...] = ()
     minimum: float | None = None
+    maximum: float | None = None
     commands: tuple[str, ...] = ()
     help_for: Mapping[str, str] = field(default_factory=dict)
     default_for: Mapping[str, Any] = field(default_factory=dict)
@@ -167,6 +169,7 @@ class Settings:
         flags=("--k-min", "--k-max"),
         pair_help=("Smallest k to consider.", "Largest k to consider."),
         minimum=2,
+        maximum=100,  # a scan beyond is hours on a large table, and unreadable
         commands=_SEGMENTING,
         default_for={"rfm": (3, 10)},
         only_for=tuple(a for a in ALGORITHMS if a != "hdbscan"),
@@ -193,6 +196,7 @@ class Settings:
         "Seed: the same data and seed give the same segments and numbering.",
         "int",
         minimum=0,
+        maximum=2**32 - 1,  # what NumPy's generators take
         commands=_SEGMENTING,
         app_label="Random seed",
         app_help="The same data, settings and seed always give the same "
@@ -205,6 +209,7 @@ class Settings:
         "feature (at 1, a 0/1 column can split the customers on its own).",
         "float",
         minimum=0,
+        maximum=100,  # far beyond any use; a huge weight overflows distances
         commands=_LOCAL,
         app_label="Weight of categories against a numeric column",
         app_help="At 1, a 0/1 column (say gender) counts as much as a whole "
@@ -292,6 +297,7 @@ class Settings:
         "breaks ties between equally supported k.",
         "int",
         minimum=0,
+        maximum=1000,
         commands=_SEGMENTING,
         help_for={
             "compare": "Bootstrap resamples for each algorithm's stability (0: skip)."
@@ -345,9 +351,14 @@ class Settings:
         "K-Means restarts; default 10 on up to 10,000 rows, 3 above.",
         "int",
         minimum=1,
+        maximum=1000,
     )
     max_iter: int = option(
-        300, "Most Lloyd iterations of one K-Means fit.", "int", minimum=1
+        300,
+        "Most Lloyd iterations of one K-Means fit.",
+        "int",
+        minimum=1,
+        maximum=1_000_000,
     )
     sample_size: int = option(
         100_000,
@@ -433,6 +444,19 @@ class Settings:
         "null, ...)",
     )
 
+    max_bytes: str | None = option(
+        None,
+        "The most text a file may hold once decompressed (e.g. 500M, 8G); a "
+        "larger one is refused before it fills the memory. Default: a sixteenth of "
+        "the memory free.",
+        "text",
+        metavar="SIZE",
+        commands=_LOADING,
+        segmenter=False,
+        not_in_app="uploads are limited by their size, and decompressed no "
+        "further than the default limit",
+    )
+
     def __post_init__(self) -> None:
         # Lists from callers become tuples: settings stay hashable and equal
         # settings compare equal however they were written.
@@ -502,6 +526,7 @@ class Settings:
             "encoding": self.encoding,
             "sheet": self.sheet,
             "na_values": list(self.na_values),
+            "max_bytes": self.max_bytes,
         }
 
     def automatic(self) -> Settings:
@@ -533,6 +558,11 @@ def options(command: str | None = None) -> Iterator[Option]:
 DEFAULTS = Settings()
 
 
+def _closed(o: Option) -> str:
+    """scikit-learn's ``closed`` for an option's bounds (an open end is None)."""
+    return "both" if o.maximum is not None else "left"
+
+
 def constraints() -> dict[str, list[Any]]:
     """scikit-learn ``_parameter_constraints`` for the Segmenter parameters."""
     from numbers import Integral, Real
@@ -545,9 +575,9 @@ def constraints() -> dict[str, list[Any]]:
             continue
         allowed: list[Any]
         if o.kind == "int":
-            allowed = [Interval(Integral, o.minimum, None, closed="left")]
+            allowed = [Interval(Integral, o.minimum, o.maximum, closed=_closed(o))]
         elif o.kind == "float":
-            allowed = [Interval(Real, o.minimum, None, closed="left")]
+            allowed = [Interval(Real, o.minimum, o.maximum, closed=_closed(o))]
         elif o.name == "algorithm":
             # Aliases and any spelling (``K-Means``, ``hierarchical``) are
             # accepted; check_algorithm names the choices for an unknown one.

@@ -568,6 +568,66 @@ def _long_text_cells(path: Path) -> None:
     path.write_text(lines(rows))
 
 
+@generated("ten_megabyte_cell.csv")
+def _ten_megabyte_cell(path: Path) -> None:
+    # One cell of 10 MB among short notes, and notes of many lines.
+    rows = [[*HEADER, "Note", "Memo"]]
+    for r in ROWS:
+        note = "y" * 10_000_000 if r[0] == 4 else "ok"
+        memo = "line\n" * 60 if r[0] % 2 else "short"
+        rows.append([*r, note, f'"{memo}"'])
+    path.write_text(lines(rows))
+
+
+@text("one_ulp_column.csv")
+def _one_ulp() -> bytes:
+    # 1.0 and the next float up: one value with rounding noise.
+    rows = [[*HEADER, "Rate"]]
+    for r in ROWS:
+        rows.append([*r, "1.0000000000000002" if r[0] % 2 else "1.0"])
+    return lines(rows).encode()
+
+
+def _parquet(path: Path, columns: dict[str, Any]) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    table = pa.table({name: column for name, column in zip(HEADER, zip(*ROWS))})
+    for name, column in columns.items():
+        table = table.append_column(name, column)
+    pq.write_table(table, path)
+
+
+@generated("nested_columns.parquet")
+def _nested(path: Path) -> None:
+    import pyarrow as pa
+
+    n = len(ROWS)
+    _parquet(
+        path,
+        {
+            "Tags": pa.array([["vip", "web"][: i % 3] for i in range(n)]),
+            "Address": pa.array([{"city": CITIES[i % 5], "zip": i} for i in range(n)]),
+            "Token": pa.array([bytes([i]) * 4 for i in range(n)], pa.binary()),
+            "Key": pa.array([bytes(range(i, i + 16)) for i in range(n)], pa.uuid()),
+        },
+    )
+
+
+@generated("uint64_and_half_floats.parquet")
+def _wide_types(path: Path) -> None:
+    import pyarrow as pa
+
+    n = len(ROWS)
+    _parquet(
+        path,
+        {
+            "Visits": pa.array([2**63 + i for i in range(n)], pa.uint64()),
+            "Score16": pa.array([0.5 * i for i in range(n)], pa.float16()),
+        },
+    )
+
+
 # -- compressed and archived -----------------------------------------------------
 
 

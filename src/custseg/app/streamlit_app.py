@@ -525,9 +525,15 @@ def _control(where: Any, o: Option, quality: QualityReport) -> None:
     elif o.kind in ("int", "float"):
         # an optional count (HDBSCAN's smallest segment) takes 0 for "default"
         low = 0 if o.default is None else (o.minimum or 0)
+        high = o.maximum
         where.number_input(
             label,
             min_value=int(low) if o.kind == "int" else float(low),
+            max_value=None
+            if high is None
+            else int(high)
+            if o.kind == "int"
+            else float(high),
             step=(5 if o.default is None else 1) if o.kind == "int" else 0.1,
             key=o.name,
             help=help,

@@ -18,7 +18,7 @@ from custseg.io._load import (
     sniff_delimiter,
     table_meta,
 )
-from custseg.io._numbers import NUMBER_PATTERN
+from custseg.io._numbers import NUMBER_PATTERN, NumberStyle, number_style
 from custseg.io._sql import (
     DatabaseSource,
     DatabaseTarget,
@@ -33,6 +33,7 @@ from custseg.io._sql import (
 from custseg.io._write import (
     EXCEL_SUFFIXES,
     atomic_write,
+    check_out_dir,
     output_checksums,
     write_table,
 )
@@ -43,6 +44,7 @@ __all__ = [
     "EXCEL_SUFFIXES",
     "NA_VALUES",
     "NUMBER_PATTERN",
+    "NumberStyle",
     "NUMERIC_SHARE",
     "PARQUET_SUFFIXES",
     "SNIFF_BYTES",
@@ -52,11 +54,13 @@ __all__ = [
     "as_string",
     "atomic_write",
     "check_file",
+    "check_out_dir",
     "check_target",
     "clean_headers",
     "frame_from_arrow",
     "guess_encoding",
     "is_database_url",
+    "number_style",
     "load_table",
     "output_checksums",
     "read_arrow",

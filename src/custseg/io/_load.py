@@ -17,10 +17,12 @@ import contextlib
 import csv
 import gzip
 import io
+import json
 import os
 import posixpath
 import re
 import threading
+import uuid
 import zipfile
 import zlib
 from collections.abc import Iterator, Sequence
@@ -75,6 +77,8 @@ __all__ = [
     "guess_encoding",
     "LoadedTable",
     "load_table",
+    "parse_size",
+    "read_budget",
     "read_table",
     "sniff_delimiter",
     "table_meta",
@@ -153,6 +157,8 @@ _CONTROL_SHARE = 0.1
 _CONTROL = re.compile("[\x01-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
 
 
+# The field metadata io._sql puts on a column of JSON documents as text.
+_JSON_FIELD = {b"custseg": b"json"}
 _FRAME_NOTES: dict[str, Any] = {"source": "<DataFrame>", "format": "dataframe"}
 
 
@@ -245,6 +251,7 @@ def read_table(
     encoding: str | None = None,
     sheet: str | int | None = None,
     na_values: Sequence[str] = (),
+    max_bytes: int | str | None = None,
 ) -> LoadedTable:
     """Read a customer table from a file or a database, or take a DataFrame as
     it is, with what the reader learnt about it.
@@ -273,6 +280,12 @@ def read_table(
     na_values : sequence of str
         Extra strings to read as missing, on top of pandas' defaults
         (``""``, ``"NA"``, ``"N/A"``, ``"null"``, ``"nan"``, ...).
+    max_bytes : int or str, optional
+        The most bytes of text a file may hold once decompressed (``"2G"``,
+        ``"500M"`` or a number): a larger one is refused before it fills the
+        memory (a "zip bomb" is a small file that expands to gigabytes).
+        Default: a sixteenth of the memory this process can still use
+        (:func:`read_budget`).
 
     Returns
     -------
@@ -302,6 +315,7 @@ def read_table(
         return read_database_table(source, na_values=na_values)
 
     delimiter = check_delimiter(delimiter)
+    limit = read_budget() if max_bytes is None else parse_size(max_bytes)
     path = Path(source)
     name = printable(str(source))
     check_file(path, name)
@@ -310,13 +324,14 @@ def read_table(
     na: frozenset[str] | None = None
     table: pa.Table | pq.ParquetFile
     if suffix in EXCEL_SUFFIXES:
+        _check_workbook(path, name, limit)
         frame, meta = read_excel(path, name, sheet)
         table = text_table(frame)
         na = NA_VALUES | frozenset(na_values)
     elif suffix in PARQUET_SUFFIXES:
         table, meta = _read_parquet(path, name)
     elif suffix in CSV_SUFFIXES or suffix in {"", ".zip"} or suffix in _COMPRESSIONS:
-        csv_source = _csv_source(path, name)
+        csv_source = _csv_source(path, name, limit)
         table, meta = _read_csv(csv_source, delimiter, encoding, list(na_values))
         na = NA_VALUES | frozenset(na_values)
     else:
@@ -355,6 +370,7 @@ def load_table(
     encoding: str | None = None,
     sheet: str | int | None = None,
     na_values: Sequence[str] = (),
+    max_bytes: int | str | None = None,
 ) -> pd.DataFrame:
     """:func:`read_table`'s frame, with its notes in ``df.attrs["custseg"]``
     (so that ``check_table(load_table(path))`` reports the repairs): the
@@ -368,7 +384,12 @@ def load_table(
     ((200, 5), ',')
     """
     table = read_table(
-        source, delimiter=delimiter, encoding=encoding, sheet=sheet, na_values=na_values
+        source,
+        delimiter=delimiter,
+        encoding=encoding,
+        sheet=sheet,
+        na_values=na_values,
+        max_bytes=max_bytes,
     )
     df = table.frame
     df.attrs["custseg"] = table.notes
@@ -396,31 +417,39 @@ class _Source:
     name: str
     compression: str | None = None
     member: str | None = None
+    limit: int | None = None  # the most decompressed bytes read
 
     @contextlib.contextmanager
     def open(self) -> Iterator[IO[bytes]]:
-        """The file's bytes, decompressed."""
+        """The file's bytes, decompressed (at most ``limit`` of them)."""
         if self.member is not None:
             with (
                 zipfile.ZipFile(self.path) as archive,
                 archive.open(self.member) as fh,
             ):
-                yield fh
+                yield self._capped(fh)
         elif self.compression == "gzip":
             with gzip.open(self.path, "rb") as gz:
-                yield cast(IO[bytes], gz)
+                yield self._capped(cast(IO[bytes], gz))
         elif self.compression == "bz2":
             with bz2.open(self.path, "rb") as bz:
-                yield cast(IO[bytes], bz)
+                yield self._capped(cast(IO[bytes], bz))
         else:
             with self.path.open("rb") as fh:
                 yield fh
 
+    def _capped(self, fh: IO[bytes]) -> IO[bytes]:
+        if self.limit is None:
+            return fh
+        capped = _Capped(fh, self.limit, self.name)
+        return cast(IO[bytes], io.BufferedReader(capped, buffer_size=1 << 20))
+
     def arrow_input(self, stack: contextlib.ExitStack) -> str | IO[bytes]:
-        """What pyarrow reads: the path (it decompresses .gz and .bz2 itself,
-        in C++) or, inside a zip or for a path pyarrow cannot take (not valid
-        UTF-8), the stream."""
-        if self.member is None and printable(str(self.path)) == str(self.path):
+        """What pyarrow reads: the path of a plain file, or the stream (of a
+        compressed file or zip member, decompressed by Python's zlib as fast
+        as pyarrow's own, and counted against the limit; or of a path pyarrow
+        cannot take, not valid UTF-8)."""
+        if self.seekable and printable(str(self.path)) == str(self.path):
             return str(self.path)
         return stack.enter_context(self.open())
 
@@ -429,14 +458,171 @@ class _Source:
         return self.compression is None and self.member is None
 
 
+# -- size limits ---------------------------------------------------------------
+
+# Reading a table takes up to this many times its text in memory: Arrow's
+# strings and offsets, then the typed columns, for a table of short cells
+# ("1,2,3,4": 2 bytes a cell become 5 in Arrow and 8 as a number, with the
+# temporaries of the conversion; 12x measured on one-digit cells, 3-5x on
+# real tables). A worksheet's XML takes a few times as much again in cell
+# objects. The default limit is the memory left over this.
+READ_FACTOR = 16
+_EXCEL_FACTOR = 3
+_MIN_BUDGET = 64 << 20
+_SIZE = re.compile(r"(?i)^\s*(\d+(?:\.\d+)?(?:e\d+)?)\s*([kmgt]?)i?b?\s*$")
+_UNITS = {"": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40}
+
+
+def parse_size(value: int | str) -> int:
+    """A size in bytes from ``2G``, ``500M``, ``1.5GB``, ``64k`` or a number.
+
+    Examples
+    --------
+    >>> parse_size("2G"), parse_size("500m"), parse_size(1000)
+    (2147483648, 524288000, 1000)
+    """
+    if isinstance(value, int) and not isinstance(value, bool):
+        size = value
+    else:
+        match = _SIZE.match(str(value))
+        if not match:
+            raise ParameterError(
+                f"--max-bytes must be a size such as 500M, 2G or 1000000; got "
+                f"{printable(str(value))!r}"
+            )
+        size = int(float(match.group(1)) * _UNITS[match.group(2).lower()])
+    if size < 1:
+        raise ParameterError(f"--max-bytes must be at least 1 byte; got {value!r}")
+    return size
+
+
+def available_memory() -> int:
+    """Bytes this process can still allocate: the system's available memory
+    (``MemAvailable``), or less under an address-space limit (``ulimit -v``)."""
+    avail: int | None = None
+    with contextlib.suppress(OSError, ValueError):
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemAvailable:"):
+                avail = int(line.split()[1]) * 1024
+    if avail is None:
+        try:
+            avail = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE") // 2
+        except (ValueError, OSError, AttributeError):
+            avail = 8 << 30
+    try:
+        import resource
+    except ImportError:  # pragma: no cover - not on Windows
+        return avail
+    soft, _ = resource.getrlimit(resource.RLIMIT_AS)
+    if soft != resource.RLIM_INFINITY:
+        used = 0
+        with contextlib.suppress(OSError, ValueError, IndexError):
+            for line in Path("/proc/self/status").read_text().splitlines():
+                if line.startswith("VmSize:"):
+                    used = int(line.split()[1]) * 1024
+        avail = min(avail, max(soft - used, 0))
+    return avail
+
+
+def read_budget() -> int:
+    """The default ``max_bytes``: what the memory left can hold as a table
+    (:data:`READ_FACTOR`), at least 64 MiB."""
+    return max(available_memory() // READ_FACTOR, _MIN_BUDGET)
+
+
+def _size_words(n: float) -> str:
+    for unit in ("bytes", "KB", "MB", "GB"):
+        if n < 1000:
+            return f"{n:.0f} {unit}" if unit == "bytes" else f"{n:.1f} {unit}"
+        n /= 1000
+    return f"{n:.1f} TB"
+
+
+def too_large(name: str, size: int | None, limit: int, what: str) -> InputError:
+    """The error for a file past the limit: its size, the limit and what to do."""
+    found = f"{_size_words(size)} of text, " if size else ""
+    return InputError(
+        f"{what} {found}more than the {_size_words(limit)} custseg reads at most "
+        "(by default a sixteenth of the memory free)",
+        path=name,
+        hint="If the file is what you meant to read, pass a larger --max-bytes "
+        "(e.g. --max-bytes 8G) on a machine with the memory, run it with "
+        "--engine spark, or split it; a small file that expands to gigabytes "
+        "is a 'zip bomb' and should not be read.",
+    )
+
+
+class _Capped(io.RawIOBase):
+    """A stream that refuses to yield more than ``limit`` bytes: decompression
+    stops at the limit instead of filling the memory."""
+
+    def __init__(self, raw: IO[bytes], limit: int, name: str) -> None:
+        self.raw, self.limit, self.name, self.count = raw, limit, name, 0
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        n = self.raw.readinto(buffer)  # type: ignore[attr-defined]
+        self.count += n or 0
+        if self.count > self.limit:
+            raise too_large(self.name, None, self.limit, "decompresses to")
+        return int(n or 0)
+
+
+def _check_declared_size(path: Path, name: str, suffix: str, limit: int) -> None:
+    """Refuse a file whose size (plain), gzip trailer or zip entry already
+    says it holds more than ``limit`` bytes."""
+    size: int | None = None
+    what = "holds"
+    try:
+        if suffix == ".gz":
+            # ISIZE, the size modulo 4 GiB: a floor for one-member files.
+            with path.open("rb") as fh:
+                fh.seek(-4, os.SEEK_END)
+                size = int.from_bytes(fh.read(4), "little")
+            what = "decompresses to"
+        elif suffix == ".zip":
+            with zipfile.ZipFile(path) as archive:
+                size = max((i.file_size for i in archive.infolist()), default=0)
+            what = "decompresses to"
+        elif suffix not in _COMPRESSIONS:
+            size = path.stat().st_size
+    except (OSError, zipfile.BadZipFile):
+        return  # the reader names the damage
+    if size is not None and size > limit:
+        raise too_large(name, size, limit, what)
+
+
+def _check_workbook(path: Path, name: str, limit: int) -> None:
+    """Refuse a workbook whose sheets' XML (as its zip directory declares it)
+    would take more than ``limit`` to read: openpyxl builds an object per
+    cell, a few times the XML's size."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            xml = sum(
+                i.file_size
+                for i in archive.infolist()
+                if i.filename.startswith("xl/worksheets/")
+                or i.filename == "xl/sharedStrings.xml"
+            )
+    except (OSError, zipfile.BadZipFile):
+        return  # read_excel names the damage
+    if xml * _EXCEL_FACTOR > limit:
+        raise too_large(name, xml, limit // _EXCEL_FACTOR, "is a workbook of")
+
+
 # Ways a compressed file fails to decompress: a bad header, a cut-off stream.
 _DECOMPRESS_ERRORS = (OSError, EOFError, zlib.error, zipfile.BadZipFile)
 
 
-def _csv_source(path: Path, name: str) -> _Source:
+def _csv_source(path: Path, name: str, limit: int | None = None) -> _Source:
     """The CSV inside ``path``: the file itself, its decompressed bytes, or the
-    single CSV member of a zip archive."""
+    single CSV member of a zip archive; refused when it holds more than
+    ``limit`` bytes (declared, or found while reading)."""
     suffix = path.suffix.lower()
+    if limit is not None:
+        _check_declared_size(path, name, suffix, limit)
     if suffix in _COMPRESSIONS:
         inner = Path(path.stem).suffix.lower()
         if inner and inner not in CSV_SUFFIXES:
@@ -446,9 +632,9 @@ def _csv_source(path: Path, name: str) -> _Source:
                 hint=f"Decompress it first, or compress a CSV file ({inner} "
                 "files are already compressed).",
             )
-        return _Source(path, name, compression=_COMPRESSIONS[suffix])
+        return _Source(path, name, compression=_COMPRESSIONS[suffix], limit=limit)
     if suffix != ".zip":
-        return _Source(path, name)
+        return _Source(path, name, limit=limit)
     try:
         with zipfile.ZipFile(path) as archive:
             members = [
@@ -464,7 +650,7 @@ def _csv_source(path: Path, name: str) -> _Source:
         ) from exc
     tables = [m for m in members if posixpath.splitext(m)[1].lower() in CSV_SUFFIXES]
     if len(tables) == 1:
-        return _Source(path, f"{name} ({tables[0]})", member=tables[0])
+        return _Source(path, f"{name} ({tables[0]})", member=tables[0], limit=limit)
     listing = ", ".join(f"'{m}'" for m in (tables or members)[:10])
     if len(tables) > 1:
         raise FileFormatError(
@@ -1088,6 +1274,9 @@ class _Typing:
     nul: bool = False
     repairs: dict[str, list[str]] = field(default_factory=dict)
     mistyped: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # Columns of values custseg does not segment on (lists, records, maps),
+    # read as text: their Arrow type, by name.
+    as_text: dict[str, str] = field(default_factory=dict)
 
 
 def frame_from_arrow(
@@ -1109,6 +1298,7 @@ def frame_from_arrow(
     )
     repairs = meta.setdefault("repairs", [])
     names = clean_headers(pd.Index(raw_names), repairs)
+    json_text: set[int] = set()
     if isinstance(table, pq.ParquetFile):
         parquet = table
         # One ParquetFile must not be read from two threads at once (it
@@ -1120,6 +1310,10 @@ def frame_from_arrow(
                 return parquet.read(columns=[raw_names[i]]).column(0)
 
     else:
+        # Documents a database driver handed over as JSON text (io._sql).
+        json_text.update(
+            i for i, f in enumerate(table.schema) if f.metadata == _JSON_FIELD
+        )
         columns: list[pa.ChunkedArray | None] = list(table.columns)
         del table
 
@@ -1137,11 +1331,15 @@ def frame_from_arrow(
     )
 
     def convert(i: int) -> pd.Series:
+        if i in json_text:
+            return _nested_text(column(i), names[i], ctx, words="JSON documents")
         return _to_pandas(column(i), names[i], ctx)
 
     with ThreadPoolExecutor(max_workers=min(2, len(names))) as pool:
         converted = list(pool.map(convert, range(len(names))))
     meta["mistyped"] = {n: ctx.mistyped[n] for n in names if n in ctx.mistyped}
+    if ctx.as_text:
+        meta["as_text"] = {n: ctx.as_text[n] for n in names if n in ctx.as_text}
     for n in names:
         repairs.extend(ctx.repairs.get(n, ()))
     # PyArrow's allocator keeps freed blocks for reuse; hand them back now that
@@ -1159,15 +1357,107 @@ def frame_from_arrow(
 
 def _to_pandas(column: pa.ChunkedArray, name: str, ctx: _Typing) -> pd.Series:
     kind = column.type
+    if isinstance(kind, pa.BaseExtensionType):
+        # UUIDs (PostgreSQL's uuid, Arrow's arrow.uuid) and other extension
+        # types: their text, typed like a CSV column (unique ones are ids).
+        return _infer_text(
+            pa.chunked_array([_uuid_text(column)], pa.string()), name, ctx
+        )
+    if (
+        pa.types.is_binary(kind)
+        or pa.types.is_large_binary(kind)
+        or pa.types.is_fixed_size_binary(kind)
+    ):
+        return _nested_text(column, name, ctx, words="binary values")
+    if pa.types.is_nested(kind):
+        return _nested_text(column, name, ctx)
     if pa.types.is_string(kind) or pa.types.is_large_string(kind):
         return _infer_text(column, name, ctx)
     if pa.types.is_dictionary(kind) and (
         pa.types.is_string(kind.value_type) or pa.types.is_large_string(kind.value_type)
     ):
         return pd.Series(column.to_pandas(), name=name).astype("category")
+    if pa.types.is_uint64(kind):
+        column = _unsigned(column, name, ctx)
+        kind = column.type
+    elif pa.types.is_float16(kind):  # pandas computes poorly in half floats
+        column = pc.cast(column, pa.float32())
     if pa.types.is_integer(kind) and column.null_count == 0:
         return pd.Series(_compact_ints(column.to_numpy()), name=name)
     return pd.Series(column.to_pandas(), name=name)
+
+
+def _unsigned(column: pa.ChunkedArray, name: str, ctx: _Typing) -> pa.ChunkedArray:
+    """An unsigned 64-bit column as int64 when every value fits, else as
+    float64 (said: digits beyond the 16th are lost)."""
+    top = pc.max(column).as_py()
+    if top is None or top < 2**63:
+        return pc.cast(column, pa.int64())
+    ctx.repairs.setdefault(name, []).append(
+        f"read '{name}' as decimal numbers: its unsigned 64-bit integers go "
+        f"beyond the largest signed one (up to {top}), and keep 16 digits"
+    )
+    return pc.cast(column, pa.float64(), safe=False)
+
+
+def _uuid_text(column: pa.ChunkedArray) -> list[str | None]:
+    """Values of 16 bytes as UUIDs (``8-4-4-4-12`` hex digits), others as
+    their bytes in hex; an extension type by its storage."""
+    storage = pa.chunked_array(
+        [c.storage if isinstance(c, pa.ExtensionArray) else c for c in column.chunks],
+        column.type.storage_type
+        if isinstance(column.type, pa.BaseExtensionType)
+        else column.type,
+    )
+    out: list[str | None] = []
+    for value in storage.to_pylist():
+        if value is None:
+            out.append(None)
+        elif isinstance(value, bytes):
+            out.append(str(uuid.UUID(bytes=value)) if len(value) == 16 else value.hex())
+        else:
+            out.append(str(value))
+    return out
+
+
+def _json_value(value: object) -> str:
+    """What JSON cannot hold, as text: bytes in hex, dates and the rest by str."""
+    return value.hex() if isinstance(value, bytes) else str(value)
+
+
+def _nested_text(
+    column: pa.ChunkedArray, name: str, ctx: _Typing, *, words: str | None = None
+) -> pd.Series:
+    """A column of lists, records or maps as JSON text (``words`` names them
+    for a column that is JSON text already), kept in the output and left out
+    of the features (the quality report says why)."""
+    kind = column.type
+    if pa.types.is_nested(kind):
+        values = [
+            None
+            if v is None
+            else json.dumps(v, default=_json_value, ensure_ascii=False)
+            for v in column.to_pylist()
+        ]
+    elif pa.types.is_string(kind) or pa.types.is_large_string(kind):
+        values = column.to_pylist()
+    else:  # bytes, in hex
+        values = [None if v is None else _json_value(v) for v in column.to_pylist()]
+    shown = "as hex text" if words == "binary values" else "as JSON text"
+    words = words or (
+        "records"
+        if pa.types.is_struct(column.type)
+        else "maps"
+        if pa.types.is_map(column.type)
+        else "lists"
+    )
+    ctx.as_text[name] = words
+    ctx.repairs.setdefault(name, []).append(
+        f"column '{name}' holds {words}"
+        + (f" ({column.type})" if pa.types.is_nested(column.type) else "")
+        + f": read {shown}, kept in the output and left out of the features"
+    )
+    return pd.Series(values, name=name, dtype="object")
 
 
 def _infer_text(column: pa.ChunkedArray, name: str, ctx: _Typing) -> pd.Series:

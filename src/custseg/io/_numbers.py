@@ -12,6 +12,7 @@ reason goes to the quality report.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,6 +23,8 @@ import pyarrow.compute as pc
 from custseg.errors import FileFormatError, format_rows
 
 __all__ = [
+    "NumberStyle",
+    "number_style",
     "NUMBERISH_COMMA",
     "NUMBERISH_POINT",
     "NUMBER_PATTERN",
@@ -83,6 +86,44 @@ def _written(body: str, money: str = f"[{_CURRENCIES}]?", percent: str = "%?") -
 
 def _numberish(body: str) -> str:
     return "(?i)(" + NUMBER_PATTERN[4:] + ")|(" + _written(body) + ")"
+
+
+@dataclass(frozen=True)
+class NumberStyle:
+    """How a column writes its numbers, for an engine that converts them
+    itself (DuckDB, in custseg.transactions): ``pattern`` is what a value so
+    written matches (RE2, as DuckDB and Arrow read it); removing the
+    characters of ``remove`` (a character class) and reading ``decimal`` as
+    the decimal point leaves a plain number."""
+
+    pattern: str
+    remove: str
+    decimal: str
+
+
+def number_style(values: Sequence[str], decimal_comma: bool) -> NumberStyle | None:
+    """The one way every value in ``values`` (a sample, trimmed) writes its
+    numbers: a currency symbol, thousands separators, a decimal comma where
+    ``decimal_comma`` (not in a comma-delimited file); None if they do not
+    read one way.
+
+    Examples
+    --------
+    >>> number_style(["$1,234.56", "$12.00"], decimal_comma=False).decimal
+    '.'
+    >>> number_style(["1.234,56 €", "12,5 €"], decimal_comma=True).decimal
+    ','
+    """
+    text = pa.chunked_array([pa.array(list(values), pa.string())])
+    for eu in (True, False) if decimal_comma else (False,):
+        pattern = _written(_EU_BODY if eu else _US_BODY)
+        if pc.all(pc.match_substring_regex(text, pattern)).as_py():
+            groups = _EU_SEPARATORS if eu else _US_SEPARATORS
+            marks = _CURRENCIES + "%" + "".join(groups)
+            remove = "[" + "".join("\\" + c if c in "]\\^-" else c for c in marks)
+            remove += r"\s]"
+            return NumberStyle(pattern, remove, "," if eu else ".")
+    return None
 
 
 # Anything that reads as a number, in a file with a decimal point only, or

@@ -29,6 +29,7 @@ from __future__ import annotations
 import contextlib
 import difflib
 import io
+import json
 import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -556,43 +557,87 @@ def _split_name(conn: sa.Connection, table: str) -> tuple[str | None, str]:
     return None, table
 
 
+# Field metadata marking a column of JSON documents Arrow could not type as
+# one nested type (json holding objects in some rows and arrays in others):
+# the reader keeps it as text and out of the features (io._load).
+JSON_FIELD = {b"custseg": b"json"}
+
+
 def _record_batch(rows: Sequence[Sequence[Any]], names: list[str]) -> pa.RecordBatch:
     columns = list(zip(*rows, strict=True)) if rows else [() for _ in names]
     arrays = [_arrow_array(list(values)) for values in columns]
-    return pa.RecordBatch.from_arrays(arrays, names=names)
+    fields = [
+        pa.field(name, a.type, metadata=JSON_FIELD if json_text else None)
+        for name, (a, json_text) in zip(names, arrays, strict=True)
+    ]
+    return pa.RecordBatch.from_arrays([a for a, _ in arrays], schema=pa.schema(fields))
 
 
-def _arrow_array(values: list[Any]) -> pa.Array:
+def _arrow_array(values: list[Any]) -> tuple[pa.Array, bool]:
     """Arrow's own type inference; a column it cannot type (mixed values, as
-    SQLite allows, or UUIDs) is kept as text rather than refused."""
+    SQLite allows, or UUIDs) is kept as text rather than refused, documents
+    (dicts, lists) as JSON text. Returns the array and whether it is such
+    JSON text."""
     try:
         array = pa.array(values, from_pandas=True)
     except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError):
+        if any(isinstance(v, (dict, list, tuple)) for v in values):
+            text = [
+                None if v is None else json.dumps(v, default=str, ensure_ascii=False)
+                for v in values
+            ]
+            return pa.array(text, pa.string()), True
         array = pa.array([None if v is None else str(v) for v in values], pa.string())
     kind = array.type
     if pa.types.is_decimal(kind):
-        return pc.cast(array, pa.float64())
+        return pc.cast(array, pa.float64()), False
     if pa.types.is_date(kind):
-        return pc.cast(array, pa.timestamp("ms"))
+        return pc.cast(array, pa.timestamp("ms")), False
     if pa.types.is_time(kind):  # as the database writes it: 10:30:00
-        return pa.array([None if v is None else str(v) for v in values], pa.string())
+        return pa.array(
+            [None if v is None else str(v) for v in values], pa.string()
+        ), False
     if pa.types.is_binary(kind) or pa.types.is_large_binary(kind):
-        return pc.cast(pc.binary_length(array), pa.int64())  # bytes are not features
-    return array
+        # bytes are not features
+        return pc.cast(pc.binary_length(array), pa.int64()), False
+    return array, False
 
 
 def _concat(batches: list[pa.RecordBatch]) -> pa.Table:
     """One table from the chunks; a column typed differently in two chunks
-    (all-null in one, say) is promoted, and kept as text if it cannot be."""
+    (all-null in one, say) is promoted, and kept as text if it cannot be; a
+    column of JSON text in any chunk is marked so in the whole table."""
     tables = [pa.Table.from_batches([b]) for b in batches]
+    json_text = {f.name for b in batches for f in b.schema if f.metadata == JSON_FIELD}
     try:
-        return pa.concat_tables(tables, promote_options="permissive")
+        table = pa.concat_tables(tables, promote_options="permissive")
     except (pa.ArrowInvalid, pa.ArrowTypeError):
         as_text = [
-            pa.table([pc.cast(c, pa.string()) for c in t.columns], names=t.column_names)
+            pa.table([_as_text(c) for c in t.columns], names=t.column_names)
             for t in tables
         ]
-        return pa.concat_tables(as_text)
+        json_text |= {f.name for f in tables[0].schema if pa.types.is_nested(f.type)}
+        table = pa.concat_tables(as_text)
+    if not json_text:
+        return table
+    schema = pa.schema(
+        [
+            f.with_metadata(JSON_FIELD) if f.name in json_text else f
+            for f in table.schema
+        ]
+    )
+    return pa.Table.from_arrays(table.columns, schema=schema)
+
+
+def _as_text(column: pa.ChunkedArray) -> pa.ChunkedArray:
+    """A column as text: documents (lists, records) as JSON."""
+    if not pa.types.is_nested(column.type):
+        return pc.cast(column, pa.string())
+    values = [
+        None if v is None else json.dumps(v, default=str, ensure_ascii=False)
+        for v in column.to_pylist()
+    ]
+    return pa.chunked_array([pa.array(values, pa.string())])
 
 
 # -- writing -------------------------------------------------------------------

@@ -24,6 +24,7 @@ __all__ = [
     "EXCEL_SUFFIXES",
     "FORMULA_PREFIXES",
     "atomic_write",
+    "check_out_dir",
     "check_outputs",
     "neutralise_formulas",
     "output_checksums",
@@ -41,6 +42,53 @@ FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 _FORMULA_RE = r"^[=+\-@\t\r]"
 # What tempfile.mkstemp puts after the prefix (see atomic_write).
 _TEMP_SUFFIX = re.compile(r"[a-z0-9_]{8}")
+
+
+def check_out_dir(path: str | os.PathLike[str]) -> Path:
+    """Make the output folder ``path`` (and its parents) and prove that files
+    can be written in it, before any work is done.
+
+    Raises
+    ------
+    InputError
+        The folder cannot be made or written: a file is in the way, the
+        permission is missing, the file system is read-only or full. The
+        message names the folder.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> check_out_dir(Path(tempfile.mkdtemp()) / "new" / "folder").is_dir()
+    True
+    """
+    from custseg._format import printable
+    from custseg.errors import InputError
+
+    out = Path(path)
+    name = printable(os.fsdecode(os.fspath(path)))
+    hint = "Pass --out a folder you can write to (it is made if need be)."
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        fd, probe = tempfile.mkstemp(prefix=".custseg-probe-", dir=out)
+        os.close(fd)
+        os.unlink(probe)
+    except FileExistsError:
+        raise InputError("is a file, not a folder", path=name, hint=hint) from None
+    except NotADirectoryError:
+        raise InputError(
+            "cannot be made: a part of the path is a file, not a folder",
+            path=name,
+            hint=hint,
+        ) from None
+    except PermissionError:
+        raise InputError(
+            "cannot be written: permission denied", path=name, hint=hint
+        ) from None
+    except OSError as exc:
+        raise InputError(
+            f"cannot be made or written ({exc.strerror or exc})", path=name, hint=hint
+        ) from None
+    return out
 
 
 def atomic_write(path: str | os.PathLike[str], write: Callable[[str], Any]) -> Path:

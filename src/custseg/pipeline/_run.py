@@ -68,11 +68,17 @@ def load_source(
     encoding: str | None = None,
     sheet: str | int | None = None,
     na_values: Sequence[str] = (),
+    max_bytes: int | str | None = None,
 ) -> LoadedTable:
     """:func:`custseg.io.read_table` of a file, a frame or a
     :class:`DatabaseSource`: the rows and what the reader learnt of them."""
     return read_table(
-        source, delimiter=delimiter, encoding=encoding, sheet=sheet, na_values=na_values
+        source,
+        delimiter=delimiter,
+        encoding=encoding,
+        sheet=sheet,
+        na_values=na_values,
+        max_bytes=max_bytes,
     )
 
 
@@ -84,6 +90,7 @@ def predict(
     encoding: str | None = None,
     sheet: str | int | None = None,
     na_values: Sequence[str] = (),
+    max_bytes: int | str | None = None,
 ) -> pd.DataFrame:
     """Assign every row of ``data`` to a segment of a saved (or fitted) model.
 
@@ -95,8 +102,8 @@ def predict(
     data : path, DataFrame or DatabaseSource
         The customers to score; they need the model's feature columns, and
         other columns are carried through unchanged.
-    delimiter, encoding, sheet, na_values
-        As for :func:`custseg.load_table`.
+    delimiter, encoding, sheet, na_values, max_bytes
+        As for :func:`custseg.read_table`.
 
     Returns
     -------
@@ -117,7 +124,12 @@ def predict(
 
     segmenter = model if isinstance(model, Segmenter) else load_model(model)
     table = load_source(
-        data, delimiter=delimiter, encoding=encoding, sheet=sheet, na_values=na_values
+        data,
+        delimiter=delimiter,
+        encoding=encoding,
+        sheet=sheet,
+        na_values=na_values,
+        max_bytes=max_bytes,
     )
     labels = segmenter.predict(
         table.frame, source=None if isinstance(data, pd.DataFrame) else table.source
@@ -410,11 +422,10 @@ def write_outputs(
     >>> sorted(paths)
     ['model', 'profiles', 'segments', 'summary']
     """
-    from custseg.io import atomic_write, output_checksums
+    from custseg.io import atomic_write, check_out_dir, output_checksums
     from custseg.report import summarize
 
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    out = check_out_dir(out_dir)
     paths: dict[str, Path] = {}
     timings: dict[str, float] = {}  # the result stays as it is; summary.json has these
     fmt = result.quality.file_info.get("format")

@@ -493,14 +493,19 @@ class ProfileHeatmapDisplay:
         self.texts = texts
 
     @classmethod
-    def from_profiles(cls, profiles: Sequence[Any]) -> ProfileHeatmapDisplay:
-        """Build from :class:`~custseg.profile.SegmentProfile` objects."""
+    def from_profiles(
+        cls, profiles: Sequence[Any], *, max_features: int | None = None
+    ) -> ProfileHeatmapDisplay:
+        """Build from :class:`~custseg.profile.SegmentProfile` objects: every
+        numeric feature, or the ``max_features`` that separate the segments
+        most."""
         from custseg._format import by_role
         from custseg.profile import feature_separation
         from custseg.quality import guess_role, readable_label
 
         index = [f"{p.segment}: {p.name}" for p in profiles]
         order = list(feature_separation(profiles)) if profiles else []
+        order = order[:max_features] if max_features is not None else order
         z = pd.DataFrame([p.z for p in profiles], index=index)
         z = z[[c for c in order if c in z.columns]] if len(z.columns) else z
         means = pd.DataFrame([p.mean for p in profiles], index=index)[list(z.columns)]

@@ -18,6 +18,8 @@ import pandas as pd
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
+from custseg._format import clip
+
 __all__ = [
     "plot_categorical_counts",
     "plot_correlation",
@@ -49,6 +51,22 @@ def _grid(
     return fig, flat[:n]
 
 
+def _below_title(fig: Figure) -> None:
+    """Lay the panels out below the figure's title (about 0.45 in of it),
+    not under it."""
+    fig.tight_layout(rect=(0, 0, 1, 1 - 0.45 / fig.get_figheight()))
+
+
+def _bins(values: np.ndarray, wanted: int) -> int:
+    """``wanted`` bins, or one where the values span too few representable
+    numbers for that many (all but equal floats, a few ulps apart)."""
+    if not len(values):
+        return wanted
+    lo, hi = float(values.min()), float(values.max())
+    step = float(np.spacing(max(abs(lo), abs(hi))))
+    return 1 if hi - lo < 4 * wanted * step else wanted
+
+
 def plot_distributions(
     df: pd.DataFrame, columns: Sequence[str], axes: Sequence[Axes] | None = None
 ) -> Figure:
@@ -62,7 +80,7 @@ def plot_distributions(
             values = values[np.abs(values) <= 1e100]  # as in preparation
         ax.hist(
             values,
-            bins=min(40, max(10, int(np.sqrt(len(values))))),
+            bins=_bins(values, min(40, max(10, int(np.sqrt(len(values)))))),
             color="#3366aa",
             alpha=0.85,
         )
@@ -74,7 +92,7 @@ def plot_distributions(
         ax.set_ylabel("customers")
     if own:
         fig.suptitle("Distributions of numeric columns", fontsize=12)
-        fig.tight_layout()
+        _below_title(fig)
     return fig
 
 
@@ -87,7 +105,11 @@ def plot_categorical_counts(
     fig, panels = _grid(len(columns), axes)
     for ax, col in zip(panels, columns, strict=True):
         counts = df[col].astype("string").fillna("(missing)").value_counts().head(15)
-        ax.bar([str(i) for i in counts.index], counts.to_numpy(), color="#2ca02c")
+        # One line of at most 30 characters a bar: a cell of many lines or
+        # pages is laid out as a label otherwise (seconds, and gigabytes).
+        ticks = [clip(" ".join(str(i).split()), 30) for i in counts.index]
+        ax.bar(range(len(ticks)), counts.to_numpy(), color="#2ca02c")
+        ax.set_xticks(range(len(ticks)), ticks)
         for i, v in enumerate(counts.to_numpy()):
             ax.text(i, float(v), f"{v:,}", ha="center", va="bottom", fontsize=8)
         ax.set_title(col, fontsize=11)
@@ -95,7 +117,7 @@ def plot_categorical_counts(
         ax.tick_params(axis="x", rotation=30)
     if own:
         fig.suptitle("Counts of categorical columns", fontsize=12)
-        fig.tight_layout()
+        _below_title(fig)
     return fig
 
 

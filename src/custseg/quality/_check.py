@@ -13,6 +13,7 @@ from typing import Any, SupportsIndex, cast
 import numpy as np
 import pandas as pd
 
+from custseg._format import clip
 from custseg._format import number as _human
 from custseg.errors import MissingColumnError, format_rows
 from custseg.io import LoadedTable, table_meta
@@ -30,6 +31,14 @@ __all__ = [
 
 # A text column with at most this many distinct values is a categorical feature.
 MAX_CATEGORIES = 20
+# ... unless a value is longer than this: a paragraph is free text, not a
+# category (and a 10 MB cell would be laid out in every chart and sentence).
+MAX_CATEGORY_LENGTH = 200
+# A float column whose values lie within this many units in the last place of
+# each other is constant.
+ULPS_CONSTANT = 16
+# Values in the report's top-values lists are cut to this many characters.
+SHOWN_LENGTH = 80
 _ID_TOKENS = {"id", "key", "code", "number", "no", "nr", "num", "uuid", "guid", "ref"}
 # Column names that mean a person's age (English, German, French, Spanish).
 _AGE_TOKENS = {"age", "ages", "alter", "âge", "edad"}
@@ -353,6 +362,7 @@ def check_table(
         if unknown:
             raise MissingColumnError(unknown, list(df.columns), path=source)
     n = len(df)
+    as_text = meta.get("as_text", {})  # lists, records, maps: never features
 
     def summarise(name: object) -> ColumnSummary:
         return _summarise_column(
@@ -362,6 +372,7 @@ def check_table(
             forced_id=id_columns is not None and name in id_columns,
             auto_id=id_columns is None,
             max_categories=max_categories,
+            forced_text=name in as_text,
         )
 
     # Columns are summarised two at a time: most of the work is in numpy and
@@ -437,6 +448,7 @@ def _summarise_column(
     forced_id: bool,
     auto_id: bool,
     max_categories: int,
+    forced_text: bool = False,
 ) -> ColumnSummary:
     missing = int(series.isna().sum())
     present = series.dropna() if missing else series
@@ -456,6 +468,8 @@ def _summarise_column(
         kind = "datetime"
     elif forced_id:
         kind = "id"
+    elif forced_text:
+        kind = "text"
     elif numeric:
         integral = is_int or _is_integral(values)
         named_id = looks_like_id_name(name)
@@ -472,7 +486,7 @@ def _summarise_column(
         unique_per_row or (looks_like_id_name(name) and distinct >= 0.9 * len(present))
     ):
         kind = "id"
-    elif distinct <= max_categories:
+    elif distinct <= max_categories and _short_values(present):
         kind = "categorical"
     else:
         kind = "text"
@@ -486,6 +500,11 @@ def _summarise_column(
         else:
             finite = values[finite_mask]
         infinite = int(len(values) - len(finite))
+        if not constant and not is_int and len(finite):
+            # Values a few representable floats apart are one value written
+            # with rounding noise: nothing to segment on, nothing to plot.
+            lo, hi = float(finite.min()), float(finite.max())
+            constant = hi - lo <= ULPS_CONSTANT * np.spacing(max(abs(lo), abs(hi)))
         # Values near the float64 limit (1e308) overflow sums and differences;
         # the summary then shows inf, and preparation treats them as missing.
         with np.errstate(over="ignore", invalid="ignore"):
@@ -506,8 +525,16 @@ def _summarise_column(
         )
     top: dict[str, int] = {}
     if kind in {"categorical", "text"}:
-        top = {str(k): int(v) for k, v in present.value_counts().head(10).items()}
+        for value, count in present.value_counts().head(10).items():
+            shown = clip(str(value), SHOWN_LENGTH)
+            top[shown] = top.get(shown, 0) + int(count)
     return ColumnSummary(name, kind, dtype, missing, distinct, constant, top=top)
+
+
+def _short_values(present: pd.Series) -> bool:
+    """Whether every distinct value is short enough to be a category."""
+    values = present.unique()
+    return all(len(str(v)) <= MAX_CATEGORY_LENGTH for v in values)
 
 
 def _distinct(present: pd.Series) -> int:

@@ -24,7 +24,7 @@ from matplotlib.figure import Figure
 from custseg import plots
 from custseg._parallel import shared
 from custseg.prep import model_frame
-from custseg.profile import separating_pair
+from custseg.profile import feature_separation, separating_pair
 from custseg.quality import QualityReport
 
 if TYPE_CHECKING:
@@ -41,6 +41,12 @@ __all__ = [
 
 # Rows drawn in the report's figures (a fixed-seed sample above this size).
 FIGURE_SAMPLE = 50_000
+# Panels of a figure of columns (distributions, profiles), categorical
+# columns, and columns of the correlation matrix a wide table is shown by.
+MAX_PANELS = 30
+MAX_CATEGORY_PANELS = 12
+MAX_CORRELATIONS = 25
+PAIR_COLUMNS = 4
 
 _RC: dict[str, Any] = {
     "figure.dpi": 100,
@@ -128,8 +134,26 @@ def plan_figures(result: SegmentationRun) -> FigurePlan:
     numbers = [int(n) for n in getattr(seg, "segment_ids_", range(len(names)))]
     rs = seg.random_state
     quality = result.quality
-    numeric_cols = [c.name for c in quality.columns if c.kind == "numeric"]
-    cat_cols = [c.name for c in quality.columns if c.kind == "categorical"]
+    # A wide table is shown by the columns that matter most: the features
+    # that separate the segments most, then the other columns, in order.
+    ranked = list(feature_separation(result.profiles)) if result.profiles else []
+    all_numeric = _ranked(
+        [c.name for c in quality.columns if c.kind == "numeric"], ranked
+    )
+    all_cat = _ranked(
+        [c.name for c in quality.columns if c.kind == "categorical"],
+        list(sel.categorical),
+    )
+    numeric_cols = _first(
+        [c.name for c in quality.columns if c.kind == "numeric"],
+        all_numeric,
+        MAX_PANELS,
+    )
+    cat_cols = _first(
+        [c.name for c in quality.columns if c.kind == "categorical"],
+        all_cat,
+        MAX_CATEGORY_PANELS,
+    )
     # Every figure that shows customers is drawn from one fixed-seed sample, so
     # the report costs the same and weighs the same at 10 million rows as at
     # 100,000. Sizes and profiles come from every row.
@@ -156,25 +180,31 @@ def plan_figures(result: SegmentationRun) -> FigurePlan:
         add(
             "explore",
             "Distributions",
-            "Histogram of each numeric column; the dashed line is the median.",
+            "Histogram of each numeric column; the dashed line is the median."
+            + _shown(len(numeric_cols), len(all_numeric), "numeric columns"),
             lambda: plots.plot_distributions(df, numeric_cols),
         )
     if cat_cols:
         add(
             "explore",
             "Categorical counts",
-            "Customers per value of each categorical column.",
+            "Customers per value of each categorical column."
+            + _shown(len(cat_cols), len(all_cat), "categorical columns"),
             lambda: plots.plot_categorical_counts(df, cat_cols),
         )
     if len(numeric_cols) >= 2:
+        corr_cols = _first(numeric_cols, all_numeric, MAX_CORRELATIONS)
         add(
             "explore",
             "Correlations",
-            "Pearson correlation between numeric columns.",
-            lambda: plots.plot_correlation(df, numeric_cols),
+            "Pearson correlation between numeric columns."
+            + _shown(len(corr_cols), len(all_numeric), "numeric columns"),
+            lambda: plots.plot_correlation(df, corr_cols),
         )
-        hue = _pair_hue(quality)
-        pair_cols = numeric_cols[:4]
+    hue = _pair_hue(quality)
+    constant = set(quality.constant_columns)
+    pair_cols = [c for c in numeric_cols if c not in constant][:PAIR_COLUMNS]
+    if len(pair_cols) >= 2:
         add(
             "explore",
             "Pair plot" + (f" by {hue}" if hue else ""),
@@ -253,9 +283,14 @@ def plan_figures(result: SegmentationRun) -> FigurePlan:
         add(
             "segments",
             "Segment profiles",
-            "Mean of each feature per segment; red is above the average customer, blue below.",
+            "Mean of each feature per segment; red is above the average customer, blue below."
+            + _shown(
+                min(len(sel.numeric), MAX_PANELS), len(sel.numeric), "numeric features"
+            ),
             lambda: (
-                plots.ProfileHeatmapDisplay.from_profiles(result.profiles)
+                plots.ProfileHeatmapDisplay.from_profiles(
+                    result.profiles, max_features=MAX_PANELS
+                )
                 .plot()
                 .figure_
             ),
@@ -316,6 +351,29 @@ def plan_figures(result: SegmentationRun) -> FigurePlan:
     return FigurePlan(
         entries=tuple((section, figure) for section, figure, _ in jobs),
         jobs=tuple(functools.partial(_draw, make) for _, _, make in jobs),
+    )
+
+
+def _first(columns: list[str], ranked: list[str], limit: int) -> list[str]:
+    """``columns`` in their order when there are at most ``limit``; else the
+    first ``limit`` of ``ranked``."""
+    return columns if len(columns) <= limit else ranked[:limit]
+
+
+def _ranked(columns: list[str], first: list[str]) -> list[str]:
+    """``columns`` with those in ``first`` first, in its order."""
+    present = set(columns)
+    lead = [c for c in first if c in present]
+    return lead + [c for c in columns if c not in set(lead)]
+
+
+def _shown(shown: int, total: int, what: str) -> str:
+    """The caption's note on a figure that shows some of the columns."""
+    if shown >= total:
+        return ""
+    return (
+        f" It shows {shown} of the {total:,} {what}: the features that separate "
+        "the segments most first (every column is in the tables)."
     )
 
 

@@ -15,6 +15,7 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from custseg.errors import ColumnTypeError, ParameterError
+from custseg.io import number_style
 from custseg.spark._read import read_source
 from custseg.spark._session import quiet_pyspark, spark_session
 from custseg.transactions import (
@@ -157,11 +158,26 @@ def _aggregate(
         t = F.trim(F.col(f"`{col}`").cast("string"))
         return F.when(t.isin(na), None).otherwise(t)
 
+    # As the DuckDB engine reads numbers written for people (its _number).
+    comma = meta.get("format") == "csv" and meta.get("delimiter") not in (",", None)
+
     def number(col: str) -> Column:
         if isinstance(types[col], NumericType):
             return F.col(f"`{col}`").cast("double")
-        cleaned = F.regexp_replace(text(col), r"^[£$€¥]\s*|\s+", "")
-        return cleaned.try_cast("double")
+        value = text(col)
+        with quiet_pyspark():
+            rows = df.select(value.alias("v")).where(value.isNotNull()).limit(1000)
+            sample = [str(r["v"]) for r in rows.collect()]
+        style = number_style(sample, comma) if sample else None
+        plain = value.try_cast("double")
+        if style is None:
+            return plain
+        digits = F.regexp_replace(value, style.remove, "")
+        if style.decimal == ",":
+            digits = F.regexp_replace(digits, ",", ".")
+        return F.when(value.rlike(style.pattern), digits.try_cast("double")).otherwise(
+            plain
+        )
 
     def discount_flag(col: str) -> Column:
         # As the DuckDB engine reads it: any positive number, or yes/true/y/1.

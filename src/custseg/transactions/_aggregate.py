@@ -441,14 +441,38 @@ def _is_numeric(duck_type: str) -> bool:
     return duck_type.split("(")[0] in _NUMERIC_TYPES
 
 
-def _number(col: str, duck_type: str) -> str:
+def _number(
+    con: duckdb.DuckDBPyConnection, col: str, duck_type: str, decimal_comma: bool
+) -> str:
+    """SQL for a money or quantity column as a number. Text is read as the
+    loader reads it (custseg.io.number_style, decided on the first thousand
+    values): a currency symbol, thousands separators (``$1,234.56``), a
+    decimal comma (``1.234,56 €``, only in a file not delimited by commas);
+    a value written otherwise is read as a plain number, else it is not one
+    (and its line is dropped and counted)."""
+    from custseg.io import NA_VALUES, number_style
+
     q = _quote(col)
     if _is_numeric(duck_type):
         return f"CAST({q} AS DOUBLE)"
-    # Text: currency signs and spaces around the number are allowed.
+    text = f"trim(CAST({q} AS VARCHAR))"
+    sample = [
+        str(row[0])
+        for row in con.execute(
+            f"SELECT {text} FROM tx WHERE {q} IS NOT NULL AND {text} <> '' LIMIT 1000"
+        ).fetchall()
+    ]
+    sample = [v for v in sample if v not in NA_VALUES]  # missing, as Spark reads it
+    style = number_style(sample, decimal_comma) if sample else None
+    plain = f"TRY_CAST({text} AS DOUBLE)"
+    if style is None:
+        return plain
+    digits = f"regexp_replace({text}, {_literal(style.remove)}, '', 'g')"
+    if style.decimal == ",":
+        digits = f"replace({digits}, ',', '.')"
     return (
-        f"TRY_CAST(regexp_replace(trim(CAST({q} AS VARCHAR)), "
-        r"'^[£$€¥]\s*|\s+', '', 'g') AS DOUBLE)"
+        f"CASE WHEN regexp_full_match({text}, {_literal(style.pattern)}) "
+        f"THEN TRY_CAST({digits} AS DOUBLE) ELSE {plain} END"
     )
 
 
@@ -739,15 +763,17 @@ def _aggregate(
             )
     rule = identical_rule(cols, drop_duplicates)
     customer = _customer(cols.customer, types[cols.customer])
+    # A decimal comma is possible only where the comma does not delimit.
+    comma = info.get("format") == "csv" and info.get("delimiter") not in (",", None)
     if cols.amount is not None:
-        value = _number(cols.amount, types[cols.amount])
+        value = _number(con, cols.amount, types[cols.amount], comma)
         qty = value
         price = "1.0"
         items = "NULL::DOUBLE"
     else:
         assert cols.quantity is not None and cols.price is not None
-        qty = _number(cols.quantity, types[cols.quantity])
-        price = _number(cols.price, types[cols.price])
+        qty = _number(con, cols.quantity, types[cols.quantity], comma)
+        price = _number(con, cols.price, types[cols.price], comma)
         value = f"({qty}) * ({price})"
         items = "abs(q)"
     if cols.invoice is not None:
