@@ -592,7 +592,8 @@ def _parquet(path: Path, columns: dict[str, Any]) -> None:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    table = pa.table({name: column for name, column in zip(HEADER, zip(*ROWS))})
+    columns_of_rows = zip(*ROWS, strict=True)
+    table = pa.table(dict(zip(HEADER, columns_of_rows, strict=True)))
     for name, column in columns.items():
         table = table.append_column(name, column)
     pq.write_table(table, path)
