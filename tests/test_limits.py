@@ -11,6 +11,7 @@ import subprocess
 import sys
 import textwrap
 import time
+import warnings
 import zipfile
 from pathlib import Path
 
@@ -323,3 +324,102 @@ def test_the_random_state_bound_is_numpys(tmp_path):
         Segmenter(random_state=2**32, n_clusters=2).fit(
             pd.DataFrame({"a": [1.0, 2, 3, 10, 11, 12]})
         )
+
+
+def test_predict_says_how_many_customers_have_unseen_or_missing_categories(
+    tmp_path,
+):
+    """Scoring does nothing silently: values the model never saw, and missing
+    ones, are counted and named."""
+    from custseg import Segmenter
+    from custseg.errors import CustsegWarning
+
+    train = pd.DataFrame(
+        {"Gender": ["Female", "Male"] * 30, "Age": np.arange(60) % 40 + 20.0}
+    )
+    model = Segmenter(features=["Gender", "Age"], n_clusters=2).fit(train)
+    new = pd.DataFrame(
+        {
+            "Gender": ["Other", "FEMALE", "FEMALE", "male ", None, "Male"],
+            "Age": [30.0, 40, 50, 25, 33, 61],
+        }
+    )
+    with pytest.warns(CustsegWarning) as caught:
+        labels = model.predict(new, source="new.csv")
+    said = [str(w.message) for w in caught]
+    assert len(labels) == 6
+    assert any(
+        m.startswith("new.csv: column 'Gender': 4 customers have a value the model")
+        and "'FEMALE' (2)" in m
+        and "'Other' (1)" in m
+        and "(Female, Male)" in m
+        for m in said
+    ), said
+    assert any(
+        "1 customer has no value, counted as the most frequent" in m for m in said
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        model.predict(train)  # nothing to say about the training rows
+
+
+def test_formula_cells_saved_without_values_are_named(tmp_path):
+    """A workbook written by a program that computes no formulas: the cells
+    read as empty, and the repairs say which and what to do."""
+    import openpyxl
+
+    book = openpyxl.Workbook()
+    sheet = book.active
+    sheet.append(["CustomerID", "Spend", "Visits", "Total"])
+    for row in range(2, 32):
+        sheet.append([f"c{row}", 10.0 * (row % 7), row % 5, f"=B{row}*C{row}"])
+    path = tmp_path / "formulas.xlsx"
+    book.save(path)
+    report = check_table(read_table(path))
+    assert report.column("Total").kind == "empty"
+    assert any(
+        r.startswith("read 30 formula cells of column D (D2:D31) as empty")
+        and "save it again" in r
+        for r in report.repairs
+    ), report.repairs
+
+
+def test_a_second_run_into_a_folder_in_use_is_refused_by_name(tmp_path):
+    """Two runs into one --out never mix files: while one holds the folder, a
+    second is refused at once, naming the first; the lock leaves no file."""
+    out = tmp_path / "out"
+    out.mkdir()
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import sys, time\n"
+            "from custseg.io import out_dir_lock\n"
+            f"with out_dir_lock({str(out)!r}):\n"
+            "    print('held', flush=True)\n"
+            "    time.sleep(60)\n",
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout is not None and holder.stdout.readline() == "held\n"
+        result = CliRunner().invoke(cli, ["run", "-o", str(out), "-q"])
+        assert result.exit_code == 1
+        assert "another custseg run is writing into this folder (process " in (
+            result.output
+        )
+        assert not (out / "summary.json").exists()
+    finally:
+        holder.kill()
+        holder.wait()
+        if holder.stdout is not None:
+            holder.stdout.close()
+    result = CliRunner().invoke(cli, ["run", "-o", str(out), "-q", "--no-report"])
+    assert result.exit_code == 0, result.output
+    assert sorted(p.name for p in out.iterdir()) == [
+        "model.skops",
+        "profiles.csv",
+        "segments.csv",
+        "summary.json",
+    ]

@@ -13,6 +13,7 @@ from tests.conftest import INCOME, SPENDING, planted_blobs
 from custseg import (
     ColumnTypeError,
     CustsegError,
+    CustsegWarning,
     DataRepairWarning,
     MissingColumnError,
     ModelFileError,
@@ -136,7 +137,8 @@ def test_predict_with_a_categorical_feature_entirely_missing(fitted, mall_df):
     IndexError (the column then has no categories at all)."""
     seg = Segmenter(features=[*FEATURES, "Gender"]).fit(mall_df)
     new = mall_df.head(3).assign(Gender=None)
-    labels = seg.predict(new)
+    with pytest.warns(CustsegWarning, match="3 customers have no value"):
+        labels = seg.predict(new)
     assert labels.shape == (3,) and (labels >= 0).all()
     expected = seg.predict(new.assign(Gender=mall_df["Gender"].mode()[0]))
     np.testing.assert_array_equal(labels, expected)

@@ -45,6 +45,18 @@ _PATIENCE = 5.0
 _PATIENCE_FLOOR_S = 120.0
 
 
+def _die_with_parent() -> None:
+    """Linux: the helper is killed when the process that forked it dies (a
+    killed run's helper must not write on, nor hold its output folder)."""
+    with contextlib.suppress(Exception):
+        import ctypes
+        import signal
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        pr_set_pdeathsig = 1
+        libc.prctl(pr_set_pdeathsig, signal.SIGKILL)
+
+
 def can_fork() -> bool:
     """Whether :func:`shared` would use a helper process here."""
     if not sys.platform.startswith("linux") or not hasattr(os, "fork"):
@@ -79,6 +91,7 @@ def shared(jobs: Sequence[Callable[[], T]], *, parallel: bool = True) -> list[T]
     if pid == 0:  # the helper: run, send, and leave without any cleanup
         code = 1
         try:
+            _die_with_parent()
             os.close(read_end)
             # Nothing the helper says may reach the parent's streams (a
             # Jupyter kernel's are sockets).

@@ -17,6 +17,7 @@ from typing import Any
 
 import click
 
+from custseg._format import printable
 from custseg.errors import CustsegError
 
 __all__ = ["cli", "main"]
@@ -371,9 +372,8 @@ def run(
         custseg run postgresql://ana@db/shop --table customers --write-table segments
     """
     from custseg import pipeline
-    from custseg.io import check_out_dir
 
-    check_out_dir(out)  # before any work
+    _hold(out)  # before any work
     progress = _Progress(quiet)
     progress.stage(f"loading {data or 'the bundled mall customers demo'}")
     result = pipeline.run(data, settings, progress=progress)
@@ -569,10 +569,9 @@ def rfm(
         custseg rfm postgresql://ana@db/shop --table orders --write-table rfm
     """
     from custseg import pipeline
-    from custseg.io import check_out_dir
     from custseg.pipeline import rfm as run_rfm
 
-    check_out_dir(out)  # before any work
+    _hold(out)  # before any work
     progress = _Progress(quiet)
     progress.stage(
         f"reading transactions from {transactions}"
@@ -765,11 +764,10 @@ def predict(
     import pandas as pd
 
     from custseg import pipeline
-    from custseg.io import check_out_dir
     from custseg.model import load_model, used_prefix
 
     target = Path(output or f"{_stem(data)}-segments.csv")
-    check_out_dir(target.parent)  # before any work
+    _hold(target.parent, lock=False)  # before any work
     segmenter = load_model(model)
     df = pipeline.predict(segmenter, data, **settings.load_options())
     prefix = used_prefix(df.columns)
@@ -844,11 +842,10 @@ def compare(
         custseg compare customers.csv --algorithms kmeans,gmm,agglomerative
     """
     from custseg._names import ALGORITHMS
-    from custseg.io import check_out_dir
     from custseg.pipeline import compare as run_compare
     from custseg.pipeline import write_comparison
 
-    check_out_dir(out)  # before any work
+    _hold(out)  # before any work
     progress = _Progress(quiet)
     result = run_compare(
         data,
@@ -944,6 +941,17 @@ def app(host: str, port: int, max_upload_mb: int) -> None:
     sys.exit(launch(host=host, port=port, max_upload_mb=max_upload_mb))
 
 
+def _hold(folder: str | Path, *, lock: bool = True) -> None:
+    """Make the output folder and check that it can be written, and (with
+    ``lock``) hold it until the command ends, so that a second run into the
+    same folder is refused at once instead of mixing its files with ours."""
+    from custseg.io import check_out_dir, out_dir_lock
+
+    out = check_out_dir(folder)
+    if lock:
+        click.get_current_context().with_resource(out_dir_lock(out))
+
+
 def main() -> None:
     """Entry point of the ``custseg`` console script."""
     import os
@@ -955,4 +963,30 @@ def main() -> None:
     # for importing matplotlib: matplotlib reads it when a command first
     # draws.
     os.environ["MPLBACKEND"] = "Agg"
+    _print_warnings_for_people()
     cli(prog_name="custseg")
+
+
+def _print_warnings_for_people() -> None:
+    """custseg's warnings as ``Warning: <what>`` lines on stderr, not as
+    Python shows them (the source file and line of the code that warned)."""
+    import warnings
+
+    from custseg.errors import CustsegWarning
+
+    shown = warnings.showwarning
+
+    def show(
+        message: Warning | str,
+        category: type[Warning],
+        filename: str,
+        lineno: int,
+        file: Any = None,
+        line: str | None = None,
+    ) -> None:
+        if issubclass(category, CustsegWarning):
+            click.echo(f"Warning: {printable(str(message))}", err=True)
+        else:
+            shown(message, category, filename, lineno, file, line)
+
+    warnings.showwarning = show

@@ -34,6 +34,7 @@ from custseg.io._write import (
     EXCEL_SUFFIXES,
     atomic_write,
     check_out_dir,
+    out_dir_lock,
     output_checksums,
     write_table,
 )
@@ -62,6 +63,7 @@ __all__ = [
     "is_database_url",
     "number_style",
     "load_table",
+    "out_dir_lock",
     "output_checksums",
     "read_arrow",
     "read_database",

@@ -29,6 +29,13 @@ __all__ = ["read_excel", "text_table"]
 _MERGE_CELL = re.compile(
     rb'<(?:\w+:)?mergeCell\s[^>]*?ref="([A-Z]+)(\d+)(?::([A-Z]+)(\d+))?"'
 )
+# A cell holding a formula and no value (``<c r="E2"><f>SUM(A2:D2)</f></c>``):
+# a workbook written by a program that does not compute formulas.
+_EMPTY_FORMULA = re.compile(
+    rb'<(?:\w+:)?c\s[^>]*?r="([A-Z]+)(\d+)"[^>]*>\s*'
+    rb"<(?:\w+:)?f\b[^>]*(?:/>|>[^<]*</(?:\w+:)?f>)\s*"
+    rb"(?:<(?:\w+:)?v\s*/>|<(?:\w+:)?v>\s*</(?:\w+:)?v>)?\s*</(?:\w+:)?c>"
+)
 _SHEET_NS = "{http://schemas.openxmlformats.org/spreadsheetml/2006/main}"
 _REL_NS = "{http://schemas.openxmlformats.org/officeDocument/2006/relationships}"
 # Merged cells deeper than this below the first header row are data, not header.
@@ -77,7 +84,17 @@ def read_excel(
             hint=f"Pass --sheet with one of {_quoted(others)}." if others else None,
         )
     repairs: list[str] = []
-    frame = _sheet_frame(raw, _merged_cells(path, index), repairs, name)
+    merges, formulas = _scan_sheet(path, index)
+    frame = _sheet_frame(raw, merges, repairs, name)
+    for letters, rows in formulas.items():
+        span = f"{letters}{rows[0]}" + (
+            f":{letters}{rows[-1]}" if len(rows) > 1 else ""
+        )
+        repairs.append(
+            f"read {len(rows):,} formula cell{'s' if len(rows) > 1 else ''} of "
+            f"column {letters} ({span}) as empty: the workbook was saved without "
+            "their values (open it in Excel and save it again to store them)"
+        )
     meta: dict[str, Any] = {
         "source": name,
         "format": "excel",
@@ -111,17 +128,25 @@ def _sheet_index(sheet: str | int | None, sheets: list[str], name: str) -> int:
 def _merged_cells(path: Path, index: int) -> list[Merge]:
     """The merged cell ranges of sheet ``index``, read from the workbook's XML
     (openpyxl's fast read-only mode does not report them)."""
+    return _scan_sheet(path, index)[0]
+
+
+def _scan_sheet(path: Path, index: int) -> tuple[list[Merge], dict[str, list[int]]]:
+    """The merged cell ranges of sheet ``index``, and its formula cells saved
+    without a value (column letters to row numbers), read from the XML in one
+    pass: openpyxl's fast mode reports neither (the second read as empty)."""
+    formulas: dict[str, list[int]] = {}
     try:
         with zipfile.ZipFile(path) as archive:
             book = ElementTree.fromstring(archive.read("xl/workbook.xml"))
             sheets = book.find(f"{_SHEET_NS}sheets")
             if sheets is None:
-                return []
+                return [], formulas
             rid = list(sheets)[index].get(f"{_REL_NS}id")
             rels = ElementTree.fromstring(archive.read("xl/_rels/workbook.xml.rels"))
             target = next((r.get("Target") for r in rels if r.get("Id") == rid), None)
             if not target:
-                return []
+                return [], formulas
             part = (
                 target.lstrip("/")
                 if target.startswith("/")
@@ -140,10 +165,18 @@ def _merged_cells(path: Path, index: int) -> list[Merge]:
                             c2 = _column_number(m.group(3) or m.group(1))
                             r2 = int(m.group(4) or m.group(2))
                             merges.append((r1, c1, r2, c2))
+                    if b"<f" in data or b":f" in data:
+                        # Only the part before the carried tail: a cell cut
+                        # in two is found whole in the next round.
+                        for m in _EMPTY_FORMULA.finditer(data, 0, len(data) - 256):
+                            rows = formulas.setdefault(m.group(1).decode(), [])
+                            rows.append(int(m.group(2)))
                     carry = data[-256:]
-            return sorted(merges)
+                for m in _EMPTY_FORMULA.finditer(carry):
+                    formulas.setdefault(m.group(1).decode(), []).append(int(m.group(2)))
+            return sorted(merges), {c: sorted(set(r)) for c, r in formulas.items()}
     except (KeyError, IndexError, OSError, zipfile.BadZipFile, ElementTree.ParseError):
-        return []
+        return [], {}
 
 
 def _column_number(letters: bytes) -> int:

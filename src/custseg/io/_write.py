@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import re
 import tempfile
-from collections.abc import Callable, Mapping
+import time
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +27,7 @@ __all__ = [
     "FORMULA_PREFIXES",
     "atomic_write",
     "check_out_dir",
+    "out_dir_lock",
     "check_outputs",
     "neutralise_formulas",
     "output_checksums",
@@ -89,6 +92,82 @@ def check_out_dir(path: str | os.PathLike[str]) -> Path:
             f"cannot be made or written ({exc.strerror or exc})", path=name, hint=hint
         ) from None
     return out
+
+
+# The folders this process holds the lock of, with how many holders: the
+# command line locks its --out for the whole run, and write_outputs again.
+_HELD: dict[Path, int] = {}
+LOCK_NAME = ".custseg.lock"
+
+
+@contextlib.contextmanager
+def out_dir_lock(out: str | os.PathLike[str]) -> Iterator[None]:
+    """Hold the output folder ``out`` for this run: a second run into the same
+    folder while this one writes is refused with a message naming this one,
+    so that two runs never mix their files. The lock is an ``flock`` on
+    ``out/.custseg.lock``, removed when the run lets go; it goes with the
+    process, even a killed one (which leaves the file, not the lock). Where
+    file locks are not available (Windows) there is none.
+
+    Raises
+    ------
+    InputError
+        Another run holds the folder: its process id and start time.
+    """
+    from custseg._format import printable
+    from custseg.errors import InputError
+
+    folder = Path(out).resolve()
+    if folder in _HELD:  # this process holds it already
+        _HELD[folder] += 1
+        try:
+            yield
+        finally:
+            _HELD[folder] -= 1
+        return
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - not on Windows
+        yield
+        return
+    path = folder / LOCK_NAME
+    while True:
+        handle = path.open("a+", encoding="utf-8")
+        try:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            handle.seek(0)
+            holder = handle.read().strip() or "another process"
+            handle.close()
+            raise InputError(
+                f"another custseg run is writing into this folder ({holder})",
+                path=printable(os.fsdecode(os.fspath(out))),
+                hint="Wait for it to finish, or pass another --out.",
+            ) from None
+        # The holder before us removes the file as it lets go: a lock won on
+        # that removed file is no lock; open the new one.
+        try:
+            same = os.stat(path).st_ino == os.fstat(handle.fileno()).st_ino
+        except FileNotFoundError:
+            same = False
+        if same:
+            break
+        handle.close()
+    try:
+        handle.seek(0)
+        handle.truncate()
+        started = time.strftime("%Y-%m-%d %H:%M:%S")
+        handle.write(f"process {os.getpid()}, started {started}")
+        handle.flush()
+        _HELD[folder] = 1
+        try:
+            yield
+        finally:
+            del _HELD[folder]
+            # Removed while still held, so that the folder holds only outputs.
+            path.unlink(missing_ok=True)
+    finally:
+        handle.close()  # closing lets go of the lock
 
 
 def atomic_write(path: str | os.PathLike[str], write: Callable[[str], Any]) -> Path:

@@ -18,6 +18,7 @@ from sklearn.utils._param_validation import InvalidParameterError
 from sklearn.utils.validation import validate_data
 
 from custseg import _display
+from custseg._format import clip
 from custseg.cluster import (
     UNASSIGNED,
     AlgorithmOptions,
@@ -30,6 +31,7 @@ from custseg.cluster import (
 )
 from custseg.errors import (
     ColumnTypeError,
+    CustsegWarning,
     DataRepairWarning,
     EmptyDataError,
     InputError,
@@ -576,8 +578,9 @@ class Segmenter(ClusterMixin, TransformerMixin, BaseEstimator):  # type: ignore[
 
     def _prepared(self, X: pd.DataFrame | np.ndarray, source: str | None) -> np.ndarray:
         self._check_fitted()
+        df = self._check_X(X, reset=False)
         Z, repairs = model_matrix(
-            self._check_X(X, reset=False),
+            df,
             self.selection_,
             self.preprocessor_.transform,
             source=source,
@@ -585,7 +588,44 @@ class Segmenter(ClusterMixin, TransformerMixin, BaseEstimator):  # type: ignore[
             direct=direct_prep(self.preprocessor_),
         )
         _announce(repairs)
+        for message in self._category_surprises(df, source):
+            warnings.warn(message, CustsegWarning, stacklevel=3)
         return Z
+
+    def _category_surprises(self, df: pd.DataFrame, source: str | None) -> list[str]:
+        """What scoring ``df`` does silently to its categories: values the
+        model never saw (``Other``, ``FEMALE``, ``male ``), which match no
+        known category, and missing ones, which take the most frequent."""
+        direct = direct_prep(self.preprocessor_)
+        if direct is None or not direct.categorical:
+            return []
+        where = f"{source}: " if source else ""
+        out = []
+        for j, name in enumerate(direct.categorical):
+            column = df[name]
+            present = column.notna().to_numpy()
+            text = column[present].astype(str)
+            known = list(direct.categories[j])
+            unseen = text[~text.isin(known)]
+            shown = ", ".join(clip(v, 30) for v in known[:6])
+            if len(unseen):
+                counts = unseen.value_counts()
+                listed = ", ".join(
+                    f"{clip(str(v), 30)!r} ({n:,})" for v, n in counts.head(5).items()
+                )
+                more = f" and {len(counts) - 5:,} more" if len(counts) > 5 else ""
+                out.append(
+                    f"{where}column '{name}': {_customers(len(unseen))} a value the "
+                    f"model was not trained on ({listed}{more}), counted as none "
+                    f"of the known values ({shown})"
+                )
+            missing = int((~present).sum())
+            if missing:
+                out.append(
+                    f"{where}column '{name}': {_customers(missing)} no value, "
+                    f"counted as the most frequent, {direct.most_frequent[j]!r}"
+                )
+        return out
 
     def prepare_frame(self, frame: pd.DataFrame) -> np.ndarray:
         """The prepared matrix for a frame already built by ``model_frame``."""
@@ -774,6 +814,11 @@ def _segment_means(Z: np.ndarray, labels: np.ndarray, ids: np.ndarray) -> np.nda
     for j in range(Z.shape[1]):
         out[:, j] = np.bincount(index, weights=Z[keep, j], minlength=len(ids))
     return out / counts[:, None]
+
+
+def _customers(n: int) -> str:
+    """``"1 customer has"``, ``"3 customers have"``."""
+    return f"{n:,} customer has" if n == 1 else f"{n:,} customers have"
 
 
 def _announce(repairs: list[str]) -> None:

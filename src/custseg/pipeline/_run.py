@@ -422,10 +422,26 @@ def write_outputs(
     >>> sorted(paths)
     ['model', 'profiles', 'segments', 'summary']
     """
-    from custseg.io import atomic_write, check_out_dir, output_checksums
-    from custseg.report import summarize
+    from custseg.io import check_out_dir, out_dir_lock
 
     out = check_out_dir(out_dir)
+    with out_dir_lock(out):  # one run writes into a folder at a time
+        return _write_all(result, out, report, model, safe_formulas, database, progress)
+
+
+def _write_all(
+    result: SegmentationRun,
+    out: Path,
+    report: bool,
+    model: bool,
+    safe_formulas: bool,
+    database: DatabaseTarget | None,
+    progress: Progress | None,
+) -> dict[str, Path]:
+    """:func:`write_outputs` into ``out``, checked and locked."""
+    from custseg.io import atomic_write, output_checksums
+    from custseg.report import summarize
+
     paths: dict[str, Path] = {}
     timings: dict[str, float] = {}  # the result stays as it is; summary.json has these
     fmt = result.quality.file_info.get("format")
