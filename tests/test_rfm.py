@@ -485,3 +485,40 @@ def test_prices_written_for_people_are_read_as_the_loader_reads_them(
     np.testing.assert_allclose(
         written.customers["monetary"], plain.customers["monetary"] * 1000
     )
+
+
+def test_dates_far_from_the_log_are_said_with_the_remedy(tmp_path):
+    """A year 2099 (or 1900) typed by mistake moves the snapshot: said, with
+    counts and the --as-of that measures from the end of the log."""
+    from custseg.errors import CustsegWarning
+
+    rng = np.random.default_rng(4)
+    n = 600
+    log = pd.DataFrame(
+        {
+            "CustomerID": rng.integers(1, 120, n),
+            "InvoiceDate": (
+                pd.Timestamp("2024-01-01")
+                + pd.to_timedelta(rng.integers(0, 365, n), unit="D")
+            ).strftime("%Y-%m-%d"),
+            "Amount": rng.gamma(2, 20, n).round(2),
+        }
+    )
+    log.loc[3, "InvoiceDate"] = "2099-01-01"
+    log.loc[7, "InvoiceDate"] = "1900-03-01"
+    path = tmp_path / "dates.csv"
+    log.to_csv(path, index=False)
+    with pytest.warns(CustsegWarning, match="2 customers have purchases dated far"):
+        table = aggregate_transactions(path)
+    note = table.cleaning.dates_note
+    assert "latest 2099-01-01" in note and "earliest 1900-03-01" in note
+    assert "--as-of 2024-12-" in note and table.cleaning.far_dates == 2
+    assert note in table.cleaning.messages()
+    # Without the stray dates, nothing to say.
+    log.loc[[3, 7], "InvoiceDate"] = "2024-06-01"
+    log.to_csv(path, index=False)
+    import warnings as _warnings
+
+    with _warnings.catch_warnings():
+        _warnings.simplefilter("error", CustsegWarning)
+        assert aggregate_transactions(path).cleaning.dates_note is None

@@ -44,8 +44,9 @@ import datetime as dt
 import gzip
 import os
 import re
+import warnings
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -55,6 +56,7 @@ import pandas as pd
 from custseg.errors import (
     BackendUnavailableError,
     ColumnTypeError,
+    CustsegWarning,
     EmptyDataError,
     EncodingError,
     FileFormatError,
@@ -192,6 +194,10 @@ class Cleaning:
     identical_rule: str = "drop"
     unscored_customers: int = 0  # customer ids with no usable purchase
     unscored_reasons: dict[str, int] = field(default_factory=dict)
+    # customers with purchases dated far from the rest of the log, and the
+    # sentence that says so (None when the dates look plausible)
+    far_dates: int = 0
+    dates_note: str | None = None
 
     @property
     def identical_note(self) -> str | None:
@@ -222,6 +228,8 @@ class Cleaning:
                 out.append(f"{_lines(n)} dropped: {DROP_REASONS[key]}.")
         if self.identical_note:
             out.append(self.identical_note)
+        if self.dates_note:
+            out.append(self.dates_note)
         if self.netted:
             out.append(
                 f"{_lines(self.netted, 'cancellation or return line')} netted against "
@@ -243,6 +251,7 @@ class Cleaning:
             "dropped": dict(self.dropped),
             "dropped_reasons": self.drop_reasons(),
             "netted_cancellation_lines": self.netted,
+            "customers_with_far_dates": self.far_dates,
             "cancellations": self.cancellations,
             "customers": self.customers,
             "orders": self.orders,
@@ -1317,6 +1326,10 @@ def cleaning_from_groups(
         if len(unscored)
         else {},
     )
+    far, note = _far_dates(customers, snapshot, snapshot_given)
+    if note:
+        cleaning = replace(cleaning, far_dates=far, dates_note=note)
+        warnings.warn(f"{name}: {note}", CustsegWarning, stacklevel=3)
     if not len(customers):
         raise EmptyDataError(
             "no transaction line is usable: "
@@ -1324,6 +1337,55 @@ def cleaning_from_groups(
             path=name,
         )
     return CustomerTable(customers, cleaning, unscored.reset_index(drop=True))
+
+
+# Customers needed to tell the bulk of a log's dates from stray ones.
+_FAR_DATES_MIN_CUSTOMERS = 20
+
+
+def _far_dates(
+    customers: pd.DataFrame, snapshot: dt.date, as_of: dt.date | None
+) -> tuple[int, str | None]:
+    """Customers whose purchases lie far outside the bulk of the log (a year
+    1900 or 2099 typed by mistake, a future date): later than today, later
+    than the bulk's end by its own span (a year at least), or earlier than
+    its start by three spans; with the sentence that says what it does to
+    recency and what to do."""
+    if len(customers) < _FAR_DATES_MIN_CUSTOMERS:
+        return 0, None
+    first, last = customers["first_purchase"], customers["last_purchase"]
+    start, end = first.quantile(0.01), last.quantile(0.99)
+    span = max(end - start, pd.Timedelta(days=365))
+    today = pd.Timestamp(dt.date.today()) + pd.Timedelta(days=1)
+    if as_of is None:
+        late = (last > end + span) | (last > today)
+    else:  # lines after --as-of are dropped already
+        late = pd.Series(False, index=last.index)
+    early = first < start - 3 * span
+    far = late | early
+    if not far.any():
+        return 0, None
+    n = int(far.sum())
+    parts = []
+    if late.any():
+        parts.append(f"latest {last[late].max().date().isoformat()}")
+    if early.any():
+        parts.append(f"earliest {first[early].min().date().isoformat()}")
+    bulk = f"{start.date().isoformat()} to {end.date().isoformat()}"
+    sentence = (
+        f"{n:,} customer{'s have' if n != 1 else ' has'} purchases dated far "
+        f"from the rest of the log ({bulk}): {', '.join(parts)}."
+    )
+    if late.any():
+        sentence += (
+            f" The snapshot, the day after the latest date, is "
+            f"{snapshot.isoformat()}, so every recency counts from then: pass "
+            f"--as-of {(end + pd.Timedelta(days=1)).date().isoformat()} to "
+            "measure from the end of the log, or correct those dates."
+        )
+    else:
+        sentence += " Their tenure counts from then: correct those dates."
+    return n, sentence
 
 
 def _typed_ids(ids: pd.Series, like: pd.Series) -> Any:
