@@ -48,7 +48,7 @@ import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 import pandas as pd
@@ -1354,8 +1354,9 @@ def _far_dates(
     if len(customers) < _FAR_DATES_MIN_CUSTOMERS:
         return 0, None
     first, last = customers["first_purchase"], customers["last_purchase"]
-    start, end = first.quantile(0.01), last.quantile(0.99)
-    span = max(end - start, pd.Timedelta(days=365))
+    start = pd.Timestamp(cast(Any, first.quantile(0.01)))  # a date's quantile
+    end = pd.Timestamp(cast(Any, last.quantile(0.99)))
+    span = max(pd.Timedelta(end - start), pd.Timedelta(days=365))
     today = pd.Timestamp(dt.date.today()) + pd.Timedelta(days=1)
     if as_of is None:
         late = (last > end + span) | (last > today)
