@@ -1415,6 +1415,21 @@ def _uuid_text(column: pa.ChunkedArray) -> list[str | None]:
     return out
 
 
+def documents_as_json(values: Sequence[Any]) -> list[str | None]:
+    """Documents (lists, records, maps) as JSON text, as the loader keeps
+    them (bytes in hex); missing stays missing.
+
+    Examples
+    --------
+    >>> documents_as_json([{"tier": 1}, None, [1, bytes([10])]])
+    ['{"tier": 1}', None, '[1, "0a"]']
+    """
+    return [
+        None if v is None else json.dumps(v, default=_json_value, ensure_ascii=False)
+        for v in values
+    ]
+
+
 def _json_value(value: object) -> str:
     """What JSON cannot hold, as text: bytes in hex, dates and the rest by str."""
     return value.hex() if isinstance(value, bytes) else str(value)
@@ -1428,12 +1443,7 @@ def _nested_text(
     of the features (the quality report says why)."""
     kind = column.type
     if pa.types.is_nested(kind):
-        values = [
-            None
-            if v is None
-            else json.dumps(v, default=_json_value, ensure_ascii=False)
-            for v in column.to_pylist()
-        ]
+        values = documents_as_json(column.to_pylist())
     elif pa.types.is_string(kind) or pa.types.is_large_string(kind):
         values = column.to_pylist()
     else:  # bytes, in hex

@@ -29,7 +29,6 @@ from __future__ import annotations
 import contextlib
 import difflib
 import io
-import json
 import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -582,11 +581,9 @@ def _arrow_array(values: list[Any]) -> tuple[pa.Array, bool]:
         array = pa.array(values, from_pandas=True)
     except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError):
         if any(isinstance(v, (dict, list, tuple)) for v in values):
-            text = [
-                None if v is None else json.dumps(v, default=str, ensure_ascii=False)
-                for v in values
-            ]
-            return pa.array(text, pa.string()), True
+            from custseg.io._load import documents_as_json
+
+            return pa.array(documents_as_json(values), pa.string()), True
         array = pa.array([None if v is None else str(v) for v in values], pa.string())
     kind = array.type
     if pa.types.is_decimal(kind):
@@ -631,13 +628,12 @@ def _concat(batches: list[pa.RecordBatch]) -> pa.Table:
 
 def _as_text(column: pa.ChunkedArray) -> pa.ChunkedArray:
     """A column as text: documents (lists, records) as JSON."""
+    from custseg.io._load import documents_as_json
+
     if not pa.types.is_nested(column.type):
         return pc.cast(column, pa.string())
-    values = [
-        None if v is None else json.dumps(v, default=str, ensure_ascii=False)
-        for v in column.to_pylist()
-    ]
-    return pa.chunked_array([pa.array(values, pa.string())])
+    text = documents_as_json(column.to_pylist())
+    return pa.chunked_array([pa.array(text, pa.string())])
 
 
 # -- writing -------------------------------------------------------------------
