@@ -423,3 +423,26 @@ def test_a_second_run_into_a_folder_in_use_is_refused_by_name(tmp_path):
         "segments.csv",
         "summary.json",
     ]
+
+
+def test_summary_checksums_are_of_the_bytes_this_run_wrote(tmp_path, monkeypatch):
+    """A file changed by someone else after this run wrote it (the case of
+    two runs three seconds apart) is caught: the checksums in summary.json
+    are taken from what this run wrote, not from what is on disk later."""
+    import custseg.report as report_package
+    from custseg.io._write import check_outputs
+    from custseg.pipeline import run, write_outputs
+
+    result = run(n_clusters=3, stability_resamples=0)
+    summarize = report_package.summarize
+
+    def meddle(*args, **kwargs):
+        with (tmp_path / "segments.csv").open("a", encoding="utf-8") as fh:
+            fh.write("999,Other,1,1,1,0,x\n")  # another run's row
+        return summarize(*args, **kwargs)
+
+    monkeypatch.setattr(report_package, "summarize", meddle)
+    write_outputs(result, tmp_path, report=False)
+    problems = check_outputs(tmp_path)
+    assert any("segments.csv: differs" in p for p in problems), problems
+    assert not any("profiles.csv" in p for p in problems)

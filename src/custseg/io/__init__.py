@@ -36,7 +36,9 @@ from custseg.io._write import (
     check_out_dir,
     out_dir_lock,
     output_checksums,
+    record_digests,
     write_table,
+    written_digest,
 )
 
 __all__ = [
@@ -65,6 +67,7 @@ __all__ = [
     "load_table",
     "out_dir_lock",
     "output_checksums",
+    "record_digests",
     "read_arrow",
     "read_database",
     "read_database_table",
@@ -74,4 +77,5 @@ __all__ = [
     "table_meta",
     "write_database",
     "write_table",
+    "written_digest",
 ]

@@ -28,6 +28,8 @@ __all__ = [
     "atomic_write",
     "check_out_dir",
     "out_dir_lock",
+    "record_digests",
+    "written_digest",
     "check_outputs",
     "neutralise_formulas",
     "output_checksums",
@@ -170,6 +172,34 @@ def out_dir_lock(out: str | os.PathLike[str]) -> Iterator[None]:
         handle.close()  # closing lets go of the lock
 
 
+# Size and SHA-256 of what atomic_write wrote, by final path, while a run
+# records them (record_digests): summary.json's checksums are then those of
+# the bytes this run wrote, not of whatever is on disk when it looks.
+_RECORDING: dict[Path, dict[str, Any]] | None = None
+
+
+@contextlib.contextmanager
+def record_digests() -> Iterator[None]:
+    """Record the digest of every file :func:`atomic_write` writes (in this
+    process, and in a helper forked meanwhile) until the block ends; read
+    them with :func:`written_digest`."""
+    global _RECORDING
+    before, _RECORDING = _RECORDING, {}
+    try:
+        yield
+    finally:
+        _RECORDING = before
+
+
+def written_digest(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """Size and SHA-256 of the file this process wrote at ``path`` (recorded
+    by :func:`atomic_write` under :func:`record_digests`), or of what is
+    there (a folder written by Spark, say)."""
+    target = Path(path)
+    recorded = None if _RECORDING is None else _RECORDING.pop(target.resolve(), None)
+    return recorded if recorded is not None else _digest(target)
+
+
 def atomic_write(path: str | os.PathLike[str], write: Callable[[str], Any]) -> Path:
     """Call ``write(tmp_path)`` then rename the temporary file onto ``path``.
 
@@ -196,6 +226,8 @@ def atomic_write(path: str | os.PathLike[str], write: Callable[[str], Any]) -> P
         umask = os.umask(0)
         os.umask(umask)
         os.chmod(tmp, 0o666 & ~umask)
+        if _RECORDING is not None:  # the bytes this run wrote, before the rename
+            _RECORDING[target.resolve()] = _digest(Path(tmp))
         os.replace(tmp, target)
     except BaseException:
         if os.path.exists(tmp):
@@ -259,15 +291,23 @@ def _remove_stale_temps(target: Path, *, keep: str) -> list[str]:
     return removed
 
 
-def output_checksums(paths: Mapping[str, Path]) -> dict[str, dict[str, Any]]:
-    """Name, size and SHA-256 of each output, for ``summary.json``.
+def output_checksums(
+    paths: Mapping[str, Path], digests: Mapping[str, dict[str, Any]] | None = None
+) -> dict[str, dict[str, Any]]:
+    """Name, size and SHA-256 of each output, for ``summary.json``: from
+    ``digests`` (taken as each was written: :func:`written_digest`) where
+    given, else read from disk.
 
     ``summary.json`` is written last, so after a run killed half-way the
     folder can hold new files beside the previous run's summary; the sizes and
     checksums let a reader tell (:func:`check_outputs`). A folder (Spark's
     ``segments.parquet``) is hashed file by file, in name order.
     """
-    return {name: {"file": path.name, **_digest(path)} for name, path in paths.items()}
+    digests = digests or {}
+    return {
+        name: {"file": path.name, **(digests.get(name) or _digest(path))}
+        for name, path in paths.items()
+    }
 
 
 def check_outputs(out_dir: str | os.PathLike[str]) -> list[str]:

@@ -422,10 +422,12 @@ def write_outputs(
     >>> sorted(paths)
     ['model', 'profiles', 'segments', 'summary']
     """
-    from custseg.io import check_out_dir, out_dir_lock
+    from custseg.io import check_out_dir, out_dir_lock, record_digests
 
     out = check_out_dir(out_dir)
-    with out_dir_lock(out):  # one run writes into a folder at a time
+    # One run writes into a folder at a time, and summary.json's checksums are
+    # those of the bytes it wrote.
+    with out_dir_lock(out), record_digests():
         return _write_all(result, out, report, model, safe_formulas, database, progress)
 
 
@@ -439,10 +441,16 @@ def _write_all(
     progress: Progress | None,
 ) -> dict[str, Path]:
     """:func:`write_outputs` into ``out``, checked and locked."""
-    from custseg.io import atomic_write, output_checksums
+    from custseg.io import atomic_write, output_checksums, written_digest
     from custseg.report import summarize
 
     paths: dict[str, Path] = {}
+    digests: dict[str, dict[str, Any]] = {}
+
+    def digested(step: Callable[[], Path]) -> Callable[[], tuple[Path, Any]]:
+        # taken in the process that wrote the file (perhaps the forked helper)
+        return lambda: (path := step(), written_digest(path))
+
     timings: dict[str, float] = {}  # the result stays as it is; summary.json has these
     fmt = result.quality.file_info.get("format")
     seg_name = "segments.parquet" if fmt == "parquet" else "segments.csv"
@@ -501,12 +509,12 @@ def _write_all(
         if progress:
             progress(f"writing {name}", i, total)
         t0 = time.perf_counter()
-        paths[name] = step()
+        paths[name], digests[name] = digested(step)()
         timings[f"write_{name}"] = time.perf_counter() - t0
     # Longest first: the segments and the model, the figures, the small tables.
     # A figure's job has no name: its data URI goes into the report.
-    big = [(n, f) for n, f in steps if n in ("segments", "model")]
-    small = [(n, f) for n, f in steps if n not in ("segments", "model")]
+    big = [(n, digested(f)) for n, f in steps if n in ("segments", "model")]
+    small = [(n, digested(f)) for n, f in steps if n not in ("segments", "model")]
     named: list[tuple[str | None, Callable[[], Any]]] = [
         *big,
         *((None, f) for f in (plan.jobs if plan else ())),
@@ -523,7 +531,7 @@ def _write_all(
     written_by = {n: d for (n, _), d in zip(named, done, strict=True) if n}
     drawn = [d for (n, _), d in zip(named, done, strict=True) if n is None]
     for name, _ in steps:  # in the order summary.json lists them
-        paths[name], timings[f"write_{name}"] = written_by[name]
+        (paths[name], digests[name]), timings[f"write_{name}"] = written_by[name]
     if plan is not None:
         from custseg.report import write_report
 
@@ -533,6 +541,7 @@ def _write_all(
         paths["report"] = write_report(
             result, out / "report.html", plan.assemble([uri for uri, _ in drawn])
         )
+        digests["report"] = written_digest(paths["report"])
         timings["write_report"] += time.perf_counter() - t0 + sum(s for _, s in drawn)
 
     written = None
@@ -546,7 +555,7 @@ def _write_all(
     summary = summarize(replace(result, timings={**result.timings, **timings}))
     # Written last: its sizes and SHA-256s tell a reader whether the other
     # files all come from this run (custseg.io._write.check_outputs).
-    summary["checksums"] = output_checksums(paths)
+    summary["checksums"] = output_checksums(paths, digests)
     summary["outputs"] = {k: v.name for k, v in paths.items()} | {
         "summary": "summary.json"
     }
