@@ -9,6 +9,7 @@ import sys
 import numpy as np
 import pandas as pd
 import pytest
+from click.testing import CliRunner
 from tests.conftest import INCOME, MALL_CSV, TEST_DATA
 
 from custseg import (
@@ -16,8 +17,11 @@ from custseg import (
     EncodingError,
     FileFormatError,
     InputError,
+    ParameterError,
     load_table,
+    read_table,
 )
+from custseg.cli import cli
 from custseg.io import table_meta, write_table
 
 ROWS = [
@@ -256,3 +260,73 @@ def test_read_table_gives_the_notes_beside_the_frame_not_on_it(tmp_path):
         table.notes["repairs"]
     )
     assert result.quality.file_info["format"] == "csv"
+
+
+CDNOW = (
+    "00001 19970101  1  11.77\n"
+    "00001 19970112  1  12.00\n"
+    "00002 19970112  5  77.00\n"
+    "00003 19970102  2  20.76\n"
+    "00003 19970330  2  20.76\n"
+    "00004 19970101  2  29.33\n"
+)
+
+
+def test_columns_split_by_spaces_without_a_header_are_read(tmp_path):
+    """The CDNOW master file's shape: runs of spaces between columns, no
+    header line; sniffed, and named with names=."""
+    path = tmp_path / "cdnow.txt"
+    path.write_text(CDNOW, encoding="utf-8")
+    table = read_table(path, header=False, names=["id", "date", "n", "amount"])
+    frame = table.frame
+    assert table.notes["delimiter"] == "whitespace" and table.notes["header"] is False
+    assert frame["id"].tolist()[:3] == ["00001", "00001", "00002"]  # codes stay text
+    assert frame["amount"].tolist() == [11.77, 12.0, 77.0, 20.76, 20.76, 29.33]
+    assert read_table(path, header=False).frame.columns.tolist() == [
+        "column_1",
+        "column_2",
+        "column_3",
+        "column_4",
+    ]
+    with_header = tmp_path / "spaced.txt"
+    with_header.write_text(
+        "id  visits   spend\n1   3   10.5\n2  4 7\n", encoding="utf-8"
+    )
+    assert read_table(with_header).frame.columns.tolist() == ["id", "visits", "spend"]
+    named = read_table(with_header, delimiter="whitespace", names=["a", "b", "c"])
+    assert named.frame.columns.tolist() == ["a", "b", "c"] and len(named.frame) == 2
+
+
+def test_a_header_of_numbers_points_to_no_header_and_names_must_fit(tmp_path):
+    path = tmp_path / "cdnow.txt"
+    path.write_text(CDNOW, encoding="utf-8")
+    result = CliRunner().invoke(cli, ["run", str(path), "-o", str(tmp_path / "o")])
+    assert result.exit_code == 1 and "--no-header" in result.output
+    result = CliRunner().invoke(
+        cli,
+        ["run", str(path), "--no-header", "--names", "a,b", "-o", str(tmp_path / "o")],
+    )
+    assert result.exit_code == 1
+    assert "--names gives 2 names, but the file has 4 columns" in result.output
+    parquet = tmp_path / "t.parquet"
+    pd.DataFrame({"a": [1, 2]}).to_parquet(parquet)
+    with pytest.raises(ParameterError, match="--no-header and --names are for text"):
+        read_table(parquet, header=False)
+    result = CliRunner().invoke(
+        cli,
+        [
+            "run",
+            str(path),
+            "--no-header",
+            "--names",
+            "id,date,n,amount",
+            "-k",
+            "2",
+            "-o",
+            str(tmp_path / "ok"),
+            "-q",
+            "--no-report",
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    assert len(pd.read_csv(tmp_path / "ok" / "segments.csv")) == 6

@@ -522,3 +522,42 @@ def test_dates_far_from_the_log_are_said_with_the_remedy(tmp_path):
     with _warnings.catch_warnings():
         _warnings.simplefilter("error", CustsegWarning)
         assert aggregate_transactions(path).cleaning.dates_note is None
+
+
+def test_a_log_split_by_spaces_without_a_header_with_dates_as_numbers(tmp_path):
+    """The CDNOW master file as it is: customer, YYYYMMDD date, quantity and
+    amount, split by runs of spaces, no header. Named with --names; the dates
+    are read as YYYYMMDD; every line is used."""
+    rng = np.random.default_rng(5)
+    lines = [
+        f"{rng.integers(1, 60):05d} {19970101 + int(rng.integers(0, 28)) + 100 * int(rng.integers(0, 12))}"
+        f"  {rng.integers(1, 5):2d} {rng.gamma(2, 15):8.2f}"
+        for _ in range(800)
+    ]
+    path = tmp_path / "CDNOW_master.txt"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    table = aggregate_transactions(
+        path, header=False, names=["customer_id", "date", "quantity", "amount"]
+    )
+    cleaning = table.cleaning.to_dict()
+    assert cleaning["used"] == 800 and cleaning["file"]["delimiter"] == "whitespace"
+    assert table.cleaning.date_format == "%Y%m%d"
+    total = sum(float(line.split()[3]) for line in lines)
+    assert table.customers["monetary"].sum() == pytest.approx(total)
+    out = tmp_path / "out"
+    result = CliRunner().invoke(
+        cli,
+        [
+            "rfm",
+            str(path),
+            "--no-header",
+            "--names",
+            "customer_id,date,quantity,amount",
+            "-o",
+            str(out),
+            "-q",
+            "--no-report",
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    assert len(pd.read_csv(out / "segments.csv")) == table.cleaning.customers

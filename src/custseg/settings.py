@@ -444,6 +444,25 @@ class Settings:
         "null, ...)",
     )
 
+    no_header: bool = option(
+        False,
+        "The text file has no header line: its first line is data (columns "
+        "column_1, column_2, ... or --names).",
+        "flag",
+        commands=_LOADING,
+        segmenter=False,
+        not_in_app="uploads need a header line",
+    )
+    names: tuple[str, ...] | None = option(
+        None,
+        "Names of the text file's columns, in order, separated by commas (in "
+        "place of its header line, or with --no-header).",
+        "columns",
+        metavar="COLUMNS",
+        commands=_LOADING,
+        segmenter=False,
+        not_in_app="uploads need a header line",
+    )
     max_bytes: str | None = option(
         None,
         "The most text a file may hold once decompressed (e.g. 500M, 8G); a "
@@ -460,7 +479,7 @@ class Settings:
     def __post_init__(self) -> None:
         # Lists from callers become tuples: settings stay hashable and equal
         # settings compare equal however they were written.
-        for name in ("features", "id_columns", "log_features", "na_values"):
+        for name in ("features", "id_columns", "log_features", "na_values", "names"):
             value = getattr(self, name)
             if value is not None and not isinstance(value, tuple):
                 if isinstance(value, str):
@@ -473,6 +492,8 @@ class Settings:
             object.__setattr__(self, "features", None)
         if self.id_columns == ():
             object.__setattr__(self, "id_columns", None)
+        if self.names == ():
+            object.__setattr__(self, "names", None)
         if isinstance(self.k_range, list):
             object.__setattr__(self, "k_range", tuple(self.k_range))
 
@@ -527,6 +548,8 @@ class Settings:
             "sheet": self.sheet,
             "na_values": list(self.na_values),
             "max_bytes": self.max_bytes,
+            "header": not self.no_header,
+            "names": self.names,
         }
 
     def automatic(self) -> Settings:

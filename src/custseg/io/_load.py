@@ -71,6 +71,8 @@ __all__ = [
     "PARQUET_SUFFIXES",
     "SNIFF_BYTES",
     "as_string",
+    "WHITESPACE",
+    "check_delimiter",
     "check_file",
     "clean_headers",
     "frame_from_arrow",
@@ -219,6 +221,10 @@ def table_meta(data: pd.DataFrame | LoadedTable) -> dict[str, Any]:
     return LoadedTable(data, meta if isinstance(meta, dict) else {}).notes
 
 
+# Columns split by runs of spaces or tabs (a classic text export, the CDNOW
+# master file): named so with --delimiter, or sniffed.
+WHITESPACE = "whitespace"
+_WHITESPACE_NAMES = {"whitespace", "space", "spaces", "\\s", "\\s+"}
 # How people write a tab on a command line.
 _DELIMITER_NAMES = {"\\t": "\t", "tab": "\t", "TAB": "\t", "\\|": "|"}
 
@@ -234,12 +240,14 @@ def check_delimiter(delimiter: str | None) -> str | None:
     """
     if delimiter is None:
         return None
+    if delimiter.lower() in _WHITESPACE_NAMES:
+        return WHITESPACE
     delimiter = _DELIMITER_NAMES.get(delimiter, delimiter)
     if len(delimiter) != 1 or delimiter in '"\r\n':
         raise ParameterError(
             "the delimiter must be a single character other than a quote or a "
-            f"line break; got {delimiter!r}. For a tab, pass '\\t' or 'tab'; "
-            "leave the delimiter out to have it detected."
+            f"line break, or 'whitespace'; got {delimiter!r}. For a tab, pass "
+            "'\\t' or 'tab'; leave the delimiter out to have it detected."
         )
     return delimiter
 
@@ -252,6 +260,8 @@ def read_table(
     sheet: str | int | None = None,
     na_values: Sequence[str] = (),
     max_bytes: int | str | None = None,
+    header: bool = True,
+    names: Sequence[str] | None = None,
 ) -> LoadedTable:
     """Read a customer table from a file or a database, or take a DataFrame as
     it is, with what the reader learnt about it.
@@ -280,6 +290,13 @@ def read_table(
     na_values : sequence of str
         Extra strings to read as missing, on top of pandas' defaults
         (``""``, ``"NA"``, ``"N/A"``, ``"null"``, ``"nan"``, ...).
+    header : bool
+        Whether a text file's first line names its columns (default). With
+        ``False`` it is data, and the columns are ``column_1``, ... or
+        ``names``.
+    names : sequence of str, optional
+        The names of a text file's columns, in order (in place of its
+        header line, or for a file without one).
     max_bytes : int or str, optional
         The most bytes of text a file may hold once decompressed (``"2G"``,
         ``"500M"`` or a number): a larger one is refused before it fills the
@@ -323,6 +340,13 @@ def read_table(
     suffix = path.suffix.lower()
     na: frozenset[str] | None = None
     table: pa.Table | pq.ParquetFile
+    if (not header or names is not None) and (
+        suffix in EXCEL_SUFFIXES or suffix in PARQUET_SUFFIXES
+    ):
+        raise ParameterError(
+            f"{name}: --no-header and --names are for text files; a workbook "
+            "or Parquet file names its own columns"
+        )
     if suffix in EXCEL_SUFFIXES:
         _check_workbook(path, name, limit)
         frame, meta = read_excel(path, name, sheet)
@@ -332,7 +356,9 @@ def read_table(
         table, meta = _read_parquet(path, name)
     elif suffix in CSV_SUFFIXES or suffix in {"", ".zip"} or suffix in _COMPRESSIONS:
         csv_source = _csv_source(path, name, limit)
-        table, meta = _read_csv(csv_source, delimiter, encoding, list(na_values))
+        table, meta = _read_csv(
+            csv_source, delimiter, encoding, list(na_values), header, names
+        )
         na = NA_VALUES | frozenset(na_values)
     else:
         raise FileFormatError(
@@ -371,6 +397,8 @@ def load_table(
     sheet: str | int | None = None,
     na_values: Sequence[str] = (),
     max_bytes: int | str | None = None,
+    header: bool = True,
+    names: Sequence[str] | None = None,
 ) -> pd.DataFrame:
     """:func:`read_table`'s frame, with its notes in ``df.attrs["custseg"]``
     (so that ``check_table(load_table(path))`` reports the repairs): the
@@ -390,6 +418,8 @@ def load_table(
         sheet=sheet,
         na_values=na_values,
         max_bytes=max_bytes,
+        header=header,
+        names=names,
     )
     df = table.frame
     df.attrs["custseg"] = table.notes
@@ -670,6 +700,8 @@ def _read_csv(
     delimiter: str | None,
     encoding: str | None,
     na_values: list[str],
+    header_row: bool = True,
+    given_names: Sequence[str] | None = None,
 ) -> tuple[pa.Table, dict[str, Any]]:
     """Read every column as text with PyArrow's multi-threaded CSV reader.
 
@@ -713,13 +745,31 @@ def _read_csv(
         skip = _blank_lines(lines, skip + 1)
     body = "\n".join(lines[skip:])
     delimiter = delimiter or sniff_delimiter(body)
-    reader = csv.reader(io.StringIO(body, newline=""), delimiter=delimiter)
-    header = next(reader, [])
+    spaced = delimiter == WHITESPACE
+    if spaced:
+        first = next((ln for ln in lines[skip:] if ln.strip()), "")
+        header, used = first.split(), 1
+    else:
+        reader = csv.reader(io.StringIO(body, newline=""), delimiter=delimiter)
+        header = next(reader, [])
+        used = reader.line_num
     if not header:
         raise EmptyDataError("the file has no header and no rows", path=name)
     header_line = skip + 1
-    skip += reader.line_num
-    refuse_numeric_header(header, name, f"line {header_line}")
+    if header_row:
+        skip += used
+        if given_names is None:
+            refuse_numeric_header(header, name, f"line {header_line}")
+    if given_names is not None:
+        if len(given_names) != len(header):
+            raise ParameterError(
+                f"{name}: --names gives {len(given_names)} names, but the file "
+                f"has {len(header)} columns (line {header_line}: "
+                f"{printable(' | '.join(header))[:200]})"
+            )
+        header = [str(n) for n in given_names]
+    elif not header_row:
+        header = [f"column_{i + 1}" for i in range(len(header))]
     meta: dict[str, Any] = {
         "source": name,
         "format": "csv",
@@ -734,10 +784,14 @@ def _read_csv(
         meta["archive_member"] = source.member
     if nul:
         meta["nul_bytes"] = True
+    if not header_row:
+        meta["header"] = False
     names = [f"column_{i + 1}" for i in range(len(header))]
     bad_rows: list[tuple[int | None, int, int, str]] = []
     blank_rows: list[int] = []
-    blank_chars = delimiter + " \t\r\n\x00"
+    # Columns split by spaces reach pyarrow split by tabs (one per run).
+    split_by = "\t" if spaced else delimiter
+    blank_chars = split_by + " \t\r\n\x00"
 
     def on_bad_row(row: pacsv.InvalidRow) -> str:
         if not row.text.strip(blank_chars):
@@ -751,15 +805,18 @@ def _read_csv(
     try:
         with contextlib.ExitStack() as stack:
             table = pacsv.read_csv(
-                source.arrow_input(stack),
+                _tab_separated(source, encoding)
+                if spaced
+                else source.arrow_input(stack),
                 read_options=pacsv.ReadOptions(
-                    encoding="utf8" if encoding in _UTF8 else encoding,
+                    encoding="utf8" if spaced or encoding in _UTF8 else encoding,
                     column_names=names,
                     skip_rows=skip,
                     block_size=_BLOCK_BYTES,
                 ),
                 parse_options=pacsv.ParseOptions(
-                    delimiter=delimiter,
+                    delimiter=split_by,
+                    quote_char=False if spaced else '"',
                     newlines_in_values=True,
                     invalid_row_handler=on_bad_row,
                 ),
@@ -775,9 +832,7 @@ def _read_csv(
             )
     except pa.ArrowInvalid as exc:
         if bad_rows:
-            raise _ragged_error(
-                source, encoding, delimiter, skip + 1, bad_rows
-            ) from exc
+            raise _ragged_error(source, encoding, split_by, skip + 1, bad_rows) from exc
         if "Empty CSV" in str(exc):
             raise EmptyDataError(
                 "the file has no header and no rows", path=name
@@ -813,9 +868,19 @@ def _read_csv(
             known,
             "lines",
         )
-    _check_closing_quote(table, source, encoding, delimiter)
+    if not spaced:  # quotes mean nothing between spaces
+        _check_closing_quote(table, source, encoding, delimiter)
     table = table.rename_columns(header)
     return table, meta
+
+
+def _tab_separated(source: _Source, encoding: str) -> io.BytesIO:
+    """A file whose columns are split by runs of spaces, as UTF-8 text split
+    by one tab each (the same lines, so line numbers stay right)."""
+    with source.open() as fh:
+        text = fh.read().decode(encoding, errors="replace").removeprefix("\ufeff")
+    lines = text.replace("\x00", "").splitlines()
+    return io.BytesIO("\n".join("\t".join(ln.split()) for ln in lines).encode())
 
 
 def _blank_lines(lines: list[str], start: int) -> int:
@@ -1107,13 +1172,30 @@ def _text_with_nuls(head: bytes) -> bool:
     return controls <= _CONTROL_SHARE * max(len(text), 1)
 
 
+def _whitespace_table(lines: list[str]) -> bool:
+    """Lines with none of ``,;\\t|``, split by spaces into the same number
+    (two or more) of fields, mostly numbers below the first line: a table
+    whose columns are separated by spaces, not one column of text."""
+    if len(lines) < 2 or any(d in ln for ln in lines for d in _DELIMITERS):
+        return False
+    fields = [ln.split() for ln in lines]
+    if len({len(f) for f in fields}) != 1 or len(fields[0]) < 2:
+        return False
+    cells = [c for f in fields[1:] for c in f]
+    numbers = sum(bool(re.fullmatch(r"[+-]?(\d+\.?\d*|\.\d+)", c)) for c in cells)
+    return numbers >= len(cells) / 2
+
+
 def sniff_delimiter(text: str) -> str:
     """The delimiter of the CSV text ``text`` (the file's first bytes), one of
-    ``,;\\t|``; a comma when nothing else fits."""
+    ``,;\\t|``, or :data:`WHITESPACE` for columns split by runs of spaces; a
+    comma when nothing else fits."""
     lines = [ln for ln in text.splitlines()[:50] if ln.strip()]
     if len(lines) > 1 and not text.endswith("\n"):
         lines = lines[:-1]  # the sniffed head may end mid-line
     sample = "\n".join(lines)
+    if _whitespace_table(lines):
+        return WHITESPACE
     try:
         return csv.Sniffer().sniff(sample, delimiters=_DELIMITERS).delimiter
     except csv.Error:

@@ -435,5 +435,6 @@ def refuse_numeric_header(header: list[str], name: str, where: str) -> None:
                 f"the first row ({where}) holds only numbers ({shown}), not column "
                 "names",
                 path=name,
-                hint="Add a header row that names the columns.",
+                hint="Add a header row that names the columns, or pass --no-header "
+                "(and --names to name them).",
             )

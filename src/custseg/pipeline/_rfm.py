@@ -482,11 +482,31 @@ def rfm(
                 "engine='spark' reads files; pass a path (read DataFrames and "
                 "database tables with the local engine)"
             )
+        if (
+            settings.no_header
+            or settings.names
+            or settings.delimiter
+            in (
+                "whitespace",
+                "space",
+            )
+        ):
+            raise ParameterError(
+                "engine='spark' reads delimited files with a header; read logs "
+                "split by spaces, or named with --no-header/--names, with the "
+                "local engine"
+            )
         table = aggregate_transactions_spark(
             data, master=settings.spark_master, **common
         )
     elif engine == "local":
-        table = aggregate_transactions(data, sheet=settings.sheet, **common)
+        table = aggregate_transactions(
+            data,
+            sheet=settings.sheet,
+            header=not settings.no_header,
+            names=settings.names,
+            **common,
+        )
     else:
         raise ParameterError(f"engine must be 'local' or 'spark'; got {engine!r}")
     timings["aggregate"], clock = _lap(clock)

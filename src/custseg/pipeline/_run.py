@@ -69,6 +69,8 @@ def load_source(
     sheet: str | int | None = None,
     na_values: Sequence[str] = (),
     max_bytes: int | str | None = None,
+    header: bool = True,
+    names: Sequence[str] | None = None,
 ) -> LoadedTable:
     """:func:`custseg.io.read_table` of a file, a frame or a
     :class:`DatabaseSource`: the rows and what the reader learnt of them."""
@@ -79,6 +81,8 @@ def load_source(
         sheet=sheet,
         na_values=na_values,
         max_bytes=max_bytes,
+        header=header,
+        names=names,
     )
 
 
@@ -91,6 +95,8 @@ def predict(
     sheet: str | int | None = None,
     na_values: Sequence[str] = (),
     max_bytes: int | str | None = None,
+    header: bool = True,
+    names: Sequence[str] | None = None,
 ) -> pd.DataFrame:
     """Assign every row of ``data`` to a segment of a saved (or fitted) model.
 
@@ -102,7 +108,7 @@ def predict(
     data : path, DataFrame or DatabaseSource
         The customers to score; they need the model's feature columns, and
         other columns are carried through unchanged.
-    delimiter, encoding, sheet, na_values, max_bytes
+    delimiter, encoding, sheet, na_values, max_bytes, header, names
         As for :func:`custseg.read_table`.
 
     Returns
@@ -130,6 +136,8 @@ def predict(
         sheet=sheet,
         na_values=na_values,
         max_bytes=max_bytes,
+        header=header,
+        names=names,
     )
     labels = segmenter.predict(
         table.frame, source=None if isinstance(data, pd.DataFrame) else table.source

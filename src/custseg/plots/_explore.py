@@ -63,8 +63,9 @@ def _bins(values: np.ndarray, wanted: int) -> int:
     if not len(values):
         return wanted
     lo, hi = float(values.min()), float(values.max())
-    step = float(np.spacing(max(abs(lo), abs(hi))))
-    return 1 if hi - lo < 4 * wanted * step else wanted
+    with np.errstate(over="ignore", invalid="ignore"):  # near ±1.8e308
+        step = float(np.spacing(max(abs(lo), abs(hi))))
+        return 1 if hi - lo < 4 * wanted * step else wanted
 
 
 def plot_distributions(

@@ -504,7 +504,9 @@ def _summarise_column(
             # Values a few representable floats apart are one value written
             # with rounding noise: nothing to segment on, nothing to plot.
             lo, hi = float(finite.min()), float(finite.max())
-            constant = hi - lo <= ULPS_CONSTANT * np.spacing(max(abs(lo), abs(hi)))
+            with np.errstate(over="ignore", invalid="ignore"):  # near ±1.8e308
+                step = np.spacing(max(abs(lo), abs(hi)))
+                constant = bool(hi - lo <= ULPS_CONSTANT * step)
         # Values near the float64 limit (1e308) overflow sums and differences;
         # the summary then shows inf, and preparation treats them as missing.
         with np.errstate(over="ignore", invalid="ignore"):

@@ -212,12 +212,31 @@ def _aggregate(
             else F.lit(None).cast("timestamp")
         )
     else:
-        raise ColumnTypeError(
-            f"holds {date_type.simpleString()} values, not dates",
-            path=name,
-            column=cols.date,
-            hint="Name the date column with --date-column.",
-        )
+        # As the DuckDB engine: dates written as numbers (19970101), with
+        # --date-format or when every value is a YYYYMMDD date.
+        whole = None
+        if isinstance(date_type, NumericType):
+            with quiet_pyspark():
+                bounds = df.agg(F.min(f"`{cols.date}`"), F.max(f"`{cols.date}`"))
+                row = bounds.first()
+            low, high = (row[0], row[1]) if row is not None else (None, None)
+            whole = date_format is not None or (
+                low is not None
+                and high is not None
+                and low >= 18_000_101
+                and high <= 21_001_231
+            )
+        if not whole:
+            raise ColumnTypeError(
+                f"holds {date_type.simpleString()} values, not dates",
+                path=name,
+                column=cols.date,
+                hint="Name the date column with --date-column, or give the "
+                "format of dates written as numbers with --date-format.",
+            )
+        fmt = date_format or "%Y%m%d"
+        digits = F.col(f"`{cols.date}`").cast("bigint").cast("string")
+        ts = F.try_to_timestamp(digits, F.lit(spark_datetime_pattern(fmt)))
     for role in ("quantity", "price", "amount"):
         col = getattr(cols, role)
         if col is not None and isinstance(

@@ -369,11 +369,20 @@ def _register_source(
     encoding: str | None,
     sheet: str | int | None,
     na_values: Sequence[str],
+    header: bool = True,
+    names: Sequence[str] | None = None,
 ) -> dict[str, Any]:
     """Make the view ``tx`` over the transaction source; return its file info."""
     import duckdb
 
-    from custseg.io import NA_VALUES, check_file, read_arrow, read_table
+    from custseg.io import (
+        NA_VALUES,
+        WHITESPACE,
+        check_delimiter,
+        check_file,
+        read_arrow,
+        read_table,
+    )
 
     if isinstance(data, pd.DataFrame):
         con.register("tx_frame", data)
@@ -400,7 +409,22 @@ def _register_source(
         sql = f"CREATE VIEW tx AS SELECT * FROM read_parquet({_literal(str(path))})"
         info: dict[str, Any] = {"source": name, "format": "parquet"}
     elif suffix in _CSV_SUFFIXES or suffix == "" or base in _CSV_SUFFIXES:
+        delimiter = check_delimiter(delimiter)
         duck_encoding, delim = _sniff_csv(path, name, delimiter, encoding)
+        if delim == WHITESPACE or not header or names is not None:
+            # Columns split by runs of spaces (DuckDB splits on one character)
+            # or named on the command line: read as custseg run reads them.
+            loaded = read_table(
+                path,
+                delimiter=delim,
+                encoding=encoding,
+                na_values=na_values,
+                header=header,
+                names=names,
+            )
+            con.register("tx_frame", loaded.frame)
+            con.execute("CREATE VIEW tx AS SELECT * FROM tx_frame")
+            return {**loaded.notes, "repairs": list(loaded.notes["repairs"])}
         nulls = sorted(NA_VALUES | set(na_values) | {""})
         sql = (
             "CREATE VIEW tx AS SELECT * FROM read_csv("
@@ -510,12 +534,26 @@ def _date_expr(
     if duck_type.startswith(("TIMESTAMP", "DATE")):
         return f"CAST({q} AS TIMESTAMP)", None
     if _is_numeric(duck_type):
-        raise ColumnTypeError(
-            f"holds numbers ({duck_type}), not dates",
-            path=name,
-            column=col,
-            hint="Name the date column with --date-column.",
+        # Dates written as numbers (19970101, the CDNOW file): read as text
+        # with --date-format, or as YYYYMMDD when every value is one.
+        low, high = con.execute(f"SELECT min({q}), max({q}) FROM tx").fetchone() or (
+            None,
+            None,
         )
+        whole = fmt is not None or (
+            low is not None and low >= 18_000_101 and high <= 21_001_231
+        )
+        if not whole:
+            raise ColumnTypeError(
+                f"holds numbers ({duck_type}), not dates",
+                path=name,
+                column=col,
+                hint="Name the date column with --date-column, or give the "
+                "format of dates written as numbers with --date-format.",
+            )
+        fmt = fmt or "%Y%m%d"
+        text = f"CAST(CAST({q} AS BIGINT) AS VARCHAR)"
+        return f"try_strptime({text}, {_literal(fmt)})", fmt
     text = f"trim(CAST({q} AS VARCHAR))"
     if not fmt:
         sample = [
@@ -626,6 +664,8 @@ def aggregate_transactions(
     encoding: str | None = None,
     sheet: str | int | None = None,
     na_values: Sequence[str] = (),
+    header: bool = True,
+    names: Sequence[str] | None = None,
     categories: str | os.PathLike[str] | pd.DataFrame | None = None,
     products_top: int | None = None,
     top_categories: int = TOP_CATEGORIES,
@@ -657,6 +697,11 @@ def aggregate_transactions(
         and a product code) and otherwise counts and keeps them; True drops
         them always; False does not look for them (faster, for logs known to
         hold none).
+    delimiter, encoding, sheet, na_values, header, names
+        How to read a file, as for :func:`custseg.read_table`: a log split
+        by runs of spaces (``delimiter="whitespace"``, or sniffed), or one
+        without a header line (``header=False``, with ``names``), is read by
+        that reader and then aggregated.
     categories : path or DataFrame, optional
         A product -> category table (the product code column, named like the
         log's product column or first, and a category column) for logs
@@ -705,6 +750,8 @@ def aggregate_transactions(
             encoding=encoding,
             sheet=sheet,
             na_values=na_values,
+            header=header,
+            names=names,
         )
         name = info["source"]
         types = _describe(con)
