@@ -423,7 +423,7 @@ def refuse_numeric_header(header: list[str], name: str, where: str) -> None:
     >>> refuse_numeric_header(["1", "19", "15"], "c.csv", "line 1")
     Traceback (most recent call last):
     ...
-    custseg.errors.FileFormatError: c.csv: the first row (line 1) holds only numbers (1, 19, 15), not column names. Add a header row that names the columns.
+    custseg.errors.FileFormatError: c.csv: the first row (line 1) holds only numbers (1, 19, 15), not column names. Add a header row that names the columns, or pass --no-header (and --names to name them).
     """
     cells = [str(h).strip() for h in header]
     filled = [c for c in cells if c]
