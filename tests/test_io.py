@@ -330,3 +330,21 @@ def test_a_header_of_numbers_points_to_no_header_and_names_must_fit(tmp_path):
     )
     assert result.exit_code == 0, result.output
     assert len(pd.read_csv(tmp_path / "ok" / "segments.csv")) == 6
+
+
+def test_spaces_split_edge_cases(tmp_path):
+    """A header alone is an empty table; a wrong encoding is an encoding
+    error; the Spark engine refuses what only the local reader reads."""
+    from custseg import run
+
+    only = tmp_path / "only.txt"
+    only.write_text("id  spend  visits\n", encoding="utf-8")
+    with pytest.raises(EmptyDataError):
+        read_table(only, delimiter="whitespace")
+    latin = tmp_path / "latin.txt"
+    latin.write_bytes("id spend\n1 2\nZ\xfcrich 3\n".encode("latin-1"))
+    with pytest.raises(EncodingError):
+        read_table(latin, delimiter="whitespace", encoding="utf-8")
+    assert read_table(latin, delimiter="whitespace").frame["id"].tolist()[1] == "Zürich"
+    with pytest.raises(ParameterError, match="--no-header, --names and --max-bytes"):
+        run(only, engine="spark", no_header=True)

@@ -561,3 +561,31 @@ def test_a_log_split_by_spaces_without_a_header_with_dates_as_numbers(tmp_path):
     )
     assert result.exit_code == 0, result.output
     assert len(pd.read_csv(out / "segments.csv")) == table.cleaning.customers
+
+
+def test_placeholders_and_plain_numbers_do_not_change_how_prices_read(tmp_path):
+    """A '-' among "$12.50" prices leaves the style alone (the '-' line is
+    dropped, the others read); plain numbers in a ';' file keep their point."""
+    dollars = tmp_path / "d.csv"
+    pd.DataFrame(
+        {
+            "CustomerID": ["1", "1", "2", "2"],
+            "InvoiceDate": ["2024-01-02", "2024-02-02", "2024-01-05", "2024-03-01"],
+            "Amount": ["$12.50", "-", "$3.00", "$1,200.00"],
+        }
+    ).to_csv(dollars, index=False)
+    table = aggregate_transactions(dollars)
+    assert table.customers["monetary"].tolist() == [12.5, 1203.0]
+    assert table.cleaning.dropped["missing_value"] == 1
+    plain = tmp_path / "p.csv"
+    amounts = [str(10 + i) for i in range(1200)] + ["1.250"]
+    pd.DataFrame(
+        {
+            "CustomerID": [str(i % 7) for i in range(1201)],
+            "InvoiceDate": ["2024-01-02"] * 1201,
+            "Amount": amounts,
+        }
+    ).to_csv(plain, index=False, sep=";")
+    table = aggregate_transactions(plain)
+    total = sum(10 + i for i in range(1200)) + 1.25
+    assert table.customers["monetary"].sum() == pytest.approx(total)

@@ -18,6 +18,7 @@ import csv
 import gzip
 import io
 import json
+import math
 import os
 import posixpath
 import re
@@ -520,7 +521,10 @@ def parse_size(value: int | str) -> int:
                 f"--max-bytes must be a size such as 500M, 2G or 1000000; got "
                 f"{printable(str(value))!r}"
             )
-        size = int(float(match.group(1)) * _UNITS[match.group(2).lower()])
+        amount = float(match.group(1)) * _UNITS[match.group(2).lower()]
+        if not math.isfinite(amount):
+            raise ParameterError(f"--max-bytes must be a finite size; got {value!r}")
+        size = int(amount)
     if size < 1:
         raise ParameterError(f"--max-bytes must be at least 1 byte; got {value!r}")
     return size
@@ -608,8 +612,15 @@ def _check_declared_size(path: Path, name: str, suffix: str, limit: int) -> None
     what = "holds"
     try:
         if suffix == ".zip":
-            with zipfile.ZipFile(path) as archive:
-                size = max((i.file_size for i in archive.infolist()), default=0)
+            with zipfile.ZipFile(path) as archive:  # the CSV member(s) only
+                size = max(
+                    (
+                        i.file_size
+                        for i in archive.infolist()
+                        if posixpath.splitext(i.filename)[1].lower() in CSV_SUFFIXES
+                    ),
+                    default=0,
+                )
             what = "decompresses to"
         elif suffix not in _COMPRESSIONS:
             size = path.stat().st_size
@@ -832,7 +843,9 @@ def _read_csv(
             )
     except pa.ArrowInvalid as exc:
         if bad_rows:
-            raise _ragged_error(source, encoding, split_by, skip + 1, bad_rows) from exc
+            raise _ragged_error(
+                source, encoding, delimiter, skip + 1, bad_rows, spaced=spaced
+            ) from exc
         if "Empty CSV" in str(exc):
             raise EmptyDataError(
                 "the file has no header and no rows", path=name
@@ -877,10 +890,10 @@ def _read_csv(
 def _tab_separated(source: _Source, encoding: str) -> io.BytesIO:
     """A file whose columns are split by runs of spaces, as UTF-8 text split
     by one tab each (the same lines, so line numbers stay right)."""
-    with source.open() as fh:
-        text = fh.read().decode(encoding, errors="replace").removeprefix("\ufeff")
-    lines = text.replace("\x00", "").splitlines()
-    return io.BytesIO("\n".join("\t".join(ln.split()) for ln in lines).encode())
+    with source.open() as fh:  # strictly: a wrong encoding is an EncodingError
+        text = fh.read().decode(encoding).removeprefix("\ufeff")
+    lines = _LINE_BREAK.split(text.replace("\x00", ""))  # as the lines were counted
+    return io.BytesIO("".join("\t".join(ln.split()) + "\n" for ln in lines).encode())
 
 
 def _blank_lines(lines: list[str], start: int) -> int:
@@ -944,12 +957,14 @@ def _ragged_error(
     delimiter: str,
     first_data_line: int,
     bad_rows: list[tuple[int | None, int, int, str]],
+    *,
+    spaced: bool = False,
 ) -> FileFormatError:
     number, expected, actual, row = bad_rows[0]
     first_line = _LINE_BREAK.split(row, maxsplit=1)[0]
     last = False
     if number is None or number < 0:
-        number, last = _line_of(source, encoding, first_line)
+        number, last = _line_of(source, encoding, first_line, spaced=spaced)
     where = f" at line {number}" if number is not None else ""
     if '"' in row and _LINE_BREAK.search(row):
         return FileFormatError(
@@ -975,10 +990,13 @@ def _ragged_error(
     )
 
 
-def _line_of(source: _Source, encoding: str, line: str) -> tuple[int | None, bool]:
-    """Line number (1-based) of the first line that reads ``line``, and whether
-    it is the last line: the parser does not always know it, and the error path
-    can afford one more pass."""
+def _line_of(
+    source: _Source, encoding: str, line: str, *, spaced: bool = False
+) -> tuple[int | None, bool]:
+    """Line number (1-based) of the first line that reads ``line`` (split by
+    tabs where the file's columns are split by runs of spaces), and whether
+    it is the last line: the parser does not always know it, and the error
+    path can afford one more pass."""
     found = None
     count = 0
     try:
@@ -989,7 +1007,10 @@ def _line_of(source: _Source, encoding: str, line: str) -> tuple[int | None, boo
             ) as fh,
         ):
             for count, text in enumerate(fh, start=1):
-                if found is None and text.rstrip("\r\n").replace("\x00", "") == line:
+                read = text.rstrip("\r\n").replace("\x00", "")
+                if spaced:
+                    read = "\t".join(read.split())
+                if found is None and read == line:
                     found = count
     except (OSError, LookupError, EOFError, zlib.error):
         pass

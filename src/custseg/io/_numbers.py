@@ -113,8 +113,15 @@ def number_style(values: Sequence[str], decimal_comma: bool) -> NumberStyle | No
     '.'
     >>> number_style(["1.234,56 €", "12,5 €"], decimal_comma=True).decimal
     ','
+    >>> number_style(["12", "3.5", "-"], decimal_comma=True) is None  # plain
+    True
     """
     text = pa.chunked_array([pa.array(list(values), pa.string())])
+    # Placeholders (-, ?, #DIV/0!) say nothing of the style, and plain numbers
+    # need none (in a ';' file "1.250" is then 1.25, as the loader reads it).
+    text = pc.drop_null(pc.filter(text, pc.invert(pc.is_in(text, _SOFT_NA_VALUES))))
+    if not len(text) or parse_numbers(text) is not None:
+        return None
     for eu in (True, False) if decimal_comma else (False,):
         pattern = _written(_EU_BODY if eu else _US_BODY)
         if pc.all(pc.match_substring_regex(text, pattern)).as_py():

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import hashlib
 import os
 import re
@@ -134,10 +135,13 @@ def out_dir_lock(out: str | os.PathLike[str]) -> Iterator[None]:
         return
     path = folder / LOCK_NAME
     while True:
-        handle = path.open("a+", encoding="utf-8")
+        try:
+            handle = path.open("a+", encoding="utf-8")
+        except PermissionError:  # another user's leftover: flock works read-only
+            handle = path.open(encoding="utf-8")
         try:
             fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
+        except BlockingIOError:
             handle.seek(0)
             holder = handle.read().strip() or "another process"
             handle.close()
@@ -146,6 +150,14 @@ def out_dir_lock(out: str | os.PathLike[str]) -> Iterator[None]:
                 path=printable(os.fsdecode(os.fspath(out))),
                 hint="Wait for it to finish, or pass another --out.",
             ) from None
+        except OSError:  # no locks on this file system (some NFS, FUSE): none
+            handle.close()
+            _HELD[folder] = 1
+            try:
+                yield
+            finally:
+                del _HELD[folder]
+            return
         # The holder before us removes the file as it lets go: a lock won on
         # that removed file is no lock; open the new one.
         try:
@@ -156,18 +168,20 @@ def out_dir_lock(out: str | os.PathLike[str]) -> Iterator[None]:
             break
         handle.close()
     try:
-        handle.seek(0)
-        handle.truncate()
-        started = time.strftime("%Y-%m-%d %H:%M:%S")
-        handle.write(f"process {os.getpid()}, started {started}")
-        handle.flush()
+        with contextlib.suppress(OSError):  # read-only: the lock is enough
+            handle.seek(0)
+            handle.truncate()
+            started = time.strftime("%Y-%m-%d %H:%M:%S")
+            handle.write(f"process {os.getpid()}, started {started}")
+            handle.flush()
         _HELD[folder] = 1
         try:
             yield
         finally:
             del _HELD[folder]
             # Removed while still held, so that the folder holds only outputs.
-            path.unlink(missing_ok=True)
+            with contextlib.suppress(OSError):
+                path.unlink(missing_ok=True)
     finally:
         handle.close()  # closing lets go of the lock
 
@@ -175,7 +189,10 @@ def out_dir_lock(out: str | os.PathLike[str]) -> Iterator[None]:
 # Size and SHA-256 of what atomic_write wrote, by final path, while a run
 # records them (record_digests): summary.json's checksums are then those of
 # the bytes this run wrote, not of whatever is on disk when it looks.
-_RECORDING: dict[Path, dict[str, Any]] | None = None
+# A context variable: the app's runs in other threads record their own.
+_RECORDING: contextvars.ContextVar[dict[Path, dict[str, Any]] | None] = (
+    contextvars.ContextVar("custseg_written_digests", default=None)
+)
 
 
 @contextlib.contextmanager
@@ -183,12 +200,11 @@ def record_digests() -> Iterator[None]:
     """Record the digest of every file :func:`atomic_write` writes (in this
     process, and in a helper forked meanwhile) until the block ends; read
     them with :func:`written_digest`."""
-    global _RECORDING
-    before, _RECORDING = _RECORDING, {}
+    token = _RECORDING.set({})
     try:
         yield
     finally:
-        _RECORDING = before
+        _RECORDING.reset(token)
 
 
 def written_digest(path: str | os.PathLike[str]) -> dict[str, Any]:
@@ -196,7 +212,8 @@ def written_digest(path: str | os.PathLike[str]) -> dict[str, Any]:
     by :func:`atomic_write` under :func:`record_digests`), or of what is
     there (a folder written by Spark, say)."""
     target = Path(path)
-    recorded = None if _RECORDING is None else _RECORDING.pop(target.resolve(), None)
+    recording = _RECORDING.get()
+    recorded = None if recording is None else recording.pop(target.resolve(), None)
     return recorded if recorded is not None else _digest(target)
 
 
@@ -226,8 +243,9 @@ def atomic_write(path: str | os.PathLike[str], write: Callable[[str], Any]) -> P
         umask = os.umask(0)
         os.umask(umask)
         os.chmod(tmp, 0o666 & ~umask)
-        if _RECORDING is not None:  # the bytes this run wrote, before the rename
-            _RECORDING[target.resolve()] = _digest(Path(tmp))
+        recording = _RECORDING.get()
+        if recording is not None:  # the bytes this run wrote, before the rename
+            recording[target.resolve()] = _digest(Path(tmp))
         os.replace(tmp, target)
     except BaseException:
         if os.path.exists(tmp):

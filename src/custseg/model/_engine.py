@@ -185,7 +185,7 @@ def fit_stages(
     try:
         prepared = engine.prepare(table, segmenter, progress)
         for repair in prepared.repairs:
-            warnings.warn(repair, DataRepairWarning, stacklevel=4)
+            warnings.warn(repair, DataRepairWarning, stacklevel=3)
         timings["prepare"], clock = _lap(clock)
         fitted = engine.fit(table, prepared, segmenter, progress)
         seconds, clock = _lap(clock)
@@ -285,7 +285,9 @@ class LocalEngine:
         if converted is not None:
             repairs = converted[1]
         segmenter.n_prepared_features_ = int(Z.shape[1])
-        return PreparedFeatures(selection, preprocessor, tuple(repairs), Z)
+        # In a list, so that fit can let go of the matrix before profiling
+        # (it is the largest thing a run holds).
+        return PreparedFeatures(selection, preprocessor, tuple(repairs), [Z])
 
     def fit(
         self,
@@ -298,7 +300,7 @@ class LocalEngine:
         from custseg.model._segmenter import _segment_means, canonical_order
 
         clock = time.perf_counter()
-        Z: np.ndarray = prepared.handle
+        Z: np.ndarray = prepared.handle.pop()  # freed once fit returns
         algorithm = check_algorithm(segmenter.algorithm)
         stability = segmenter._stability_scorer()
         result = segment(

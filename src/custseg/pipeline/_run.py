@@ -199,6 +199,12 @@ def run(
                 "engine='spark' reads files; pass a path (read DataFrames and "
                 "database tables with the local engine)"
             )
+        if settings.no_header or settings.names or settings.max_bytes:
+            raise ParameterError(
+                "the Spark engine reads files with a header line, as large as "
+                "the cluster takes; --no-header, --names and --max-bytes are "
+                "for the local engine"
+            )
         return run_spark(data, settings, progress=progress)
     if settings.engine != "local":
         raise ParameterError(

@@ -19,13 +19,15 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
-from custseg.errors import EmptyDataError, FileFormatError, InputError
+from custseg.errors import EmptyDataError, FileFormatError, InputError, ParameterError
 from custseg.io import (
     CSV_SUFFIXES,
     EXCEL_SUFFIXES,
     NA_VALUES,
     PARQUET_SUFFIXES,
     SNIFF_BYTES,
+    WHITESPACE,
+    check_delimiter,
     clean_headers,
     guess_encoding,
     sniff_delimiter,
@@ -220,7 +222,13 @@ def _read_csv(
         text = "\n".join(str(r[0]) for r in lines) + "\n"
         encoding = encoding or "utf-8"
     text = text.removeprefix("\ufeff")
-    delimiter = delimiter or sniff_delimiter(text)
+    delimiter = check_delimiter(delimiter) or sniff_delimiter(text)
+    if delimiter == WHITESPACE:
+        raise ParameterError(
+            f"{name}: its columns are split by runs of spaces, which the Spark "
+            "engine does not read; use the local engine (leave out --engine "
+            "spark), or convert the file to CSV"
+        )
     header = next(csv.reader(io.StringIO(text), delimiter=delimiter), [])
     if not header:
         raise EmptyDataError("the file has no header and no rows", path=name)

@@ -169,7 +169,7 @@ def _aggregate(
             rows = df.select(value.alias("v")).where(value.isNotNull()).limit(1000)
             sample = [str(r["v"]) for r in rows.collect()]
         style = number_style(sample, comma) if sample else None
-        plain = value.try_cast("double")
+        plain = F.regexp_replace(value, r"^[£$€¥]\s*|\s+", "").try_cast("double")
         if style is None:
             return plain
         digits = F.regexp_replace(value, style.remove, "")
@@ -235,7 +235,7 @@ def _aggregate(
                 "format of dates written as numbers with --date-format.",
             )
         fmt = date_format or "%Y%m%d"
-        digits = F.col(f"`{cols.date}`").cast("bigint").cast("string")
+        digits = F.lpad(F.col(f"`{cols.date}`").cast("bigint").cast("string"), 8, "0")
         ts = F.try_to_timestamp(digits, F.lit(spark_datetime_pattern(fmt)))
     for role in ("quantity", "price", "amount"):
         col = getattr(cols, role)

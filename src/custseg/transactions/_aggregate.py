@@ -497,7 +497,8 @@ def _number(
     ]
     sample = [v for v in sample if v not in NA_VALUES]  # missing, as Spark reads it
     style = number_style(sample, decimal_comma) if sample else None
-    plain = f"TRY_CAST({text} AS DOUBLE)"
+    # Otherwise a currency sign and spaces around a plain number are allowed.
+    plain = rf"TRY_CAST(regexp_replace({text}, '^[£$€¥]\s*|\s+', '', 'g') AS DOUBLE)"
     if style is None:
         return plain
     digits = f"regexp_replace({text}, {_literal(style.remove)}, '', 'g')"
@@ -552,7 +553,7 @@ def _date_expr(
                 "format of dates written as numbers with --date-format.",
             )
         fmt = fmt or "%Y%m%d"
-        text = f"CAST(CAST({q} AS BIGINT) AS VARCHAR)"
+        text = f"lpad(CAST(CAST({q} AS BIGINT) AS VARCHAR), 8, '0')"  # 01021997
         return f"try_strptime({text}, {_literal(fmt)})", fmt
     text = f"trim(CAST({q} AS VARCHAR))"
     if not fmt:
