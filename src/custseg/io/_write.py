@@ -11,7 +11,7 @@ import tempfile
 import time
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import pandas as pd
 import pyarrow as pa
@@ -117,22 +117,53 @@ def out_dir_lock(out: str | os.PathLike[str]) -> Iterator[None]:
     InputError
         Another run holds the folder: its process id and start time.
     """
+    folder = Path(out).resolve()
+    handle = None if folder in _HELD else _lock_file(folder, out)
+    if handle is None:  # held here already, or no locks on this file system
+        with _holding(folder):
+            yield
+        return
+    path = folder / LOCK_NAME
+    try:
+        with contextlib.suppress(OSError):  # read-only: the lock is enough
+            handle.seek(0)
+            handle.truncate()
+            started = time.strftime("%Y-%m-%d %H:%M:%S")
+            handle.write(f"process {os.getpid()}, started {started}")
+            handle.flush()
+        try:
+            with _holding(folder):
+                yield
+        finally:
+            # Removed while still held, so that the folder holds only outputs.
+            with contextlib.suppress(OSError):
+                path.unlink(missing_ok=True)
+    finally:
+        handle.close()  # closing lets go of the lock
+
+
+@contextlib.contextmanager
+def _holding(folder: Path) -> Iterator[None]:
+    """Count this process as a holder of ``folder`` while the block runs."""
+    _HELD[folder] = _HELD.get(folder, 0) + 1
+    try:
+        yield
+    finally:
+        _HELD[folder] -= 1
+        if not _HELD[folder]:
+            del _HELD[folder]
+
+
+def _lock_file(folder: Path, out: str | os.PathLike[str]) -> IO[str] | None:
+    """The open, locked ``.custseg.lock`` of ``folder``; None where file locks
+    are not available (Windows, some NFS and FUSE mounts)."""
     from custseg._format import printable
     from custseg.errors import InputError
 
-    folder = Path(out).resolve()
-    if folder in _HELD:  # this process holds it already
-        _HELD[folder] += 1
-        try:
-            yield
-        finally:
-            _HELD[folder] -= 1
-        return
     try:
         import fcntl
     except ImportError:  # pragma: no cover - not on Windows
-        yield
-        return
+        return None
     path = folder / LOCK_NAME
     while True:
         try:
@@ -150,14 +181,9 @@ def out_dir_lock(out: str | os.PathLike[str]) -> Iterator[None]:
                 path=printable(os.fsdecode(os.fspath(out))),
                 hint="Wait for it to finish, or pass another --out.",
             ) from None
-        except OSError:  # no locks on this file system (some NFS, FUSE): none
+        except OSError:
             handle.close()
-            _HELD[folder] = 1
-            try:
-                yield
-            finally:
-                del _HELD[folder]
-            return
+            return None
         # The holder before us removes the file as it lets go: a lock won on
         # that removed file is no lock; open the new one.
         try:
@@ -165,25 +191,8 @@ def out_dir_lock(out: str | os.PathLike[str]) -> Iterator[None]:
         except FileNotFoundError:
             same = False
         if same:
-            break
+            return handle
         handle.close()
-    try:
-        with contextlib.suppress(OSError):  # read-only: the lock is enough
-            handle.seek(0)
-            handle.truncate()
-            started = time.strftime("%Y-%m-%d %H:%M:%S")
-            handle.write(f"process {os.getpid()}, started {started}")
-            handle.flush()
-        _HELD[folder] = 1
-        try:
-            yield
-        finally:
-            del _HELD[folder]
-            # Removed while still held, so that the folder holds only outputs.
-            with contextlib.suppress(OSError):
-                path.unlink(missing_ok=True)
-    finally:
-        handle.close()  # closing lets go of the lock
 
 
 # Size and SHA-256 of what atomic_write wrote, by final path, while a run

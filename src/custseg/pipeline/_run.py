@@ -25,7 +25,6 @@ from custseg.errors import ParameterError
 from custseg.io import (
     DatabaseSource,
     DatabaseTarget,
-    LoadedTable,
     read_table,
     write_table,
 )
@@ -61,29 +60,9 @@ __all__ = [
 Source = str | os.PathLike[str] | pd.DataFrame | DatabaseSource
 
 
-def load_source(
-    source: Source,
-    *,
-    delimiter: str | None = None,
-    encoding: str | None = None,
-    sheet: str | int | None = None,
-    na_values: Sequence[str] = (),
-    max_bytes: int | str | None = None,
-    header: bool = True,
-    names: Sequence[str] | None = None,
-) -> LoadedTable:
-    """:func:`custseg.io.read_table` of a file, a frame or a
-    :class:`DatabaseSource`: the rows and what the reader learnt of them."""
-    return read_table(
-        source,
-        delimiter=delimiter,
-        encoding=encoding,
-        sheet=sheet,
-        na_values=na_values,
-        max_bytes=max_bytes,
-        header=header,
-        names=names,
-    )
+# What run and predict read sources with: io.read_table takes files, frames
+# and DatabaseSources alike (the name stays for callers of this module).
+load_source = read_table
 
 
 def predict(
