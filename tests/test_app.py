@@ -630,6 +630,35 @@ def test_rfm_page_lets_a_person_correct_the_columns():
     )
 
 
+# the run warns, as a library call does; the page says it in its own words
+@pytest.mark.filterwarnings("ignore::custseg.errors.CustsegWarning")
+def test_rfm_page_on_a_log_without_money_shows_recency_and_frequency():
+    rng = np.random.default_rng(5)
+    n = 900
+    log = pd.DataFrame(
+        {
+            "member_id": rng.integers(1, 120, n),
+            "order_date": (
+                pd.Timestamp("2024-01-01")
+                + pd.to_timedelta(rng.integers(0, 300, n), unit="D")
+            ).strftime("%Y-%m-%d"),
+        }
+    )
+    at = _rfm_page(_app())
+    at.get("file_uploader")[0].upload("visits.csv", log.to_csv(index=False).encode())
+    at.run()
+    next(b for b in at.button if b.label == "Run RFM").click().run()
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    assert "no money column" in at.success[0].value
+    [said] = [w.value for w in at.warning if "no money column" in w.value]
+    assert "Which column is which" in said and "--" not in said
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["Net revenue"] == "n/a"
+    subheaders = [h.value for h in at.subheader]
+    assert "Recency and frequency" in subheaders
+    assert "Recency, frequency and monetary value" not in subheaders
+
+
 def _with_previous_model(name):
     """The demo on the Features page, with the model of a first run on income
     and spending uploaded as the previous model; the app and that first run."""

@@ -14,7 +14,7 @@ import pytest
 from click.testing import CliRunner
 from tests.conftest import ONLINE_RETAIL, TEST_DATA
 
-from custseg import InputError, ParameterError, load_model
+from custseg import CustsegWarning, InputError, ParameterError, load_model
 from custseg.cli import cli
 from custseg.pipeline import rfm, write_outputs
 from custseg.transactions import (
@@ -589,3 +589,108 @@ def test_placeholders_and_plain_numbers_do_not_change_how_prices_read(tmp_path):
     table = aggregate_transactions(plain)
     total = sum(10 + i for i in range(1200)) + 1.25
     assert table.customers["monetary"].sum() == pytest.approx(total)
+
+
+# -- logs without money: recency and frequency ----------------------------------
+
+
+def test_a_log_without_money_gives_recency_and_frequency_and_says_so():
+    """A who-bought-when log (invoice, date, customer): the scores and named
+    segments come from R and F alone, and nothing pretends to be money."""
+    log = pd.DataFrame(LINES, columns=HEADER)[
+        ["InvoiceNo", "InvoiceDate", "CustomerID"]
+    ]
+    with pytest.warns(CustsegWarning, match="no money column"):
+        result = rfm(log, n_clusters=2, stability_resamples=0)
+    data = result.data.set_index("CustomerID").loc[[1, 2, 3, 4, 5]]
+    expected = EXPECTED.set_index("CustomerID")
+    assert {"monetary", "m_score", "avg_order_value"}.isdisjoint(data.columns)
+    assert data["recency_days"].tolist() == expected["recency_days"].tolist()
+    assert data["frequency"].tolist() == expected["frequency"].tolist()
+    assert data["r_score"].tolist() == expected["r_score"].tolist()
+    assert data["f_score"].tolist() == expected["f_score"].tolist()
+    assert data["fm_score"].tolist() == data["f_score"].tolist()
+    assert data["rfm_score"].tolist() == ["54", "41", "23", "11", "35"]
+    # R x F through the default map: (5, 4) Champions, (4, 1) Promising, ...
+    assert data["rfm_segment"].astype(str).tolist() == [
+        "Champions",
+        "Promising",
+        "At Risk",
+        "Lost",
+        "Loyal",
+    ]
+    analysis = result.rfm
+    assert analysis.cleaning.net_revenue is None
+    assert analysis.features[:2] == ("recency_days", "frequency")
+    assert "monetary" not in analysis.features
+    assert analysis.segments["revenue_share"].isna().all()
+    summary = analysis.to_dict()
+    assert summary["fm_score"].startswith("F ")
+    assert summary["cleaning"]["has_money"] is False
+    assert any("no money column" in m for m in analysis.cleaning.messages())
+    # customer 6 only cancelled (a C invoice): still listed, without a segment
+    assert result.rfm.cleaning.unscored_customers == 1
+
+
+def test_a_quantity_without_a_price_counts_items_and_returns():
+    log = pd.DataFrame(LINES, columns=HEADER).drop(columns="UnitPrice")
+    with pytest.warns(CustsegWarning, match="no money column"):
+        table = aggregate_transactions(log)
+    c = table.customers.set_index("CustomerID")
+    assert "monetary" not in c.columns
+    # customer 1: 2 + 1 + 4 + 1 items (the repeated line dropped) in 3 orders
+    assert c.loc[1, "items_per_order"] == pytest.approx(8 / 3, abs=0.01)
+    # customer 2 returned the one item bought: a negative quantity is a return
+    assert c.loc[2, "return_rate"] == 1.0
+    # the zero-price line is no longer a "bad price": no price is read
+    assert "bad_price" not in table.cleaning.dropped
+
+
+def test_a_price_without_a_quantity_is_refused_with_the_remedy(tmp_path):
+    path = tmp_path / "log.csv"
+    pd.DataFrame(LINES, columns=HEADER).drop(columns="Quantity").to_csv(
+        path, index=False
+    )
+    res = CliRunner().invoke(cli, ["rfm", str(path), "-o", str(tmp_path / "out")])
+    assert res.exit_code == 1
+    assert "unit price column 'UnitPrice' but no quantity" in res.output
+    assert "--amount-column" in res.output and "Traceback" not in res.output
+
+
+def test_cli_rfm_on_a_basket_log_reports_recency_and_frequency_only(tmp_path):
+    """A grocery basket log as published (member, date, item): every member
+    segmented, the report says that M is absent and shows no revenue."""
+    rng = np.random.default_rng(3)
+    n = 2000
+    members = rng.integers(1000, 1150, n)
+    days = pd.Timestamp("2015-01-01") + pd.to_timedelta(rng.integers(0, 700, n), "D")
+    path = tmp_path / "Groceries_dataset.csv"
+    pd.DataFrame(
+        {
+            "Member_number": members,
+            "Date": days.strftime("%d-%m-%Y"),
+            "itemDescription": rng.choice(["whole milk", "soda", "yogurt"], n),
+        }
+    ).to_csv(path, index=False)
+    out = tmp_path / "out"
+    with pytest.warns(CustsegWarning, match="has no money column"):
+        res = CliRunner().invoke(cli, ["rfm", str(path), "-o", str(out)])
+    assert res.exit_code == 0, res.output
+    assert "no money column" in res.output
+    assert "revenue" not in res.output.split("RFM segments")[1].split("Behavioural")[0]
+    segments = pd.read_csv(out / "segments.csv")
+    assert sorted(segments["Member_number"]) == sorted(set(members))
+    assert segments["segment"].notna().all()
+    # orders are purchase days: the hand count per member
+    per_day = pd.DataFrame({"m": members, "d": days}).drop_duplicates()
+    frequency = per_day.groupby("m").size()
+    assert (
+        segments.set_index("Member_number")["frequency"].sort_index().tolist()
+        == frequency.sort_index().tolist()
+    )
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["rfm"]["cleaning"]["net_revenue"] is None
+    assert summary["rfm"]["features"] == ["recency_days", "frequency"]
+    html = (out / "report.html").read_text()
+    assert "No monetary value." in html and "Net revenue" not in html
+    assert "Mean monetary" not in html

@@ -8,6 +8,7 @@ installed. The tests of the install hint run without Spark.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sys
@@ -20,7 +21,7 @@ import pytest
 from sklearn.metrics import adjusted_rand_score
 from tests.conftest import INCOME, SPENDING
 
-from custseg import CustsegError, load_model
+from custseg import CustsegError, CustsegWarning, load_model
 from custseg.pipeline import run, write_outputs
 from custseg.quality import check_table
 from custseg.spark import BackendUnavailableError, run_spark, spark_session
@@ -283,6 +284,10 @@ def rfm_log(path, kind: str):
         frame["Discount"] = flags[: len(frame)]
     elif kind == "category":
         frame["Category"] = ["toys" if s < "F" else "books" for s in frame["StockCode"]]
+    elif kind == "no_price":  # items, and returns by a negative quantity
+        frame = frame.drop(columns="UnitPrice")
+    elif kind == "no_money":  # who bought when, in which order
+        frame = frame[["InvoiceNo", "InvoiceDate", "CustomerID"]]
     elif kind in ("dollars", "euros"):
         return written_prices(frame, path, kind)
     frame.to_csv(path, index=False)
@@ -314,8 +319,20 @@ def written_prices(frame: pd.DataFrame, path, kind: str):
         ("category", {}),
         ("dollars", {}),
         ("euros", {}),
+        ("no_price", {}),
+        ("no_money", {"drop_duplicates": True}),
     ],
-    ids=["default", "unchecked", "no_product", "discount", "category", "$", "€"],
+    ids=[
+        "default",
+        "unchecked",
+        "no_product",
+        "discount",
+        "category",
+        "$",
+        "€",
+        "no_price",
+        "no_money",
+    ],
 )
 def test_rfm_aggregation_on_spark_matches_duckdb(
     spark, tmp_path, cancellations, kind, options
@@ -324,8 +341,18 @@ def test_rfm_aggregation_on_spark_matches_duckdb(
     from custseg.transactions import aggregate_transactions
 
     log = rfm_log(tmp_path / "log.csv", kind)
-    local = aggregate_transactions(log, cancellations=cancellations, **options)
-    on_spark = aggregate_transactions_spark(log, cancellations=cancellations, **options)
+
+    def said():
+        if kind in ("no_price", "no_money"):
+            return pytest.warns(CustsegWarning, match="no money column")
+        return contextlib.nullcontext()
+
+    with said():
+        local = aggregate_transactions(log, cancellations=cancellations, **options)
+    with said():
+        on_spark = aggregate_transactions_spark(
+            log, cancellations=cancellations, **options
+        )
     # Every column, behaviour measures included; money may differ in the last bit.
     pd.testing.assert_frame_equal(
         on_spark.customers, local.customers, check_dtype=False, rtol=1e-9
@@ -339,6 +366,10 @@ def test_rfm_aggregation_on_spark_matches_duckdb(
     # The variants do reach the code they are for.
     assert len(local.unscored) == 1  # customer 6 only cancelled
     columns = set(local.customers.columns)
+    if kind in ("no_price", "no_money"):
+        assert "monetary" not in columns and theirs["net_revenue"] is None
+        assert ("items_per_order" in columns) == (kind == "no_price")
+        return
     if options.get("price_discounts"):
         # priced below the product's median: customer 1's line of A at 5
         assert local.customers["discount_share"].gt(0).sum() == 1

@@ -619,9 +619,14 @@ def rfm(
     click.echo(f"  used    {c.used:>10,}")
     if c.identical_note:
         click.echo(c.identical_note)
+    revenue = (
+        "no money column"
+        if c.net_revenue is None
+        else f"net revenue {c.net_revenue:,.2f}"
+    )
     click.echo(
-        f"{c.customers:,} customers, {c.orders:,} orders, net revenue "
-        f"{c.net_revenue:,.2f}, snapshot {c.snapshot.isoformat()}"
+        f"{c.customers:,} customers, {c.orders:,} orders, {revenue}, "
+        f"snapshot {c.snapshot.isoformat()}"
     )
     if c.unscored_customers:
         click.echo(
@@ -633,9 +638,11 @@ def rfm(
     click.echo(f"Clustered on: {', '.join(result.rfm.features)}")
     click.echo("\nRFM segments (scores 1-5, 5 = best):")
     for row in result.rfm.segments.itertuples(index=False):
+        revenue = (
+            f"  revenue {row.revenue_share:6.1%}" if c.net_revenue is not None else ""
+        )
         click.echo(
-            f"  {row.rfm_segment:<19} {row.customers:>9,} ({row.share:6.1%})  "
-            f"revenue {row.revenue_share:6.1%}"
+            f"  {row.rfm_segment:<19} {row.customers:>9,} ({row.share:6.1%}){revenue}"
         )
     click.echo(f"\nBehavioural clusters: {result.k_selection.reason}")
     _echo_trust(result)

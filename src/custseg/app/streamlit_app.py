@@ -1339,17 +1339,17 @@ def _rfm_grid(result: SegmentationRun) -> None:
     from custseg.plots import rfm_grid
 
     counts, revenue = rfm_grid(result.data)
+    money = result.rfm.cleaning.columns.has_money
     cells = pd.DataFrame(
-        {"customers": counts.stack(), "revenue": revenue.stack()}
+        {"customers": counts.stack(), "revenue": revenue.fillna(0.0).stack()}
     ).reset_index()
     cells["customers text"] = [f"{int(v):,}" for v in cells["customers"]]
     cells["revenue text"] = [f"{v:,.0f}" for v in cells["revenue"]]
     st.subheader("Recency score against frequency score")
     charts = []
-    schemes: tuple[tuple[str, Any], ...] = (
-        ("customers", "blues"),
-        ("revenue", "oranges"),
-    )
+    schemes: tuple[tuple[str, Any], ...] = (("customers", "blues"),)
+    if money:  # a log with no money has no revenue to show
+        schemes += (("revenue", "oranges"),)
     for measure, scheme in schemes:
         base = alt.Chart(cells, title=f"{measure} per cell").encode(
             alt.X(
@@ -1367,7 +1367,7 @@ def _rfm_grid(result: SegmentationRun) -> None:
                 "r_score",
                 "f_score",
                 alt.Tooltip("customers:Q", format=","),
-                alt.Tooltip("revenue:Q", format=",.2f"),
+                *([alt.Tooltip("revenue:Q", format=",.2f")] if money else []),
             ],
         )
         text = base.mark_text(fontSize=12).encode(alt.Text(f"{measure} text:N"))
@@ -1390,6 +1390,8 @@ def _rfm_distributions(result: SegmentationRun) -> None:
         ("frequency", "Orders"),
         ("monetary", "Net spend"),
     ):
+        if column not in sample.columns:  # a log with no money
+            continue
         values = pd.to_numeric(sample[column], errors="coerce")
         log = column in skewed and bool((values > 0).all())
         logged += [title] if log else []
@@ -1407,7 +1409,11 @@ def _rfm_distributions(result: SegmentationRun) -> None:
             )
             .properties(width=260, height=170)
         )
-    st.subheader("Recency, frequency and monetary value")
+    st.subheader(
+        "Recency, frequency and monetary value"
+        if "monetary" in sample.columns
+        else "Recency and frequency"
+    )
     st.altair_chart(alt.hconcat(*charts), width="content")
     notes = [f"On a log10 axis (skewed): {', '.join(logged)}."] if logged else []
     if len(sample) < len(result.data):
@@ -1468,7 +1474,8 @@ def page_rfm() -> None:
     st.header("RFM from an order log")
     st.write(
         "Upload an order export with one line per purchase (CSV, Excel or "
-        "Parquet): customer, date, and quantity with price or a line amount. "
+        "Parquet): customer, date, and quantity with price or a line amount "
+        "(without money, recency and frequency only). "
         "custseg cleans the lines (every dropped line counted), scores Recency, "
         "Frequency and Monetary value, names the standard RFM segments and "
         "clusters the customers on their behaviour."
@@ -1524,17 +1531,20 @@ def _show_rfm(
 ) -> None:
     analysis = result.rfm
     cleaning = analysis.cleaning
+    revenue = cleaning.net_revenue
     st.success(
         f"**{_count(cleaning.customers, 'customer')}** from "
         f"{cleaning.used:,} of {cleaning.lines:,} lines, {cleaning.orders:,} orders, "
-        f"net revenue {cleaning.net_revenue:,.2f}; recency counted from "
-        f"{cleaning.snapshot.isoformat()}."
+        + (f"net revenue {revenue:,.2f}" if revenue is not None else "no money column")
+        + f"; recency counted from {cleaning.snapshot.isoformat()}."
     )
+    if cleaning.columns.money_note:
+        st.warning(app.app_words(cleaning.columns.money_note))
     m = st.columns(4)
     m[0].metric("Customers", f"{cleaning.customers:,}")
     m[1].metric("Orders", f"{cleaning.orders:,}")
     m[2].metric(f"Lines used (of {cleaning.lines:,})", f"{cleaning.used:,}")
-    m[3].metric("Net revenue", f"{cleaning.net_revenue:,.2f}")
+    m[3].metric("Net revenue", f"{revenue:,.2f}" if revenue is not None else "n/a")
 
     st.subheader("Cleaning: what happened to every line")
     st.dataframe(
@@ -1579,9 +1589,12 @@ def _show_rfm(
     order = list(table["rfm_segment"])
     # the report's "customers and revenue by RFM segment": both shares per
     # segment, side by side, best segment at the top
+    money = cleaning.columns.has_money
+    if not money:  # no revenue columns to show
+        table = table.drop(columns=["revenue", "revenue_share", "monetary_mean"])
     shares = table.melt(
         id_vars="rfm_segment",
-        value_vars=["share", "revenue_share"],
+        value_vars=["share", "revenue_share"] if money else ["share"],
         var_name="measure",
         value_name="value",
     ).replace({"measure": {"share": "customers", "revenue_share": "net revenue"}})
@@ -1637,6 +1650,9 @@ def _show_rfm(
     st.caption(
         "Standard RFM segments from the recency score and the combined frequency "
         "and monetary score (quintiles, 5 = best)."
+        if money
+        else "Standard RFM segments from the recency score and the frequency "
+        "score (quintiles, 5 = best); the log has no money column."
     )
     _rfm_grid(result)
     _rfm_distributions(result)

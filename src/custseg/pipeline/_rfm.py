@@ -26,6 +26,7 @@ from custseg.settings import Settings
 from custseg.transactions import (
     DEFAULT_SEGMENT_MAP,
     SCORE_DIRECTION,
+    SCORE_DIRECTION_RF,
     Cleaning,
     SegmentMap,
     aggregate_transactions,
@@ -145,10 +146,14 @@ class RFMAnalysis:
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "direction": SCORE_DIRECTION,
+            "direction": SCORE_DIRECTION
+            if self.cleaning.columns.has_money
+            else SCORE_DIRECTION_RF,
             "score_rule": "breaks" if self.breaks else "quantiles",
             "breaks": self.breaks,
-            "fm_score": "floor((F + M + 1) / 2)",
+            "fm_score": "floor((F + M + 1) / 2)"
+            if self.cleaning.columns.has_money
+            else "F (the log has no money column)",
             "cleaning": self.cleaning.to_dict(),
             "snapshot": self.cleaning.snapshot.isoformat(),
             "log_features": list(self.log_features),
@@ -181,7 +186,9 @@ def rfm_customers(
     segment_map: SegmentMap = DEFAULT_SEGMENT_MAP,
 ) -> pd.DataFrame:
     """Add ``r_score``, ``f_score``, ``m_score``, ``fm_score``, ``rfm_score``
-    (e.g. "545") and ``rfm_segment`` to a per-customer table."""
+    (e.g. "545") and ``rfm_segment`` to a per-customer table. Without a
+    ``monetary`` column (a log with no money) there is no ``m_score``: the FM
+    score is the F score and ``rfm_score`` has two digits (e.g. "54")."""
     out = customers.copy()
     breaks = breaks or {}
     names = {
@@ -190,17 +197,22 @@ def rfm_customers(
         "monetary": "monetary",
     }
     for col, score in _SCORE_COLUMNS.items():
+        if col not in out.columns:
+            continue
         out[score] = score_values(
             out[col].to_numpy(dtype=np.float64),
             higher_is_better=_BETTER_HIGH[col],
             breaks=breaks.get(names[col]),
         )
-    out["fm_score"] = fm_score(out["f_score"].to_numpy(), out["m_score"].to_numpy())
-    out["rfm_score"] = (
-        out["r_score"].astype(str)
-        + out["f_score"].astype(str)
-        + out["m_score"].astype(str)
+    money = "m_score" in out.columns
+    out["fm_score"] = (
+        fm_score(out["f_score"].to_numpy(), out["m_score"].to_numpy())
+        if money
+        else out["f_score"]
     )
+    out["rfm_score"] = out["r_score"].astype(str) + out["f_score"].astype(str)
+    if money:
+        out["rfm_score"] += out["m_score"].astype(str)
     labels = segment_map.lookup(out["r_score"].to_numpy(), out["fm_score"].to_numpy())
     out["rfm_segment"] = pd.Categorical(labels, categories=segment_map.segments)
     return out
@@ -208,17 +220,21 @@ def rfm_customers(
 
 def _segment_table(customers: pd.DataFrame, segment_map: SegmentMap) -> pd.DataFrame:
     total = len(customers)
-    revenue = float(customers["monetary"].sum())
     grouped = customers.groupby("rfm_segment", observed=False)
     table = pd.DataFrame(
         {
             "customers": grouped.size(),
             "recency_days_mean": grouped["recency_days"].mean(),
             "frequency_mean": grouped["frequency"].mean(),
-            "monetary_mean": grouped["monetary"].mean(),
-            "revenue": grouped["monetary"].sum(),
         }
     )
+    if "monetary" in customers.columns:
+        revenue = float(customers["monetary"].sum())
+        table["monetary_mean"] = grouped["monetary"].mean()
+        table["revenue"] = grouped["monetary"].sum()
+    else:  # a log with no money: no revenue to share out
+        revenue = 0.0
+        table["monetary_mean"] = table["revenue"] = np.nan
     table["share"] = table["customers"] / total
     table["revenue_share"] = table["revenue"] / revenue if revenue else np.nan
     table["action"] = [segment_map.actions.get(str(s), "") for s in table.index]
@@ -281,7 +297,7 @@ def choose_rfm_features(
         values = customers[col]
         return bool(values.notna().mean() >= _MIN_KNOWN and values.nunique() > 1)
 
-    chosen = list(RFM_FEATURES)
+    chosen = [c for c in RFM_FEATURES if c in customers.columns]
     present = [c for c in BEHAVIOUR_FEATURES if c in customers.columns]
     if which == "auto":
         chosen += [
@@ -514,6 +530,12 @@ def rfm(
         progress("aggregating transactions", 1, 1)
     cleaning = table.cleaning
     id_column = cleaning.columns.customer
+    if "monetary" in parsed_breaks and not cleaning.columns.has_money:
+        raise ParameterError(
+            "monetary breaks (--m-breaks) need a money column, and the log has "
+            "none (name one with --amount-column, or --quantity-column and "
+            "--price-column)"
+        )
     customers = rfm_customers(
         table.customers, breaks=parsed_breaks, segment_map=seg_map
     )

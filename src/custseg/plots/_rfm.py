@@ -116,15 +116,20 @@ def rfm_grid(customers: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
     rows = list(range(5, 0, -1))
     r = customers["r_score"].astype(int)
     f = customers["f_score"].astype(int)
-    monetary = pd.to_numeric(customers["monetary"], errors="coerce").fillna(0.0)
+    monetary = (
+        pd.to_numeric(customers["monetary"], errors="coerce").fillna(0.0)
+        if "monetary" in customers.columns
+        else pd.Series(np.nan, index=customers.index)  # a log with no money
+    )
     counts = pd.crosstab(r, f).reindex(index=rows, columns=list(_SCORES), fill_value=0)
     revenue = (
         monetary.groupby([r, f])
         .sum()
         .unstack()
         .reindex(index=rows, columns=list(_SCORES))
-        .fillna(0.0)
     )
+    if "monetary" in customers.columns:
+        revenue = revenue.fillna(0.0)
     for frame in (counts, revenue):
         frame.index.name, frame.columns.name = "r_score", "f_score"
     return counts, revenue
@@ -149,8 +154,12 @@ def plot_rfm_grid(
     Figure
         Recency score 5 is the top row, frequency score 1 the left column.
         Counts are printed in full, revenue compactly (``1.2M``, ``350k``).
+        Without a ``monetary`` column (a log with no money) only the counts
+        are drawn, on one axes.
     """
-    fig, (ax_count, ax_revenue) = _new_axes(axes, 2, (11.5, 4.6))
+    money = "monetary" in customers.columns
+    fig, panels = _new_axes(axes, 2 if money else 1, (11.5, 4.6) if money else (6, 4.6))
+    ax_count = panels[0]
     count_frame, revenue_frame = rfm_grid(customers)
     counts = count_frame.to_numpy(dtype=float)
     revenue = revenue_frame.to_numpy(dtype=float)
@@ -167,18 +176,18 @@ def plot_rfm_grid(
         "customers",
         FuncFormatter(_thousands),
     )
-    _annotated_heatmap(
-        ax_revenue,
-        revenue,
-        revenue_labels,
-        "Oranges",
-        "revenue",
-        FuncFormatter(lambda v, _p: _compact(v)),
-    )
-    for ax, title in (
-        (ax_count, "Customers"),
-        (ax_revenue, "Revenue (net, sum of monetary)"),
-    ):
+    titled = [(ax_count, "Customers")]
+    if money:
+        _annotated_heatmap(
+            panels[1],
+            revenue,
+            revenue_labels,
+            "Oranges",
+            "revenue",
+            FuncFormatter(lambda v, _p: _compact(v)),
+        )
+        titled.append((panels[1], "Revenue (net, sum of monetary)"))
+    for ax, title in titled:
         ax.set_xticks(range(5), [str(s) for s in _SCORES])
         ax.set_yticks(range(5), [str(s) for s in count_frame.index])
         ax.set_xlabel("Frequency score (5 = most frequent)")
@@ -207,6 +216,8 @@ def plot_rfm_segment_sizes(segments: pd.DataFrame, ax: Axes | None = None) -> Fi
     Figure
         Two bars per segment, each annotated with its percentage. A segment
         that lost money (negative revenue share) has a bar to the left of 0.
+        Where no segment has a revenue share (a log with no money), one bar
+        per segment: its share of customers.
     """
     n = len(segments)
     if ax is None:
@@ -219,12 +230,15 @@ def plot_rfm_segment_sizes(segments: pd.DataFrame, ax: Axes | None = None) -> Fi
     revenue = 100 * pd.to_numeric(segments["revenue_share"], errors="coerce").to_numpy(
         dtype=float
     )
+    money = bool(np.isfinite(revenue).any())
     y = np.arange(n)[::-1].astype(float)
-    height = 0.38
-    for offset, values, color, label in (
-        (height / 2, share, _CUSTOMERS_COLOR, "share of customers"),
-        (-height / 2, revenue, _REVENUE_COLOR, "share of revenue"),
-    ):
+    height = 0.38 if money else 0.6
+    bars = [
+        (height / 2 if money else 0.0, share, _CUSTOMERS_COLOR, "share of customers")
+    ]
+    if money:
+        bars.append((-height / 2, revenue, _REVENUE_COLOR, "share of revenue"))
+    for offset, values, color, label in bars:
         shown = np.nan_to_num(values, nan=0.0)
         ax.barh(y + offset, shown, height=height, color=color, label=label)
         for yi, v in zip(y + offset, values, strict=True):
@@ -246,9 +260,13 @@ def plot_rfm_segment_sizes(segments: pd.DataFrame, ax: Axes | None = None) -> Fi
     ax.set_yticks(y, names)
     ax.set_ylim(-0.7, n - 0.3)
     ax.xaxis.set_major_formatter(PercentFormatter(decimals=0))
-    ax.set_xlabel("share of all customers / of all net revenue")
-    ax.set_title("Named RFM segments: customers against revenue")
-    ax.legend(loc="lower right", frameon=False)
+    if money:
+        ax.set_xlabel("share of all customers / of all net revenue")
+        ax.set_title("Named RFM segments: customers against revenue")
+        ax.legend(loc="lower right", frameon=False)
+    else:
+        ax.set_xlabel("share of all customers")
+        ax.set_title("Named RFM segments: share of customers (no money in the log)")
     ax.spines[["top", "right"]].set_visible(False)
     if own:
         fig.tight_layout()
@@ -296,14 +314,18 @@ def plot_rfm_distributions(
         Frequency and monetary value get a log-scaled x axis when they are
         skewed and span two decades or more; a log axis shows only positive
         values, and the axis label says how many customers were left out.
-        The dashed line is the median of all customers.
+        The dashed line is the median of all customers. Without a
+        ``monetary`` column (a log with no money), two panels.
     """
-    fig, panels = _new_axes(axes, 3, (11.5, 4))
-    specs = (
+    specs = [
         ("recency_days", "Recency", "days since last purchase", False),
         ("frequency", "Frequency", "distinct orders", True),
         ("monetary", "Monetary", "net revenue per customer", True),
-    )
+    ]
+    money = "monetary" in customers.columns
+    if not money:
+        specs.pop()
+    fig, panels = _new_axes(axes, len(specs), (11.5, 4) if money else (8, 4))
     for ax, (col, title, label, may_log) in zip(panels, specs, strict=True):
         values = pd.to_numeric(customers[col], errors="coerce").to_numpy(dtype=float)
         values = values[np.isfinite(values)]
@@ -348,7 +370,11 @@ def plot_rfm_distributions(
         ax.yaxis.set_major_formatter(FuncFormatter(_thousands))
         ax.spines[["top", "right"]].set_visible(False)
     if axes is None:
-        fig.suptitle("Distributions of recency, frequency and monetary value")
+        fig.suptitle(
+            "Distributions of recency, frequency and monetary value"
+            if money
+            else "Distributions of recency and frequency"
+        )
         fig.tight_layout()
     return fig
 

@@ -498,25 +498,36 @@ def _add_rfm(
         lambda: plots.plot_rfm_overlap(analysis.overlap),
         note="",
     )
+    money = analysis.cleaning.columns.has_money
     add(
         "rfm",
-        "Customers and revenue by RFM segment",
-        "Share of all customers against share of all net revenue in each named "
-        "RFM segment, best segment at the top.",
+        "Customers and revenue by RFM segment" if money else "Customers by RFM segment",
+        (
+            "Share of all customers against share of all net revenue in each named "
+            "RFM segment, best segment at the top."
+            if money
+            else "Share of all customers in each named RFM segment, best segment "
+            "at the top; the log has no money column, so no revenue."
+        ),
         lambda: plots.plot_rfm_segment_sizes(analysis.segments),
         note="",
     )
     add(
         "rfm",
         "Recency score against frequency score",
-        "Customers (left) and net revenue (right) in each cell of the score grid; "
-        "the top-right cell holds the most recent, most frequent buyers.",
+        (
+            "Customers (left) and net revenue (right) in each cell of the score "
+            "grid; the top-right cell holds the most recent, most frequent buyers."
+            if money
+            else "Customers in each cell of the score grid; the top-right cell "
+            "holds the most recent, most frequent buyers."
+        ),
         lambda: plots.plot_rfm_grid(customers),
         note=whole,
     )
     add(
         "rfm",
-        "Recency, frequency and monetary value",
+        "Recency, frequency and monetary value" if money else "Recency and frequency",
         "One histogram per RFM measure; skewed measures use a log axis and the "
         "dashed line is the median.",
         lambda: plots.plot_rfm_distributions(sample),

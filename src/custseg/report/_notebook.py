@@ -374,46 +374,50 @@ def _rfm(analysis: RFMAnalysis) -> dict[str, Any]:
     cleaning.append(["lines used", c.used])
     if c.netted:
         cleaning.append(["of which cancellations netted against purchases", c.netted])
+    money = c.net_revenue is not None
     segs = analysis.segments
-    seg_rows = [
-        [
-            row["rfm_segment"],
-            row["customers"],
-            _share(float(row["share"])),
-            _share(float(row["revenue_share"])),
+    seg_rows = []
+    for row in segs.to_dict("records"):
+        cells = [row["rfm_segment"], row["customers"], _share(float(row["share"]))]
+        if money:
+            cells.append(_share(float(row["revenue_share"])))
+        cells += [
             round(float(row["recency_days_mean"])),
             round(float(row["frequency_mean"]), 1),
-            round(float(row["monetary_mean"])),
         ]
-        for row in segs.to_dict("records")
-    ]
+        if money:
+            cells.append(round(float(row["monetary_mean"])))
+        seg_rows.append(cells)
+    facts = [("snapshot", c.snapshot.isoformat()), ("orders", f"{c.orders:,}")]
+    if c.net_revenue is not None:
+        facts.append(("net revenue", _fmt(c.net_revenue)))
+    facts.append(("cancellations", c.cancellations))
+    headers = ["RFM segment", "customers", "share"]
+    headers += (
+        ["revenue", "recency (days)", "orders", "spend"]
+        if money
+        else [
+            "recency (days)",
+            "orders",
+        ]
+    )
     return {
         "customers": f"{c.customers:,}",
         "lines": f"{c.lines:,}",
-        "facts": [
-            ("snapshot", c.snapshot.isoformat()),
-            ("orders", f"{c.orders:,}"),
-            ("net revenue", _fmt(c.net_revenue)),
-            ("cancellations", c.cancellations),
-        ],
+        "facts": facts,
         "cleaning": _table(["transaction lines", "count"], cleaning),
-        "segments": _table(
-            [
-                "RFM segment",
-                "customers",
-                "share",
-                "revenue",
-                "recency (days)",
-                "orders",
-                "spend",
-            ],
-            seg_rows,
-        ),
+        "segments": _table(headers, seg_rows),
         "definitions": (
             "Recency: days from the customer's last purchase to the snapshot. "
             "Frequency: distinct orders. Monetary: net spend. Each is scored 1-5 "
             "(5 is best); the segment comes from the recency score and the "
             "average of the frequency and monetary scores. Means per segment."
+            if money
+            else "Recency: days from the customer's last purchase to the "
+            "snapshot. Frequency: distinct orders. The log has no money column, "
+            "so there is no monetary value: each is scored 1-5 (5 is best) and "
+            "the segment comes from the recency and frequency scores. Means per "
+            "segment."
         ),
     }
 

@@ -262,10 +262,14 @@ def _aggregate(
         q = number(cols.amount)
         p = F.lit(1.0)
         value = q
-    else:
-        assert cols.quantity is not None and cols.price is not None
+    elif cols.price is not None:
+        assert cols.quantity is not None
         q, p = number(cols.quantity), number(cols.price)
         value = q * p
+    else:  # no money: a line is worth its quantity, or one (as in DuckDB)
+        q = number(cols.quantity) if cols.quantity is not None else F.lit(1.0)
+        p = F.lit(1.0)
+        value = q
     no_text = F.lit(None).cast("string")
     lines = df.select(
         *[F.col(f"`{c}`") for c in types],
@@ -321,9 +325,9 @@ def _aggregate(
         "_prod",
         "_cat",
         signed.alias("_v"),
-        (F.abs("_q") if cols.amount is None else F.lit(None).cast("double")).alias(
-            "_it"
-        ),
+        (
+            F.abs("_q") if cols.quantity is not None else F.lit(None).cast("double")
+        ).alias("_it"),
         F.when(F.col("_disc"), signed).alias("_dv"),
         reason.alias("_reason"),
         "_p",
@@ -332,7 +336,7 @@ def _aggregate(
         price_discounts
         and cols.discount is None
         and cols.product is not None
-        and cols.amount is None
+        and cols.price is not None
     )
     if by_price:
         # As in DuckDB: more than 5% below the product's median unit price

@@ -182,7 +182,7 @@ class Cleaning:
     cancellations: str
     customers: int
     orders: int
-    net_revenue: float
+    net_revenue: float | None  # None: the log has no money column
     snapshot: dt.date
     first_date: dt.date | None
     last_date: dt.date | None
@@ -222,7 +222,7 @@ class Cleaning:
 
     def messages(self) -> list[str]:
         """One plain sentence per reason with a non-zero count, for reports."""
-        out = []
+        out = [self.columns.money_note] if self.columns.money_note else []
         for key, n in self.dropped.items():
             if n:
                 out.append(f"{_lines(n)} dropped: {DROP_REASONS[key]}.")
@@ -255,7 +255,10 @@ class Cleaning:
             "cancellations": self.cancellations,
             "customers": self.customers,
             "orders": self.orders,
-            "net_revenue": round(self.net_revenue, 2),
+            "net_revenue": None
+            if self.net_revenue is None
+            else round(self.net_revenue, 2),
+            "has_money": self.columns.has_money,
             "snapshot": self.snapshot.isoformat(),
             "first_date": self.first_date.isoformat() if self.first_date else None,
             "last_date": self.last_date.isoformat() if self.last_date else None,
@@ -827,12 +830,23 @@ def _aggregate(
         qty = value
         price = "1.0"
         items = "NULL::DOUBLE"
-    else:
-        assert cols.quantity is not None and cols.price is not None
+    elif cols.price is not None:
+        assert cols.quantity is not None
         qty = _number(con, cols.quantity, types[cols.quantity], comma)
         price = _number(con, cols.price, types[cols.price], comma)
         value = f"({qty}) * ({price})"
         items = "abs(q)"
+    else:
+        # No money: a line is worth its quantity (a negative one is a return),
+        # or one; the customer table then has no monetary value.
+        qty = (
+            _number(con, cols.quantity, types[cols.quantity], comma)
+            if cols.quantity is not None
+            else "1.0"
+        )
+        price = "1.0"
+        value = qty
+        items = "abs(q)" if cols.quantity is not None else "NULL::DOUBLE"
     if cols.invoice is not None:
         invoice = f"trim(CAST({_quote(cols.invoice)} AS VARCHAR))"
         # The regular expression only runs on the few numbers starting with C.
@@ -865,7 +879,7 @@ def _aggregate(
         price_discounts
         and cols.discount is None
         and cols.product is not None
-        and cols.amount is None
+        and cols.price is not None
     )
     price_discount = (
         f""",
@@ -913,7 +927,7 @@ def _aggregate(
     # Only the sums the log has are carried (items need a quantity column,
     # discounted spend a discount column).
     sums = {"amount": "v"}
-    if cols.amount is None:
+    if cols.quantity is not None:
         sums["items"] = "it"
     if cols.discount is not None or by_price:
         sums["disc"] = "dv"
@@ -1330,6 +1344,12 @@ def cleaning_from_groups(
         dropped.pop("duplicate")
     if snapshot_given is None:
         dropped.pop("after_as_of")
+    # Rules on values the log does not have cannot drop anything.
+    if columns.price is None:
+        dropped.pop("bad_price")
+    if not columns.value_columns:
+        dropped.pop("missing_value")
+        dropped.pop("zero_quantity")
     kept = per_customer[~no_purchase]
     netted = int(kept["netted"].fillna(0).sum())
     customers = customer_frame(
@@ -1358,7 +1378,7 @@ def cleaning_from_groups(
         cancellations=cancellations,
         customers=len(customers),
         orders=int(customers["frequency"].sum()),
-        net_revenue=float(kept["monetary"].sum()),
+        net_revenue=float(kept["monetary"].sum()) if columns.has_money else None,
         snapshot=snapshot,
         first_date=customers["first_purchase"].min().date() if len(customers) else None,
         last_date=customers["last_purchase"].max().date() if len(customers) else None,
@@ -1374,6 +1394,8 @@ def cleaning_from_groups(
         if len(unscored)
         else {},
     )
+    if columns.money_note:
+        warnings.warn(f"{name}: {columns.money_note}", CustsegWarning, stacklevel=3)
     far, note = _far_dates(customers, snapshot, snapshot_given)
     if note:
         cleaning = replace(cleaning, far_dates=far, dates_note=note)
@@ -1490,6 +1512,7 @@ def customer_frame(
     last_day = last.astype("datetime64[D]")
     snap_day = np.datetime64(snap.date(), "D")
     frequency = kept["frequency"].to_numpy(dtype=np.int64)
+    money = columns.has_money
     monetary = kept["monetary"].to_numpy(dtype=np.float64)
     span = (last_day - first_day).astype(np.int64)
     tenure = (snap_day - first_day).astype(np.int64)
@@ -1514,7 +1537,9 @@ def customer_frame(
             ),
         }
     )
-    if columns.amount is None:
+    if not money:  # the sums counted lines or items, not money
+        frame = frame.drop(columns=["monetary", "avg_order_value"])
+    if columns.quantity is not None:
         frame["items_per_order"] = np.round(ratio(kept["items"], frequency), 2)
     gaps = kept["gaps"].to_numpy(dtype=np.int64)
     frame["interval_cv"] = np.round(
@@ -1525,7 +1550,10 @@ def customer_frame(
     recent_rate = kept["recent_orders"].to_numpy(dtype=np.float64) / 90
     lifetime_rate = frequency / np.maximum(tenure, 90)
     frame["trend_90d"] = np.round(recent_rate / lifetime_rate, 3)
-    if cancellations == "net":
+    # A return needs a value to be negative or an invoice to be a
+    # cancellation: a log of customer and date alone has none.
+    returnable = bool(columns.value_columns) or columns.invoice is not None
+    if cancellations == "net" and returnable:
         returned = kept["returned"].fillna(0).to_numpy(dtype=np.float64)
         frame["return_rate"] = np.round(np.nan_to_num(ratio(returned, gross)), 4)
     if discounts:

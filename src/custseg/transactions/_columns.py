@@ -33,6 +33,9 @@ _CANDIDATES: dict[str, tuple[str, ...]] = {
         "client",
         "userid",
         "memberid",
+        "membernumber",
+        "memberno",
+        "member",
         "accountid",
         "buyerid",
     ),
@@ -73,6 +76,8 @@ _CANDIDATES: dict[str, tuple[str, ...]] = {
         "itemid",
         "itemcode",
         "item",
+        "itemdescription",
+        "productname",
         "articleid",
         "article",
     ),
@@ -127,7 +132,10 @@ class TransactionColumns:
     """The columns of a transaction log, by role.
 
     Money comes either from ``quantity`` x ``price`` or from ``amount`` (a line
-    total); ``invoice`` is optional (without it, each purchase day is an order).
+    total); a log with neither (a basket log of member, date and item; a
+    customer-and-date log) has no monetary value, and its analysis is of
+    recency and frequency (:attr:`has_money`). ``invoice`` is optional
+    (without it, each purchase day is an order).
     ``product`` (a product code), ``line`` (a line number or id),
     ``category`` (a product category) and ``discount`` (a discount amount,
     rate or yes/no flag) are optional and feed the behaviour and preference
@@ -160,11 +168,30 @@ class TransactionColumns:
         )
 
     @property
+    def has_money(self) -> bool:
+        """Whether the log says what was spent: an amount, or a quantity and
+        a unit price."""
+        return self.amount is not None or self.price is not None
+
+    @property
     def value_columns(self) -> tuple[str, ...]:
-        """The columns money comes from."""
+        """The columns money comes from (without money, the quantity, if any:
+        it still tells a purchase from a return)."""
         if self.amount is not None:
             return (self.amount,)
         return tuple(c for c in (self.quantity, self.price) if c is not None)
+
+    @property
+    def money_note(self) -> str | None:
+        """The sentence that says the log has no money column (None when it
+        has one)."""
+        if self.has_money:
+            return None
+        return (
+            "The log has no money column (an amount, or a quantity and a unit "
+            "price): recency and frequency only, with no monetary value; name "
+            "one with --amount-column, or --quantity-column and --price-column."
+        )
 
 
 def _norm(name: str) -> str:
@@ -223,8 +250,10 @@ def find_columns(
     """Map roles to columns: ``explicit`` names first, then the usual names.
 
     Raises :class:`custseg.MissingColumnError` when a named column is absent,
-    and :class:`custseg.InputError` when a required role (customer, date, and quantity with price or an amount) is
-    not found, naming the option that sets it.
+    and :class:`custseg.InputError` when a required role (customer, date) is
+    not found, naming the option that sets it. Money (quantity with price, or
+    an amount) is optional: without it the log gives recency and frequency.
+    A quantity without a price stays the quantity (items and returns).
 
     Examples
     --------
@@ -247,9 +276,13 @@ def find_columns(
         if name not in names:
             raise MissingColumnError([name], names, path=source)
     found = guess_columns(names, explicit)
-    money = found["amount"] is not None or (
-        found["quantity"] is not None and found["price"] is not None
-    )
+    if found["price"] is not None and found["quantity"] is None and not found["amount"]:
+        raise InputError(
+            f"found the unit price column '{found['price']}' but no quantity "
+            "column to multiply it by (name it with --quantity-column, or "
+            "name a line total with --amount-column)",
+            path=source,
+        )
     if "amount" not in given and found["quantity"] and found["price"]:
         found["amount"] = None  # quantity x price wins over a guessed total
     missing = [
@@ -260,8 +293,6 @@ def find_columns(
         )
         if found[role] is None
     ]
-    if not money:
-        missing.append(("quantity and price, or amount", "--amount-column"))
     if missing:
         what = "; ".join(
             f"no {role} column (name it with {opt})" for role, opt in missing

@@ -47,6 +47,7 @@ __all__ = [
     "DEFAULT_SEGMENT_MAP",
     "RFM_ACTIONS",
     "SCORE_DIRECTION",
+    "SCORE_DIRECTION_RF",
     "SegmentMap",
     "fm_score",
     "load_segment_map",
@@ -56,6 +57,11 @@ __all__ = [
 SCORE_DIRECTION = (
     "Scores run from 1 to 5 and 5 is always best: R 5 = bought most recently, "
     "F 5 = ordered most often, M 5 = spent the most."
+)
+# The same for a log with no money (no M score).
+SCORE_DIRECTION_RF = (
+    "Scores run from 1 to 5 and 5 is always best: R 5 = bought most recently, "
+    "F 5 = ordered most often."
 )
 
 # Rows: recency score 5 (top) to 1. Columns: FM score 1 to 5.
