@@ -332,6 +332,68 @@ def test_a_header_of_numbers_points_to_no_header_and_names_must_fit(tmp_path):
     assert len(pd.read_csv(tmp_path / "ok" / "segments.csv")) == 6
 
 
+# A report export with columns at fixed positions: values hold spaces
+# ("New York"), a blank age, and a last column of free length.
+FIXED = (
+    "id     name          city          age   income  note\n"
+    "000001 Ann Lee       New York       43    43076  long-standing customer\n"
+    "000002 Bo            Los Angeles          9737   -\n"
+    "000003 Carla Maria   Rome           40    21302  moved\n"
+    "\n"
+    "000004 Dee           San Jose        7   120500  \n"
+)
+
+
+def test_fixed_width_columns_are_sniffed_and_keep_spaces_and_blanks(tmp_path):
+    path = tmp_path / "export.txt"
+    path.write_text(FIXED, encoding="utf-8")
+    table = read_table(path)
+    frame = table.frame
+    assert table.notes["delimiter"] == "fixed-width"
+    assert table.notes["columns_at"][:2] == [[1, 6], [8, 18]]
+    assert frame.columns.tolist() == ["id", "name", "city", "age", "income", "note"]
+    assert frame["id"].tolist() == ["000001", "000002", "000003", "000004"]
+    assert frame["city"].tolist() == ["New York", "Los Angeles", "Rome", "San Jose"]
+    assert frame["age"].isna().tolist() == [False, True, False, False]
+    assert frame["income"].tolist() == [43076, 9737, 21302, 120500]
+    assert frame["note"].iloc[0] == "long-standing customer"
+    # runs of spaces would have split "New York" in two: the same file named
+    # whitespace is refused as ragged, named fixed-width it reads the same
+    assert read_table(path, delimiter="fixed").frame.equals(frame)
+    with pytest.raises(FileFormatError, match="different numbers of fields"):
+        read_table(path, delimiter="whitespace")
+
+
+def test_fixed_width_text_between_columns_names_the_line(tmp_path):
+    # blank ages make it fixed-width, not split by spaces
+    rows = [f"{i:06d} {'x' * 5}    {i % 90 if i % 10 else '':>3}" for i in range(1200)]
+    rows[1100] = f"{1100:06d} {'y' * 9} {5:>3}"  # its name runs into the gap
+    path = tmp_path / "drift.txt"
+    path.write_text("id     name    age\n" + "\n".join(rows) + "\n", encoding="utf-8")
+    with pytest.raises(FileFormatError, match=r"line 1,102 has text at character 13"):
+        read_table(path)
+    result = CliRunner().invoke(cli, ["run", str(path), "-o", str(tmp_path / "o")])
+    assert result.exit_code == 1 and "drift.txt" in result.output
+    assert "Traceback" not in result.output
+
+
+def test_rfm_reads_a_fixed_width_order_log(tmp_path):
+    from custseg.transactions import aggregate_transactions
+
+    lines = ["customer   order date    city          amount"]
+    for i in range(40):
+        city = ("New York", "Rome", "Los Angeles")[i % 3]
+        lines.append(
+            f"{i % 7:<10} 2024-0{1 + i % 9}-1{i % 10}  {city:<12} {i + 0.5:>8}"
+        )
+    path = tmp_path / "orders.txt"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    table = aggregate_transactions(path, columns={"date": "order date"})
+    assert table.cleaning.file_info["delimiter"] == "fixed-width"
+    assert table.cleaning.lines == 40 and table.cleaning.used == 40
+    assert table.cleaning.net_revenue == pytest.approx(sum(i + 0.5 for i in range(40)))
+
+
 def test_spaces_split_edge_cases(tmp_path):
     """A header alone is an empty table; a wrong encoding is an encoding
     error; the Spark engine refuses what only the local reader reads."""

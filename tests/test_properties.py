@@ -498,3 +498,214 @@ def test_any_parquet_schema_segments_every_row_or_is_refused(drawn, tmp_path_fac
 
 
 NESTED = {"list", "struct", "map"}
+
+
+# -- option values, file names and fixed-width text ---------------------------
+
+# The demo's first 60 rows: small enough for dozens of CLI runs.
+_SMALL = pd.read_csv(Path(__file__).resolve().parent / "data" / "Mall_Customers.csv")
+_SMALL = _SMALL.head(60)
+# Options whose large in-range values mean minutes of work: drawn near their
+# minimum when in range (their maximum is still checked, one past it).
+_COSTLY = {"n_init", "stability_resamples", "max_iter", "k_range", "silhouette_sample"}
+
+
+def _numeric_options() -> list[Any]:
+    from custseg.settings import options
+
+    return [o for o in options("run") if o.kind in ("int", "float", "range")]
+
+
+def _flag(o: Any) -> str:
+    return (list(o.flags) or [f"--{o.name.replace('_', '-')}"])[-1]
+
+
+@st.composite
+def option_values(draw: st.DrawFn) -> tuple[Any, list[str], bool]:
+    """One numeric option of ``custseg run`` with a value at or past its
+    bounds, or not a number; whether click must refuse it."""
+    o = draw(st.sampled_from(_numeric_options()))
+    low = o.minimum if o.minimum is not None else -(10**6)
+    high = o.maximum
+    edges: list[Any] = [low, low + 1, low - 1, 10**20, -(10**20), 1e308, -1e308]
+    edges += ["nan", "inf", "-inf", "1e999", "x", "", "٣", "0x10", " 3 "]
+    if high is not None:
+        edges += [high + 1, high * 10]
+        if o.name not in _COSTLY:
+            edges.append(high)
+    value = draw(st.sampled_from(edges))
+    if o.kind == "int" and isinstance(value, float) and draw(st.booleans()):
+        value = int(value) if math.isfinite(value) and abs(value) < 1e300 else value
+    text = str(value)
+    if o.kind == "range":
+        flags = list(o.flags)
+        other = str(draw(st.integers(2, 4)))
+        args = (
+            [flags[0], text, flags[1], other]
+            if draw(st.booleans())
+            else [
+                flags[0],
+                other,
+                flags[1],
+                text,
+            ]
+        )
+        return o, args, False  # a pair: whether it fits depends on both
+    try:
+        number = float(text)
+    except ValueError:
+        return o, [_flag(o), text], True
+    whole = o.kind != "int" or re.fullmatch(r"\s*[+-]?\d+\s*", text) is not None
+    inside = (
+        math.isfinite(number)
+        and whole
+        and number >= low
+        and (high is None or number <= high)
+    )
+    return o, [_flag(o), text], not inside
+
+
+@settings(
+    max_examples=max(20, EXAMPLES // 2), deadline=None, suppress_health_check=SLOW
+)
+@given(drawn=option_values())
+def test_any_option_value_is_refused_by_name_or_runs(drawn, tmp_path_factory):
+    """An option value out of range or not a number is a usage error (exit
+    2) naming the option, before any work; any other value runs or ends in
+    one clean error."""
+    o, args, must_refuse = drawn
+    folder = tmp_path_factory.mktemp("opt")
+    path = folder / "small.csv"
+    _SMALL.to_csv(path, index=False)
+    base = ["run", str(path), "-o", str(folder / "out"), "--no-report", "-q"]
+    if o.name != "stability_resamples":
+        base += ["--stability-resamples", "0"]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", CustsegWarning)
+        result = CliRunner().invoke(cli, [*base, *args])
+    output = result.output
+    assert "Traceback" not in output and "internal error" not in output, output
+    event(f"{o.name}: exit {result.exit_code}")
+    if must_refuse:
+        assert result.exit_code == 2, (args, output)
+        assert any(flag in output for flag in args[::2]), output
+        assert not (folder / "out").exists()  # refused before any work
+    else:
+        assert result.exit_code in (0, 1, 2), output
+        if result.exit_code == 0:
+            assert len(pd.read_csv(folder / "out" / "segments.csv")) == len(_SMALL)
+
+
+# Names as file systems allow them: spaces, dashes first, quotes, non-ASCII,
+# and bytes that are not UTF-8 (a lone surrogate in Python's str).
+_NAME_CHARS = st.sampled_from(list("aZ09 -_.,;'\"()[]{}&$#%+=~!é€中\U0001f600"))
+_RAW_BYTES = st.sampled_from(["\udcff", "\udcfe", "\udc80"])
+FILE_NAMES = st.text(st.one_of(_NAME_CHARS, _NAME_CHARS, _RAW_BYTES), min_size=1)
+FILE_NAMES = FILE_NAMES.map(lambda s: s[:60]).filter(
+    lambda s: s.strip(". ") != "" and "/" not in s
+)
+
+
+@settings(
+    max_examples=max(20, EXAMPLES // 2), deadline=None, suppress_health_check=SLOW
+)
+@given(name=FILE_NAMES, out_name=FILE_NAMES, suffix=st.sampled_from([".csv", ".txt"]))
+def test_any_file_or_folder_name_runs_and_is_named_printably(
+    name, out_name, suffix, tmp_path_factory
+):
+    folder = tmp_path_factory.mktemp("names")
+    path = Path(os.fsdecode(os.fsencode(folder) + b"/" + os.fsencode(name + suffix)))
+    out = Path(os.fsdecode(os.fsencode(folder) + b"/" + os.fsencode("o" + out_name)))
+    _SMALL.to_csv(path, index=False)
+    args = ["run", str(path), "-o", str(out), "--no-report", "-q", "-k", "3"]
+    args += ["--stability-resamples", "0"]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", CustsegWarning)
+        result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 0, result.output
+    segments = pd.read_csv(out / "segments.csv")
+    assert len(segments) == len(_SMALL)
+    summary = json.loads((out / "summary.json").read_text(encoding="utf-8"))
+    json.dumps(summary, ensure_ascii=False).encode("utf-8")  # writable as UTF-8
+    # a bad input under the same odd name is named, printably
+    path.write_text("CustomerID,Age\n1,2\n", encoding="utf-8")
+    result = CliRunner().invoke(cli, [*args[:5], "-f", "Nope"])
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    result.output.encode("utf-8")  # no lone surrogate reaches the terminal
+
+
+# Words of letters, one or two to a value ("Ann", "New York").
+_FW_WORD = st.text(st.sampled_from(list("abcXYZéü")), min_size=1, max_size=5)
+_FW_TEXT = st.lists(_FW_WORD, min_size=1, max_size=2).map(" ".join)
+
+
+@st.composite
+def fixed_width_tables(draw: st.DrawFn) -> tuple[pd.DataFrame, str]:
+    """A table of whole numbers and text with spaces, written with columns at
+    fixed positions (numbers right-aligned, text left-aligned, a space or more
+    between columns), some cells blank."""
+    n = draw(st.integers(3, 30))
+    # Columns set apart by one space hold no spaces: with one, "a b" is
+    # either a value or two columns, and no reader can tell which.
+    gap = draw(st.integers(1, 3))
+    kinds = draw(st.lists(st.sampled_from(["int", "text"]), min_size=2, max_size=5))
+    if "int" not in kinds:
+        kinds[0] = "int"
+    columns: dict[str, list[Any]] = {}
+    for i, kind in enumerate(kinds):
+        cells = st.integers(-99999, 99999) if kind == "int" else _FW_TEXT
+        if gap == 1 and kind == "text":
+            cells = _FW_WORD
+        values = draw(st.lists(cells | st.none(), min_size=n, max_size=n))
+        if kind == "int":  # mostly numbers, so that the layout is sniffed
+            values = [v if v is not None or j % 4 else 0 for j, v in enumerate(values)]
+        if all(v is None for v in values):
+            values[0] = 1 if kind == "int" else "x"
+        spaced = gap > 1 and draw(st.booleans())
+        columns[f"{kind} col {i}" if spaced else f"{kind}{i}"] = values
+    first = next(iter(columns))
+    for j in range(n):  # a row blank in every column is a blank line: none
+        if all(columns[c][j] is None for c in columns):
+            columns[first][j] = 7 if kinds[0] == "int" else "x"
+    df = pd.DataFrame(columns)
+    widths = {
+        c: max(len(c), *(len(str(v)) for v in df[c] if v is not None)) for c in df
+    }
+    lines = []
+    for row in [None, *range(n)]:
+        cells = []
+        for c, kind in zip(df.columns, kinds, strict=True):
+            value = c if row is None else df[c].iloc[row]
+            text = "" if value is None or value != value else str(value)
+            if kind == "int" and row is not None:
+                text = text.split(".")[0] if text else ""
+                cells.append(text.rjust(widths[c]))
+            else:
+                cells.append(text.ljust(widths[c]))
+        lines.append((" " * gap).join(cells).rstrip())
+    return df, "\n".join(lines) + "\n"
+
+
+@settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=SLOW)
+@given(drawn=fixed_width_tables())
+def test_fixed_width_text_reads_back_every_cell(drawn, tmp_path_factory):
+    from custseg.io import read_table
+
+    df, text = drawn
+    path = tmp_path_factory.mktemp("fw") / "table.txt"
+    path.write_text(text, encoding="utf-8")
+    try:
+        table = read_table(path, delimiter="fixed-width")
+    except CustsegError as exc:  # e.g. a column blank on every line
+        event(f"refused: {exc}")
+        assume(False)
+    got = table.frame
+    assert got.columns.tolist() == df.columns.tolist()
+    assert len(got) == len(df)
+    for c in df.columns:
+        want = [None if v is None or v != v else v for v in df[c]]
+        have = [None if pd.isna(v) else v for v in got[c]]
+        if isinstance(next(v for v in want if v is not None), str):
+            assert [str(v) if v is not None else None for v in have] == want, c
+        else:
+            assert [int(v) if v is not None else None for v in have] == want, c

@@ -136,6 +136,17 @@ def _param(flag: str) -> str:
     return flag.lstrip("-").replace("-", "_")
 
 
+class _FiniteFloatRange(click.FloatRange):
+    """A bounded float that is a number: click's range lets ``nan`` through
+    (it compares false with both bounds)."""
+
+    def convert(self, value: Any, param: Any, ctx: Any) -> Any:
+        number = super().convert(value, param, ctx)
+        if not math.isfinite(number):
+            self.fail(f"{value!r} is not a finite number.", param, ctx)
+        return number
+
+
 def _click_options(o: Any, command: str) -> list[Callable[..., Any]]:
     """The click option(s) for one :class:`custseg.settings.Option`."""
     flags = list(o.flags) or [f"--{o.name.replace('_', '-')}"]
@@ -166,7 +177,7 @@ def _click_options(o: Any, command: str) -> list[Callable[..., Any]]:
             max=None if o.maximum is None else int(o.maximum),
         )
     elif o.kind == "float":
-        kwargs["type"] = click.FloatRange(min=o.minimum, max=o.maximum)
+        kwargs["type"] = _FiniteFloatRange(min=o.minimum, max=o.maximum)
     elif o.kind == "choice":
         kwargs["type"] = click.Choice(list(o.choices))
     elif o.kind == "flag":

@@ -411,7 +411,9 @@ class Settings:
     # -- how the table is read ---------------------------------------------------
     delimiter: str | None = option(
         None,
-        "CSV delimiter, one character (\\t or tab for a tab). Default: sniffed.",
+        "CSV delimiter: one character (\\t or tab for a tab), 'whitespace' "
+        "(columns split by runs of spaces) or 'fixed-width' (columns at fixed "
+        "character positions). Default: sniffed.",
         "text",
         commands=_LOADING,
         segmenter=False,

@@ -207,6 +207,46 @@ def _pipe() -> bytes:
     return base("|").encode()
 
 
+@text("fixed_width.txt")
+def _fixed_width() -> bytes:
+    # A report export: columns at fixed positions, names with spaces over
+    # right-aligned numbers, a blank cell where runs of spaces would shift
+    # every value after it.
+    widths = (12, 8, 5, 20, 16)
+    out = ["".join(h.ljust(w) for h, w in zip(HEADER, widths, strict=True))]
+    for row in ROWS:
+        cells = [str(v) for v in row]
+        if row[0] == 4:
+            cells[2] = ""
+        out.append(
+            cells[0].ljust(12)
+            + cells[1].ljust(8)
+            + cells[2].rjust(3).ljust(5)
+            + cells[3].rjust(6).ljust(20)
+            + cells[4].rjust(6)
+        )
+    return ("\n".join(out) + "\n").encode()
+
+
+@text("cdnow_master.txt")
+def _cdnow_master() -> bytes:
+    # The CDNOW master file as published: customer, YYYYMMDD date, CDs bought
+    # and dollars spent, split by runs of spaces, no header line.
+    rows = [
+        ("00001", "19970101", 1, "11.77"),
+        ("00002", "19970112", 1, "12.00"),
+        ("00002", "19970112", 5, "77.00"),
+        ("00003", "19970102", 2, "20.76"),
+        ("00003", "19970330", 2, "20.76"),
+        ("00004", "19970101", 2, "29.33"),
+        ("00004", "19970118", 2, "29.73"),
+        ("00005", "19970101", 1, "13.97"),
+        ("00005", "19970114", 1, "12.00"),
+        ("00006", "19970101", 4, "63.36"),
+    ]
+    return "".join(f"{c} {d} {n:>2} {a:>7}\n" for c, d, n, a in rows).encode()
+
+
 @text("sep_hint.csv")
 def _sep_hint() -> bytes:
     return ("sep=;\r\n" + base(";", "\r\n")).encode()

@@ -29,6 +29,7 @@ import zlib
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from itertools import pairwise
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, cast
 
@@ -226,6 +227,14 @@ def table_meta(data: pd.DataFrame | LoadedTable) -> dict[str, Any]:
 # master file): named so with --delimiter, or sniffed.
 WHITESPACE = "whitespace"
 _WHITESPACE_NAMES = {"whitespace", "space", "spaces", "\\s", "\\s+"}
+# Columns at fixed character positions, padded with spaces (a mainframe or
+# report export, where a value may hold spaces: "New York"): named so with
+# --delimiter, or sniffed.
+FIXED_WIDTH = "fixed-width"
+_FIXED_WIDTH_NAMES = {"fixed", "fixed-width", "fixedwidth", "fwf"}
+# Text layouts that no one-character delimiter splits (DuckDB and Spark read
+# neither): custseg turns them into tab-separated text itself.
+TEXT_LAYOUTS = (WHITESPACE, FIXED_WIDTH)
 # How people write a tab on a command line.
 _DELIMITER_NAMES = {"\\t": "\t", "tab": "\t", "TAB": "\t", "\\|": "|"}
 
@@ -243,11 +252,14 @@ def check_delimiter(delimiter: str | None) -> str | None:
         return None
     if delimiter.lower() in _WHITESPACE_NAMES:
         return WHITESPACE
+    if delimiter.lower() in _FIXED_WIDTH_NAMES:
+        return FIXED_WIDTH
     delimiter = _DELIMITER_NAMES.get(delimiter, delimiter)
     if len(delimiter) != 1 or delimiter in '"\r\n':
         raise ParameterError(
             "the delimiter must be a single character other than a quote or a "
-            f"line break, or 'whitespace'; got {delimiter!r}. For a tab, pass "
+            f"line break, 'whitespace' or 'fixed-width'; got {delimiter!r}. For "
+            "a tab, pass "
             "'\\t' or 'tab'; leave the delimiter out to have it detected."
         )
     return delimiter
@@ -756,8 +768,14 @@ def _read_csv(
         skip = _blank_lines(lines, skip + 1)
     body = "\n".join(lines[skip:])
     delimiter = delimiter or sniff_delimiter(body)
-    spaced = delimiter == WHITESPACE
-    if spaced:
+    spaced = delimiter in TEXT_LAYOUTS
+    converted: io.BytesIO | None = None
+    if delimiter == FIXED_WIDTH:
+        converted, spans = _fixed_width_separated(source, encoding, skip, header_row)
+        first = next((ln for ln in lines[skip:] if ln.strip()), "")
+        header, used = _fixed_cells(first, spans), 1
+        meta_spans = [[a + 1, b if b is not None else None] for a, b in spans]
+    elif spaced:
         first = next((ln for ln in lines[skip:] if ln.strip()), "")
         header, used = first.split(), 1
     else:
@@ -797,6 +815,8 @@ def _read_csv(
         meta["nul_bytes"] = True
     if not header_row:
         meta["header"] = False
+    if converted is not None:  # each column's first and last character
+        meta["columns_at"] = meta_spans
     names = [f"column_{i + 1}" for i in range(len(header))]
     bad_rows: list[tuple[int | None, int, int, str]] = []
     blank_rows: list[int] = []
@@ -816,7 +836,9 @@ def _read_csv(
     try:
         with contextlib.ExitStack() as stack:
             table = pacsv.read_csv(
-                _tab_separated(source, encoding)
+                converted
+                if converted is not None
+                else _tab_separated(source, encoding)
                 if spaced
                 else source.arrow_input(stack),
                 read_options=pacsv.ReadOptions(
@@ -894,6 +916,151 @@ def _tab_separated(source: _Source, encoding: str) -> io.BytesIO:
         text = fh.read().decode(encoding).removeprefix("\ufeff")
     lines = _LINE_BREAK.split(text.replace("\x00", ""))  # as the lines were counted
     return io.BytesIO("".join("\t".join(ln.split()) + "\n" for ln in lines).encode())
+
+
+# Lines whose layout decides the columns of a fixed-width file (the others
+# are checked against it).
+_FIXED_SAMPLE_LINES = 1000
+_SPACE = 32  # the code point of " "
+
+
+def _code_points(lines: Sequence[str], width: int) -> np.ndarray:
+    """The lines, padded with spaces to ``width``, as a (lines, width) array
+    of code points: one vectorised look at every character position."""
+    padded = "".join(ln.ljust(width)[:width] for ln in lines)
+    return np.frombuffer(padded.encode("utf-32-le"), dtype=np.uint32).reshape(
+        len(lines), width
+    )
+
+
+def fixed_width_spans(
+    lines: Sequence[str], *, header: bool = True
+) -> list[tuple[int, int | None]]:
+    """The columns of fixed-width lines, as character spans ``(start, end)``:
+    the runs of positions where some line has a character, split by the
+    positions that are blank on every line (the way pandas' ``read_fwf``
+    infers them). The last span is open-ended (``end`` None), so a long last
+    value is kept whole.
+
+    With a ``header`` (the first line), names decide where the spaces inside
+    a column are: where columns are set apart by two spaces or more, a single
+    space between two words of the header is inside a name ("Customer
+    Name"); a span with no name above it continues the column before it
+    (free text: "long-standing customer"); and a span with a name but no
+    values is a word of a longer name ("Annual Income (k$)"), joined to the
+    neighbour across the narrower gap.
+
+    Examples
+    --------
+    >>> fixed_width_spans(["name       age  Annual Income", "Ann Lee     34      43076",
+    ...                    "Bo          5        9737 x"])
+    [(0, 7), (11, 14), (16, None)]
+    """
+    lines = [ln.expandtabs() for ln in lines if ln.strip()]
+    width = max((len(ln) for ln in lines), default=0)
+    if not width:
+        return []
+    used = (_code_points(lines, width) != _SPACE).any(axis=0)
+    edges = np.flatnonzero(np.diff(np.concatenate([[0], used.astype(np.int8), [0]])))
+    spans = [(int(a), int(b)) for a, b in zip(edges[::2], edges[1::2], strict=True)]
+    if header and len(lines) > 1:
+        top, rows = lines[0], lines[1:]
+        merged: list[tuple[int, int]] = []
+        # Where columns are set apart by two spaces or more somewhere, one
+        # space between two words of the header is inside a name.
+        wide = any(b2 - a2 > 1 for (_, a2), (b2, _) in pairwise(spans))
+        for a, b in spans:
+            if (
+                merged
+                and wide
+                and a - merged[-1][1] == 1
+                and top[a - 2 : a - 1].strip()
+                and top[a : a + 1].strip()
+            ):
+                merged[-1] = (merged[-1][0], b)
+            else:
+                merged.append((a, b))
+        spans, merged = merged, []
+        for a, b in spans:  # no name above: the column before goes on
+            if merged and not top[a:b].strip():
+                merged[-1] = (merged[-1][0], b)
+            else:
+                merged.append((a, b))
+        spans = merged
+
+        def empty(span: tuple[int, int]) -> bool:
+            return not any(row[span[0] : span[1]].strip() for row in rows)
+
+        while len(spans) > 1:
+            i = next((i for i, sp in enumerate(spans) if empty(sp)), None)
+            if i is None:
+                break
+            before = spans[i][0] - spans[i - 1][1] if i > 0 else None
+            after = spans[i + 1][0] - spans[i][1] if i + 1 < len(spans) else None
+            j = (
+                i - 1
+                if after is None or (before is not None and before < after)
+                else i + 1
+            )
+            lo, hi = min(i, j), max(i, j)
+            spans[lo : hi + 1] = [(spans[lo][0], spans[hi][1])]
+    out: list[tuple[int, int | None]] = list(spans)
+    if out:
+        out[-1] = (out[-1][0], None)
+    return out
+
+
+def _fixed_cells(line: str, spans: Sequence[tuple[int, int | None]]) -> list[str]:
+    line = line.expandtabs()
+    return [line[a:b].strip() for a, b in spans]
+
+
+def _fixed_width_separated(
+    source: _Source, encoding: str, skip: int, header_row: bool
+) -> tuple[io.BytesIO, list[tuple[int, int | None]]]:
+    """A fixed-width file as UTF-8 text split by one tab per column (the same
+    lines, so line numbers stay right), and its column spans: those of its
+    first :data:`_FIXED_SAMPLE_LINES` lines after ``skip`` (with a header,
+    each column starts under a name). A later line with
+    text between two columns is an error naming the line, not a value cut
+    in two."""
+    with source.open() as fh:  # strictly: a wrong encoding is an EncodingError
+        text = fh.read().decode(encoding).removeprefix("\ufeff")
+    lines = _LINE_BREAK.split(text.replace("\x00", ""))
+    body = [ln.expandtabs() for ln in lines[skip:]]
+    spans = fixed_width_spans(body[:_FIXED_SAMPLE_LINES], header=header_row)
+    if len(spans) < 2:
+        raise FileFormatError(
+            "cannot find fixed-width columns: no character position is blank "
+            "on every line",
+            path=source.name,
+            hint="Pass --delimiter for a delimited file, or 'whitespace' for "
+            "columns split by runs of spaces.",
+        )
+    gaps = np.concatenate(
+        [np.arange(cast(int, end), start) for (_, end), (start, _) in pairwise(spans)]
+    )
+    width = int(gaps.max()) + 1
+    step = 20_000
+    for first in range(_FIXED_SAMPLE_LINES, len(body), step):
+        chunk = body[first : first + step]
+        crossing = (_code_points(chunk, width)[:, gaps] != _SPACE).any(axis=1)
+        if crossing.any():
+            row = int(np.flatnonzero(crossing)[0])
+            bad = chunk[row]
+            at = next(int(i) for i in gaps if i < len(bad) and bad[i] != " ")
+            raise FileFormatError(
+                f"line {skip + first + row + 1:,} has text at character {at + 1}, "
+                f"between two fixed-width columns (as the first "
+                f"{_FIXED_SAMPLE_LINES:,} lines place them): {bad[:80]!r}",
+                path=source.name,
+                hint="Align that line with the others, or save the file as CSV.",
+            )
+    out = "".join(
+        ("\t".join(ln[a:b].strip() for a, b in spans) if ln.strip() else "") + "\n"
+        for ln in lines[:skip] + body
+    )
+    return io.BytesIO(out.encode()), spans
 
 
 def _blank_lines(lines: list[str], start: int) -> int:
@@ -1207,16 +1374,36 @@ def _whitespace_table(lines: list[str]) -> bool:
     return numbers >= len(cells) / 2
 
 
+def _fixed_width_table(lines: list[str]) -> bool:
+    """Lines with none of ``,;\\t|`` that runs of spaces split unevenly (a
+    value holds a space) but whose columns sit at the same character
+    positions, one of them at least holding numbers below the first line."""
+    if len(lines) < 3 or any(d in ln for ln in lines for d in _DELIMITERS):
+        return False
+    spans = fixed_width_spans(lines)
+    if len(spans) < 2:
+        return False
+    cells = [_fixed_cells(ln, spans) for ln in lines[1:]]
+    number = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)")
+    return any(
+        sum(bool(number.fullmatch(row[i])) for row in cells) >= 0.9 * len(cells)
+        for i in range(len(spans))
+    )
+
+
 def sniff_delimiter(text: str) -> str:
     """The delimiter of the CSV text ``text`` (the file's first bytes), one of
-    ``,;\\t|``, or :data:`WHITESPACE` for columns split by runs of spaces; a
-    comma when nothing else fits."""
+    ``,;\\t|``, :data:`WHITESPACE` for columns split by runs of spaces, or
+    :data:`FIXED_WIDTH` for columns at fixed positions whose values may hold
+    spaces; a comma when nothing else fits."""
     lines = [ln for ln in text.splitlines()[:50] if ln.strip()]
     if len(lines) > 1 and not text.endswith("\n"):
         lines = lines[:-1]  # the sniffed head may end mid-line
     sample = "\n".join(lines)
     if _whitespace_table(lines):
         return WHITESPACE
+    if _fixed_width_table(lines):
+        return FIXED_WIDTH
     try:
         return csv.Sniffer().sniff(sample, delimiters=_DELIMITERS).delimiter
     except csv.Error:

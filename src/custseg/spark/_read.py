@@ -26,6 +26,7 @@ from custseg.io import (
     NA_VALUES,
     PARQUET_SUFFIXES,
     SNIFF_BYTES,
+    TEXT_LAYOUTS,
     WHITESPACE,
     check_delimiter,
     clean_headers,
@@ -223,11 +224,16 @@ def _read_csv(
         encoding = encoding or "utf-8"
     text = text.removeprefix("\ufeff")
     delimiter = check_delimiter(delimiter) or sniff_delimiter(text)
-    if delimiter == WHITESPACE:
+    if delimiter in TEXT_LAYOUTS:
+        layout = (
+            "split by runs of spaces"
+            if delimiter == WHITESPACE
+            else "at fixed positions"
+        )
         raise ParameterError(
-            f"{name}: its columns are split by runs of spaces, which the Spark "
-            "engine does not read; use the local engine (leave out --engine "
-            "spark), or convert the file to CSV"
+            f"{name}: its columns are {layout}, which the Spark engine does not "
+            "read; use the local engine (leave out --engine spark), or convert "
+            "the file to CSV"
         )
     header = next(csv.reader(io.StringIO(text), delimiter=delimiter), [])
     if not header:

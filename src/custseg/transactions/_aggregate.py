@@ -380,7 +380,7 @@ def _register_source(
 
     from custseg.io import (
         NA_VALUES,
-        WHITESPACE,
+        TEXT_LAYOUTS,
         check_delimiter,
         check_file,
         read_arrow,
@@ -414,8 +414,9 @@ def _register_source(
     elif suffix in _CSV_SUFFIXES or suffix == "" or base in _CSV_SUFFIXES:
         delimiter = check_delimiter(delimiter)
         duck_encoding, delim = _sniff_csv(path, name, delimiter, encoding)
-        if delim == WHITESPACE or not header or names is not None:
-            # Columns split by runs of spaces (DuckDB splits on one character)
+        if delim in TEXT_LAYOUTS or not header or names is not None:
+            # Columns split by runs of spaces or at fixed positions (DuckDB
+            # splits on one character)
             # or named on the command line: read as custseg run reads them.
             loaded = read_table(
                 path,
