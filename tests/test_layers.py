@@ -63,6 +63,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("custseg.model",),
     ("custseg.spark",),  # the engine pipeline.run and rfm hand work to
     ("custseg.pipeline",),  # the one orchestrator: run, rfm, compare, predict
+    ("custseg.activation",),  # a saved model as SQL for the warehouse
     ("custseg.app",),
     ("custseg.cli",),  # `custseg app` starts the app
     ("custseg", "custseg.__main__"),  # the public facade and `python -m custseg`

@@ -19,7 +19,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 from sklearn.metrics import adjusted_rand_score
-from tests.conftest import INCOME, SPENDING
+from tests.conftest import INCOME, MALL_CSV, SPENDING
 
 from custseg import CustsegError, CustsegWarning, load_model
 from custseg.pipeline import run, write_outputs
@@ -419,3 +419,23 @@ def test_rfm_on_spark_online_retail_cli(spark, tmp_path):
     assert summary["rfm"]["cleaning"]["customers"] == local.customers
     assert summary["rfm"]["cleaning"]["net_revenue"] == round(local.net_revenue, 2)
     assert summary["settings"]["engine"] == "spark"
+
+
+@needs_spark
+def test_exported_spark_sql_runs_on_spark_and_matches_predict(spark):
+    """custseg export-sql --dialect spark, run by Spark SQL (docs/activation.md)."""
+    from custseg.activation import model_sql
+    from custseg.pipeline import predict
+
+    model = run(MALL_CSV, n_clusters=5, stability_resamples=0).segmenter
+    table = (
+        spark.read.option("header", True).option("inferSchema", True).csv(str(MALL_CSV))
+    )
+    table.createOrReplaceTempView("customers")
+    query = model_sql(model, "customers", dialect="spark")
+    rows = spark.sql(query.rstrip().rstrip(";")).collect()
+    got = pd.DataFrame([r.asDict() for r in rows])
+    want = predict(model, MALL_CSV)
+    got = got.set_index("CustomerID").loc[want["CustomerID"]]
+    assert got["segment"].tolist() == want["segment"].tolist()
+    assert got["segment_name"].tolist() == want["segment_name"].tolist()

@@ -811,6 +811,91 @@ def predict(
         click.echo(f"and to {database} ({len(df):,} rows)")
 
 
+@cli.command("export-sql")
+@click.argument("model", type=click.Path(dir_okay=False))
+@click.option(
+    "--table",
+    required=True,
+    metavar="NAME",
+    help="The warehouse table of customers, with the columns the model was "
+    "trained on (schema.table is split at the dot).",
+)
+@click.option(
+    "--dialect",
+    default="postgres",
+    show_default=True,
+    metavar="DIALECT",
+    help="SQL dialect: postgres, duckdb, sqlite, bigquery, snowflake or spark.",
+)
+@click.option(
+    "--id",
+    "id_columns",
+    multiple=True,
+    metavar="COLUMN",
+    help="Column to return beside each segment (repeat for several). Default: "
+    "the training table's identifier columns.",
+)
+@click.option(
+    "--view", metavar="NAME", default=None, help="Write CREATE VIEW NAME AS the query."
+)
+@click.option(
+    "--rules",
+    is_flag=True,
+    help="The segments' plain rules as one CASE WHEN (for a CRM that can only "
+    "filter) instead of the exact assignment.",
+)
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="Write the SQL to this file. Default: print it.",
+)
+def export_sql(
+    model: str,
+    table: str,
+    dialect: str,
+    id_columns: tuple[str, ...],
+    view: str | None,
+    rules: bool,
+    output: str | None,
+) -> None:
+    """Write the segmentation of a saved MODEL as one SQL query.
+
+    The query returns every customer of --table with the segment number and
+    name `custseg predict` gives it, computed in the warehouse: the model's
+    imputation, log transforms, scaling, category weights and nearest centre
+    (K-Means, mini-batch K-Means, k-prototypes, Gaussian mixtures). See
+    docs/activation.md.
+
+    Example:
+
+        custseg export-sql custseg-output/model.skops --table crm.customers \\
+            --dialect postgres --view customer_segments -o segments.sql
+    """
+    from custseg.activation import model_sql
+    from custseg.model import load_model
+
+    segmenter = load_model(model)
+    sql = model_sql(
+        segmenter,
+        table,
+        dialect=dialect,
+        id_columns=list(id_columns) or None,
+        view=view,
+        rules=rules,
+    )
+    if output is None:
+        click.echo(sql, nl=False)
+        return
+    from custseg.io import atomic_write
+
+    target = Path(output)
+    _hold(target.parent, lock=False)
+    atomic_write(target, lambda tmp: Path(tmp).write_text(sql, encoding="utf-8"))
+    click.echo(f"written to {target}", err=True)
+
+
 def _stem(data: Any) -> str:
     """A file name stem for DATA: the file's, or the database table's."""
     table = getattr(data, "table", None)

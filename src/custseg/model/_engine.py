@@ -202,6 +202,9 @@ def fit_stages(
     segmenter.quality_ = (
         report.with_repairs(list(prepared.repairs)) if prepared.repairs else report
     )
+    # the training table's identifiers: what an export of the model to SQL
+    # returns beside each customer's segment
+    segmenter.id_columns_ = tuple(str(c) for c in report.id_columns)
     segmenter.selection_ = prepared.selection
     segmenter.preprocessor_ = prepared.preprocessor
     segmenter.k_selection_ = fitted.k_selection

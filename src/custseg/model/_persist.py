@@ -109,6 +109,7 @@ def save_model(segmenter: Any, path: str | os.PathLike[str]) -> None:
         "profiles": [_plain(p.to_dict()) for p in segmenter.profiles_],
         "k_selection": _plain(segmenter.k_selection_.to_dict()),
         "source": segmenter.quality_.source,
+        "id_columns": list(getattr(segmenter, "id_columns_", ())),
         "algorithm": segmenter.algorithm_,
         "predictor": {k: _plain_array(v) for k, v in segmenter.predictor_.items()},
         "label_map": np.asarray(segmenter.label_map_, dtype=np.int64),
@@ -335,6 +336,7 @@ def _from_state(state: dict[str, Any]) -> Any:
     seg.feature_names_in_ = state["feature_names_in"]
     seg.n_features_in_ = len(state["feature_names_in"])
     seg.source_ = state["source"]
+    seg.id_columns_ = tuple(state.get("id_columns", ()))  # older files: none
     k = seg.n_clusters_
     seg.algorithm_ = state.get("algorithm", "kmeans")
     seg.predictor_ = dict(

@@ -194,6 +194,8 @@ class Segmenter(ClusterMixin, TransformerMixin, BaseEstimator):  # type: ignore[
     cluster_centers_ : ndarray
         Centroids in the prepared (scaled, encoded) space, in segment order.
     quality_ : QualityReport
+    id_columns_ : tuple of str
+        The training table's identifier columns (kept out of the features).
     selection_ : FeatureSelection
     preprocessor_ : sklearn ColumnTransformer
     inertia_ : float
@@ -226,6 +228,7 @@ class Segmenter(ClusterMixin, TransformerMixin, BaseEstimator):  # type: ignore[
     # What fit learns (custseg.model._engine.fit_stages sets these; declared
     # here for the type checker only: an annotation creates no attribute).
     quality_: QualityReport
+    id_columns_: tuple[str, ...]
     selection_: FeatureSelection
     preprocessor_: ColumnTransformer
     k_selection_: KSelection
