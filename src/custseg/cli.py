@@ -896,6 +896,79 @@ def export_sql(
     click.echo(f"written to {target}", err=True)
 
 
+@cli.command()
+@click.argument("models", nargs=-1, type=click.Path(dir_okay=False))
+@click.option(
+    "--model",
+    "named",
+    multiple=True,
+    metavar="NAME=PATH",
+    help="Serve a model under a name (repeat for several); a MODEL argument is "
+    "named by its file name without the extension.",
+)
+@click.option(
+    "--host",
+    default="127.0.0.1",
+    show_default=True,
+    help="Address to listen on (the default, loopback, is this machine only).",
+)
+@click.option(
+    "--port",
+    type=click.IntRange(1, 65535),
+    default=8000,
+    show_default=True,
+    help="Port to listen on.",
+)
+@click.option(
+    "--api-key-env",
+    metavar="VARIABLE",
+    default=None,
+    help="Require the API key held in this environment variable in the "
+    "X-API-Key header of every request but /health.",
+)
+@click.option(
+    "--max-request-bytes",
+    type=click.IntRange(1_000, 2**31),
+    default=10 * 2**20,
+    show_default=True,
+    help="Largest request body; a larger one gets 413.",
+)
+def serve(
+    models: tuple[str, ...],
+    named: tuple[str, ...],
+    host: str,
+    port: int,
+    api_key_env: str | None,
+    max_request_bytes: int,
+) -> None:
+    """Serve saved MODELS over HTTP for scoring where marketing works.
+
+    POST JSON records or a CSV body to /predict (the first model) or
+    /models/NAME/predict; GET /segments, /health, and the OpenAPI page at
+    /docs. A model file that changes is loaded again (after its integrity
+    check). See docs/activation.md.
+
+    Example:
+
+        CUSTSEG_API_KEY=secret custseg serve custseg-output/model.skops \\
+            --api-key-env CUSTSEG_API_KEY --port 8000
+    """
+    import uvicorn
+
+    from custseg.activation import ModelRegistry, api_key_from, create_app, parse_models
+
+    registry = ModelRegistry(parse_models(models, named))
+    app = create_app(
+        registry, api_key=api_key_from(api_key_env), max_bytes=max_request_bytes
+    )
+    click.echo(
+        f"serving {', '.join(registry.names)} on http://{host}:{port} "
+        f"(docs at /docs); Ctrl+C stops",
+        err=True,
+    )
+    uvicorn.run(app, host=host, port=port, log_level="warning")
+
+
 def _stem(data: Any) -> str:
     """A file name stem for DATA: the file's, or the database table's."""
     table = getattr(data, "table", None)
