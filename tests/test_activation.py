@@ -165,7 +165,7 @@ def test_the_other_dialects_parse_back(dialect, algorithm):
     assert isinstance(tree, sqlglot.exp.Create)
     # read back in DuckDB's words, the same query runs and gives the same answer
     as_duckdb = tree.expression.sql(dialect="duckdb").replace(
-        '"crm"."customers"', "customers"
+        "FROM crm.customers", "FROM customers"
     )
     df = pd.read_csv(MALL_CSV)
     same_segments(in_duckdb(as_duckdb, df), expected(model, df), "CustomerID")
@@ -183,9 +183,12 @@ def test_names_and_values_are_quoted_not_pasted():
             odd: rng.gamma(2, 50, n),
             "visits": rng.poisson(4, n),
             "city": rng.choice(["O'Brien's town", "x') OR 1=1 --", "Zürich"], n),
+            # a boolean category: True in Python, true (or 1) as SQL text
+            "member": rng.random(n) < 0.4,
         }
     )
     model = fit(df, "kmeans", k=3, id_columns=["id"])
+    assert "member" in model.selection_.categorical
     model.segment_names_ = tuple(f"Joe's {i}" for i in range(3))
     for dialect, execute in (("duckdb", in_duckdb), ("sqlite", in_sqlite)):
         sql = model_sql(model, "customers", dialect=dialect)
@@ -210,6 +213,29 @@ def test_rules_as_case_when_apply_the_rules_in_their_order(engine):
     # the rules approximate the model: most customers get their own segment
     agree = np.mean(want == expected(model, df)["segment"].to_numpy(dtype=float))
     assert agree > 0.8
+
+
+@pytest.mark.parametrize("id_name", ["best", "z0", "s1", "cluster", "prepared"])
+def test_an_id_named_like_a_step_of_the_query_changes_nothing(id_name):
+    df = pd.read_csv(MALL_CSV).rename(columns={"CustomerID": id_name})
+    model = fit(df, "kmeans", id_columns=[id_name])
+    for execute, dialect in ((in_duckdb, "duckdb"), (in_sqlite, "sqlite")):
+        got = execute(model_sql(model, "customers", dialect=dialect), df)
+        assert list(got.columns) == [id_name, "segment", "segment_name"]
+        same_segments(got, expected(model, df), id_name)
+    # a table named like a step is the table
+    got = in_duckdb(model_sql(model, "prepared", dialect="duckdb"), df, "prepared")
+    same_segments(got, expected(model, df), id_name)
+
+
+def test_table_names_are_quoted_only_where_needed():
+    model = fit(pd.read_csv(MALL_CSV), "kmeans")
+    sql = model_sql(model, "crm.customers", dialect="snowflake")
+    assert "FROM crm.customers" in sql  # Snowflake finds CRM.CUSTOMERS
+    sql = model_sql(model, "crm.my customers", dialect="postgres")
+    assert 'FROM crm."my customers"' in sql
+    with pytest.raises(ParameterError, match="segment"):
+        model_sql(model, "t", id_columns=["segment"])
 
 
 def test_algorithms_that_vote_and_bad_requests_are_refused_clearly():

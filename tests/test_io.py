@@ -364,6 +364,32 @@ def test_fixed_width_columns_are_sniffed_and_keep_spaces_and_blanks(tmp_path):
         read_table(path, delimiter="whitespace")
 
 
+def test_fixed_width_names_one_space_apart_and_empty_columns(tmp_path):
+    """Two columns whose names are one space apart stay two columns unless a
+    value spans the space; a named column with no values stays a column; a
+    wrong encoding is an encoding error, as for any text table."""
+    from custseg import EncodingError
+
+    path = tmp_path / "tight.txt"
+    path.write_text(
+        "CustomerID Gender   City         Age  fax\n"
+        "1          Male     New York     19\n"
+        "2          Female   Los Angeles  21\n"
+        "3          Female   Rome         35\n",
+        encoding="utf-8",
+    )
+    frame = read_table(path).frame
+    assert frame.columns.tolist() == ["CustomerID", "Gender", "City", "Age", "fax"]
+    assert frame["City"].tolist() == ["New York", "Los Angeles", "Rome"]
+    assert frame["fax"].isna().all()
+    latin = tmp_path / "latin.txt"
+    latin.write_bytes(
+        "id     city      n\n1      Z\xfcrich    3\n2      Bo\n".encode("latin-1")
+    )
+    with pytest.raises(EncodingError):
+        read_table(latin, delimiter="fixed-width", encoding="utf-8")
+
+
 def test_fixed_width_text_between_columns_names_the_line(tmp_path):
     # blank ages make it fixed-width, not split by spaces
     rows = [f"{i:06d} {'x' * 5}    {i % 90 if i % 10 else '':>3}" for i in range(1200)]

@@ -13,7 +13,6 @@ import time
 import warnings
 
 import httpx
-import numpy as np
 import pandas as pd
 import pytest
 from tests.conftest import MALL_CSV
@@ -116,8 +115,11 @@ def test_named_models_segments_health_and_docs(service):
     assert all(s["rule"]["text"] for s in segments)
     first = client.get("/segments").json()
     assert first["model"] == "main" and len(first["segments"]) == 5
-    health = httpx.get(str(client.base_url) + "/health").json()  # no key needed
+    bare = httpx.get(str(client.base_url) + "/health").json()  # no key needed
+    assert bare == {"status": "ok", "models": ["main", "mixture"]}  # no paths
+    health = client.get("/health").json()
     assert set(health["models"]) == {"main", "mixture"}
+    assert health["models"]["main"]["path"].endswith("main.skops")
     assert client.get("/docs").status_code == 200
     assert "/predict" in client.get("/openapi.json").json()["paths"]
     missing = client.post("/models/nope/predict", json=records(1))
@@ -141,6 +143,14 @@ def test_bad_input_is_422_naming_the_column_and_record(service):
             "/predict", content=body, headers={"Content-Type": "application/json"}
         )
         assert res.status_code == 422, body
+    nested = records(3)
+    nested[1]["Gender"] = ["Male"]
+    res = client.post("/predict", json=nested)
+    assert res.status_code == 422
+    assert (
+        res.json()["detail"]["rows"] == [2]
+        and res.json()["detail"]["column"] == "Gender"
+    )
     # an unseen category is scored, and said
     odd = records(2)
     odd[0]["Gender"] = "FEMALE"
@@ -193,6 +203,8 @@ def test_model_names_and_a_missing_key_variable_are_checked(tmp_path, monkeypatc
     assert list(parse_models(("a/seg.skops",), ("b=x.skops",))) == ["seg", "b"]
     with pytest.raises(ParameterError, match="NAME=PATH"):
         parse_models((), ("novalue",))
+    with pytest.raises(ParameterError, match="letters, digits"):
+        parse_models((), ("a/b=x.skops",))
     with pytest.raises(ParameterError, match="two models are named"):
         parse_models(("a/seg.skops", "b/seg.skops"), ())
     from click.testing import CliRunner
@@ -206,4 +218,3 @@ def test_model_names_and_a_missing_key_variable_are_checked(tmp_path, monkeypatc
     assert res.exit_code == 1 and "not set or empty" in res.output
     res = CliRunner().invoke(cli, ["serve", str(tmp_path / "none.skops")])
     assert res.exit_code == 1 and "Traceback" not in res.output
-    assert np.isfinite(1.0)

@@ -32,6 +32,7 @@ gets no segment (the rules approximate the model; the query above is exact).
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Sequence
 from typing import Any
 
@@ -54,6 +55,8 @@ _ALIASES = {
 SQL_METHODS = ("centroid", "prototypes", "gmm")
 # Dialects that compute a WITH step once when told (AS MATERIALIZED).
 _MATERIALIZING = ("postgres", "duckdb", "sqlite")
+# The prefix of the names the query makes for its own steps and columns.
+_OWN = "_cs_"
 # As prep.LARGEST: larger values are treated as missing by predict.
 _LARGEST = 1e100
 
@@ -108,19 +111,26 @@ def model_sql(
     >>> seg = Segmenter(n_clusters=3, stability_resamples=0, random_state=0)
     >>> seg = seg.fit(load_mall_customers()[["Annual Income (k$)", "Spending Score (1-100)"]])
     >>> sql = model_sql(seg, "mall", dialect="duckdb", id_columns=["CustomerID"])
-    >>> "LEAST(" in sql and '"segment_name"' in sql
+    >>> "LEAST(" in sql and "AS segment_name" in sql
     True
     """
     from sqlglot import exp
 
     dialect = _dialect(dialect)
     model._check_fitted()
-    source = exp.to_table(".".join(_quoted_parts(table)), dialect=dialect)
+    source = _table(table)
     ids = list(id_columns or getattr(model, "id_columns_", ()) or ())
     if not ids:
         raise ParameterError(
             "the model records no identifier column to return beside each "
             "segment; name the table's customer id with --id COLUMN"
+        )
+    taken = [c for c in ids if c in ("segment", "segment_name") or c.startswith(_OWN)]
+    if taken:
+        raise ParameterError(
+            f"the id column {taken[0]!r} has the name of a column the query "
+            "makes (segment, segment_name, or one starting with "
+            f"{_OWN!r}); return it under another name (a view over the table)"
         )
     carried = [exp.column(c, quoted=True) for c in ids]
     if rules:
@@ -128,7 +138,7 @@ def model_sql(
     else:
         query = _exact_query(model, source, carried, dialect)
     if view:
-        name = exp.to_table(".".join(_quoted_parts(view)), dialect=dialect)
+        name = _table(view)
         statement: exp.Expression = exp.Create(
             this=name, kind="VIEW", expression=query, replace=False
         )
@@ -138,12 +148,22 @@ def model_sql(
     return comment + statement.sql(dialect=dialect, pretty=True) + ";\n"
 
 
-def _quoted_parts(name: str) -> list[str]:
-    """``schema.table`` as its quoted parts, for sqlglot to parse back."""
+def _table(name: str) -> Any:
+    """``[catalog.][schema.]table`` as a table expression: each part quoted
+    only where it needs to be (a plain name stays unquoted, so that a
+    warehouse that folds case, Snowflake or PostgreSQL, finds the table it
+    created without quotes)."""
+    from sqlglot import exp
+
     parts = name.split(".")
-    if not all(p.strip() for p in parts):
-        raise ParameterError(f"a table name needs text between its dots; got {name!r}")
-    return ['"' + p.replace('"', '""') + '"' for p in parts]
+    if not all(p.strip() for p in parts) or len(parts) > 3:
+        raise ParameterError(
+            f"a table name is [catalog.][schema.]table with text between its "
+            f"dots; got {name!r}"
+        )
+    idents = [exp.to_identifier(p.strip()) for p in parts]
+    table, db, catalog = [*reversed(idents), None, None][:3]
+    return exp.Table(this=table, db=db, catalog=catalog)
 
 
 def _header(model: Any, dialect: str, rules: bool) -> str:
@@ -215,27 +235,49 @@ def _prepared_columns(model: Any) -> tuple[list[Any], list[str]]:
             expressions=[exp.Literal.string(direct.most_frequent[j])],
         )
         for category in direct.categories[j]:
-            hit = exp.EQ(this=text.copy(), expression=exp.Literal.string(category))
+            hit = _is_category(text, category, direct.categories[j])
             out.append(exp.Case().when(hit, weight.copy()).else_(_number(0.0)))
-    return out, [f"z{i}" for i in range(len(out))]
+    return out, [f"{_OWN}z{i}" for i in range(len(out))]
+
+
+_BOOLEAN_FORMS = {
+    "True": ("True", "true", "t", "1"),
+    "False": ("False", "false", "f", "0"),
+}
+
+
+def _text_forms(category: str, categories: Sequence[str]) -> list[str]:
+    """The texts a warehouse may hold for a category Python wrote with
+    ``str``: a boolean is ``True`` in Python but ``true`` (PostgreSQL, DuckDB,
+    Spark) or ``1`` (SQLite) as text, and a whole number read as a float is
+    ``1.0`` in Python but ``1`` from an integer column. Forms that are
+    categories of their own are left out."""
+    forms = list(_BOOLEAN_FORMS.get(category, (category,)))
+    whole = re.fullmatch(r"(-?\d+)\.0", category)
+    if whole:
+        forms.append(whole[1])
+    return [f for f in dict.fromkeys(forms) if f == category or f not in categories]
+
+
+def _is_category(text: Any, category: str, categories: Sequence[str]) -> Any:
+    from sqlglot import exp
+
+    forms = _text_forms(category, categories)
+    if len(forms) == 1:
+        return exp.EQ(this=text.copy(), expression=exp.Literal.string(category))
+    return exp.In(this=text.copy(), expressions=[exp.Literal.string(f) for f in forms])
 
 
 def _segment_of_cluster(model: Any, n_raw: int) -> list[tuple[int | None, str]]:
     """Segment number and name of each raw index the assignment gives (the
-    centre or component), as ``predict_prepared`` maps it."""
-    ids = model.predictor_.get("centroid_ids")
-    lm = np.asarray(model.label_map_)
-    out: list[tuple[int | None, str]] = []
-    for i in range(n_raw):
-        raw = int(ids[i]) if ids is not None else i
-        label = int(lm[raw]) if 0 <= raw < len(lm) else -1
-        if label < 0:
-            out.append((None, "unassigned"))
-        else:
-            out.append(
-                (int(model.segment_ids_[label]), str(model.segment_names_[label]))
-            )
-    return out
+    centre or component), as ``predict`` maps it."""
+    labels = model.labels_of_assigned(np.arange(n_raw))
+    return [
+        (None, "unassigned")
+        if label < 0
+        else (int(model.segment_ids_[label]), str(model.segment_names_[label]))
+        for label in labels.tolist()
+    ]
 
 
 def _scores(model: Any, z: list[Any]) -> tuple[list[Any], str]:
@@ -353,7 +395,7 @@ def _exact_query(model: Any, source: Any, carried: list[Any], dialect: str) -> A
     z, names = _prepared_columns(model)
     zcols = [exp.column(n) for n in names]
     scores, best = _scores(model, zcols)
-    snames = [f"s{i}" for i in range(len(scores))]
+    snames = [f"{_OWN}s{i}" for i in range(len(scores))]
     scols = [exp.column(n) for n in snames]
     pick = exp.Least if best == "min" else exp.Greatest
     top = pick(this=scols[0], expressions=[c.copy() for c in scols[1:]])
@@ -362,47 +404,47 @@ def _exact_query(model: Any, source: Any, carried: list[Any], dialect: str) -> A
     choose = exp.Case()
     for i, col in enumerate(scols):
         choose = choose.when(
-            exp.EQ(this=col.copy(), expression=exp.column("best")), exp.convert(i)
+            exp.EQ(this=col.copy(), expression=exp.column(f"{_OWN}best")),
+            exp.convert(i),
         )
     mapping = _segment_of_cluster(model, len(scores))
     number = exp.Case()
     name = exp.Case()
     for i, (seg, label) in enumerate(mapping):
-        hit = exp.EQ(this=exp.column("cluster"), expression=exp.convert(i))
+        hit = exp.EQ(this=exp.column(f"{_OWN}cluster"), expression=exp.convert(i))
         number = number.when(hit, exp.convert(seg) if seg is not None else exp.Null())
         name = name.when(hit.copy(), exp.Literal.string(label))
     name = name.else_(exp.Literal.string("unassigned"))
-    keep = _carried_names(carried)
+    keep = [c.copy() for c in carried]
     prepared = exp.select(
         *[c.copy() for c in carried],
         *[exp.alias_(e, n) for e, n in zip(z, names, strict=True)],
     ).from_(source)
     scored = exp.select(
         *keep, *[exp.alias_(e, n) for e, n in zip(scores, snames, strict=True)]
-    ).from_("prepared")
-    best_of = exp.select(*keep, *scols, exp.alias_(top, "best")).from_("scored")
-    assigned = exp.select(*keep, exp.alias_(choose, "cluster")).from_("ranked")
+    ).from_(f"{_OWN}prepared")
+    best_of = exp.select(*keep, *scols, exp.alias_(top, f"{_OWN}best")).from_(
+        f"{_OWN}scored"
+    )
+    assigned = exp.select(*keep, exp.alias_(choose, f"{_OWN}cluster")).from_(
+        f"{_OWN}ranked"
+    )
     final = exp.select(
         *keep,
         exp.alias_(number, "segment"),
         exp.alias_(name, "segment_name"),
-    ).from_("assigned")
+    ).from_(f"{_OWN}assigned")
     # Each step names the one before; a planner that inlines the steps (as
     # PostgreSQL does) copies every distance into every comparison, and a
     # Gaussian mixture's query grew past gigabytes: where the dialect can say
     # so, each step is computed once.
     once = True if dialect in _MATERIALIZING else None
     return (
-        final.with_("prepared", as_=prepared, materialized=once)
-        .with_("scored", as_=scored, materialized=once)
-        .with_("ranked", as_=best_of, materialized=once)
-        .with_("assigned", as_=assigned, materialized=once)
+        final.with_(f"{_OWN}prepared", as_=prepared, materialized=once)
+        .with_(f"{_OWN}scored", as_=scored, materialized=once)
+        .with_(f"{_OWN}ranked", as_=best_of, materialized=once)
+        .with_(f"{_OWN}assigned", as_=assigned, materialized=once)
     )
-
-
-def _carried_names(carried: list[Any]) -> list[Any]:
-    """The carried columns as later steps select them."""
-    return [c.copy() for c in carried]
 
 
 def _condition(cond: Any) -> Any:
@@ -427,13 +469,27 @@ def _condition(cond: Any) -> Any:
     text = exp.Coalesce(
         this=exp.cast(column, "text"), expressions=[exp.Literal.string("(missing)")]
     )
-    if cond.op in ("is", "is not"):
-        test: Any = exp.EQ(this=text, expression=exp.Literal.string(str(cond.value)))
-    else:
-        test = exp.In(
-            this=text, expressions=[exp.Literal.string(str(v)) for v in cond.value]
-        )
+    values = (
+        [str(cond.value)]
+        if cond.op in ("is", "is not")
+        else [str(v) for v in cond.value]
+    )
+    forms = [f for v in values for f in _text_forms(v, values)]
+    test: Any = (
+        exp.EQ(this=text, expression=exp.Literal.string(forms[0]))
+        if len(forms) == 1
+        else exp.In(this=text, expressions=[exp.Literal.string(f) for f in forms])
+    )
     return exp.Not(this=exp.paren(test)) if cond.op in ("is not", "not in") else test
+
+
+def _names_by_number(model: Any) -> dict[int, str]:
+    return {
+        int(n): str(name)
+        for n, name in zip(
+            model.segment_ids_.tolist(), model.segment_names_, strict=True
+        )
+    }
 
 
 def rule_order(model: Any) -> list[Any]:
@@ -447,7 +503,7 @@ def _rules_query(model: Any, source: Any, carried: list[Any]) -> Any:
 
     if not model.rules_:
         raise ParameterError("the model has no segment rules to export")
-    names = dict(zip(model.segment_ids_.tolist(), model.segment_names_, strict=True))
+    names = _names_by_number(model)
     number, name = exp.Case(), exp.Case()
     for rule in rule_order(model):
         test = (
@@ -464,7 +520,7 @@ def _rules_query(model: Any, source: Any, carried: list[Any]) -> Any:
 
 
 def _rule_lines(model: Any) -> list[str]:
-    names = dict(zip(model.segment_ids_.tolist(), model.segment_names_, strict=True))
+    names = _names_by_number(model)
     lines = [
         "rules, tried in this order (precision and coverage on the training customers):"
     ]

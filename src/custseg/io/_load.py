@@ -771,7 +771,18 @@ def _read_csv(
     spaced = delimiter in TEXT_LAYOUTS
     converted: io.BytesIO | None = None
     if delimiter == FIXED_WIDTH:
-        converted, spans = _fixed_width_separated(source, encoding, skip, header_row)
+        try:
+            converted, spans = _fixed_width_separated(
+                source, encoding, skip, header_row
+            )
+        except UnicodeDecodeError as exc:
+            raise EncodingError(
+                f"cannot be decoded as {encoding}",
+                path=name,
+                hint="Pass --encoding (e.g. --encoding latin-1).",
+            ) from exc
+        except _DECOMPRESS_ERRORS as exc:
+            raise _decompress_error(source, exc) from exc
         first = next((ln for ln in lines[skip:] if ln.strip()), "")
         header, used = _fixed_cells(first, spans), 1
         meta_spans = [[a + 1, b if b is not None else None] for a, b in spans]
@@ -909,12 +920,17 @@ def _read_csv(
     return table, meta
 
 
+def _all_lines(source: _Source, encoding: str) -> list[str]:
+    """Every line of a text file, split as its lines were counted."""
+    with source.open() as fh:  # strictly: a wrong encoding is an EncodingError
+        text = fh.read().decode(encoding).removeprefix("\ufeff")
+    return _LINE_BREAK.split(text.replace("\x00", ""))
+
+
 def _tab_separated(source: _Source, encoding: str) -> io.BytesIO:
     """A file whose columns are split by runs of spaces, as UTF-8 text split
     by one tab each (the same lines, so line numbers stay right)."""
-    with source.open() as fh:  # strictly: a wrong encoding is an EncodingError
-        text = fh.read().decode(encoding).removeprefix("\ufeff")
-    lines = _LINE_BREAK.split(text.replace("\x00", ""))  # as the lines were counted
+    lines = _all_lines(source, encoding)
     return io.BytesIO("".join("\t".join(ln.split()) + "\n" for ln in lines).encode())
 
 
@@ -943,12 +959,13 @@ def fixed_width_spans(
     value is kept whole.
 
     With a ``header`` (the first line), names decide where the spaces inside
-    a column are: where columns are set apart by two spaces or more, a single
-    space between two words of the header is inside a name ("Customer
-    Name"); a span with no name above it continues the column before it
-    (free text: "long-standing customer"); and a span with a name but no
-    values is a word of a longer name ("Annual Income (k$)"), joined to the
-    neighbour across the narrower gap.
+    a column are: a span with no name above it continues the column before
+    it (free text: "long-standing customer"); two words of the header one
+    space apart are one name when one of them has no values below it (a
+    word of a longer name over right-aligned numbers: "Annual Income (k$)")
+    or, where columns are set apart by two spaces or more elsewhere, when a
+    value spans that space too ("Customer Name" over "Ann Lee"). A named
+    column with no values, two spaces or more from the next, stays a column.
 
     Examples
     --------
@@ -964,50 +981,54 @@ def fixed_width_spans(
     edges = np.flatnonzero(np.diff(np.concatenate([[0], used.astype(np.int8), [0]])))
     spans = [(int(a), int(b)) for a, b in zip(edges[::2], edges[1::2], strict=True)]
     if header and len(lines) > 1:
-        top, rows = lines[0], lines[1:]
-        merged: list[tuple[int, int]] = []
-        # Where columns are set apart by two spaces or more somewhere, one
-        # space between two words of the header is inside a name.
-        wide = any(b2 - a2 > 1 for (_, a2), (b2, _) in pairwise(spans))
-        for a, b in spans:
-            if (
-                merged
-                and wide
-                and a - merged[-1][1] == 1
-                and top[a - 2 : a - 1].strip()
-                and top[a : a + 1].strip()
-            ):
-                merged[-1] = (merged[-1][0], b)
-            else:
-                merged.append((a, b))
-        spans, merged = merged, []
-        for a, b in spans:  # no name above: the column before goes on
-            if merged and not top[a:b].strip():
-                merged[-1] = (merged[-1][0], b)
-            else:
-                merged.append((a, b))
-        spans = merged
-
-        def empty(span: tuple[int, int]) -> bool:
-            return not any(row[span[0] : span[1]].strip() for row in rows)
-
-        while len(spans) > 1:
-            i = next((i for i, sp in enumerate(spans) if empty(sp)), None)
-            if i is None:
-                break
-            before = spans[i][0] - spans[i - 1][1] if i > 0 else None
-            after = spans[i + 1][0] - spans[i][1] if i + 1 < len(spans) else None
-            j = (
-                i - 1
-                if after is None or (before is not None and before < after)
-                else i + 1
-            )
-            lo, hi = min(i, j), max(i, j)
-            spans[lo : hi + 1] = [(spans[lo][0], spans[hi][1])]
+        spans = _named_spans(spans, lines[0], lines[1:])
     out: list[tuple[int, int | None]] = list(spans)
     if out:
         out[-1] = (out[-1][0], None)
     return out
+
+
+def _named_spans(
+    spans: list[tuple[int, int]], top: str, rows: list[str]
+) -> list[tuple[int, int]]:
+    """Spans joined where the header says a column goes on (see
+    :func:`fixed_width_spans`)."""
+    merged: list[tuple[int, int]] = []
+    for a, b in spans:  # no name above: the column before goes on
+        if merged and not top[a:b].strip():
+            merged[-1] = (merged[-1][0], b)
+        else:
+            merged.append((a, b))
+    # Columns set apart by two spaces or more somewhere: a single space can be
+    # inside a value or a name.
+    wide = any(b2 - a2 > 1 for (_, a2), (b2, _) in pairwise(merged))
+
+    def empty(span: tuple[int, int]) -> bool:
+        return not any(row[span[0] : span[1]].strip() for row in rows)
+
+    def one_name(left: tuple[int, int], right: tuple[int, int]) -> bool:
+        """Two words of the header one space apart are one column when one
+        of them has no values (a word of a longer name over right-aligned
+        numbers), or when a value spans the space too."""
+        end, start = left[1], right[0]
+        if start - end != 1 or not (
+            top[end - 1 : end].strip() and top[start : start + 1].strip()
+        ):
+            return False
+        if empty(left) or empty(right):
+            return True
+        return wide and any(
+            row[end - 1 : end].strip() and row[start : start + 1].strip()
+            for row in rows
+        )
+
+    i = 0
+    while i < len(merged) - 1:
+        if one_name(merged[i], merged[i + 1]):
+            merged[i : i + 2] = [(merged[i][0], merged[i + 1][1])]
+        else:
+            i += 1
+    return merged
 
 
 def _fixed_cells(line: str, spans: Sequence[tuple[int, int | None]]) -> list[str]:
@@ -1024,9 +1045,7 @@ def _fixed_width_separated(
     each column starts under a name). A later line with
     text between two columns is an error naming the line, not a value cut
     in two."""
-    with source.open() as fh:  # strictly: a wrong encoding is an EncodingError
-        text = fh.read().decode(encoding).removeprefix("\ufeff")
-    lines = _LINE_BREAK.split(text.replace("\x00", ""))
+    lines = _all_lines(source, encoding)
     body = [ln.expandtabs() for ln in lines[skip:]]
     spans = fixed_width_spans(body[:_FIXED_SAMPLE_LINES], header=header_row)
     if len(spans) < 2:
@@ -1057,7 +1076,7 @@ def _fixed_width_separated(
                 hint="Align that line with the others, or save the file as CSV.",
             )
     out = "".join(
-        ("\t".join(ln[a:b].strip() for a, b in spans) if ln.strip() else "") + "\n"
+        ("\t".join(_fixed_cells(ln, spans)) if ln.strip() else "") + "\n"
         for ln in lines[:skip] + body
     )
     return io.BytesIO(out.encode()), spans

@@ -649,7 +649,13 @@ class Segmenter(ClusterMixin, TransformerMixin, BaseEstimator):  # type: ignore[
     def predict_prepared(self, Z: np.ndarray) -> np.ndarray:
         """:meth:`predict` for an already prepared matrix."""
         self._check_fitted()
-        raw = predict_raw(self.predictor_, Z)
+        return self.labels_of_assigned(predict_raw(self.predictor_, Z))
+
+    def labels_of_assigned(self, raw: np.ndarray) -> np.ndarray:
+        """Segment index (-1: none) of each centre, prototype or component
+        index the predictor assigns (what :meth:`predict_prepared` maps, and
+        what a model exported as SQL maps the same way)."""
+        raw = np.asarray(raw, dtype=np.int64)
         ids = self.predictor_.get("centroid_ids")
         if ids is not None:
             raw = np.asarray(ids)[raw]

@@ -199,7 +199,9 @@ def plot_rfm_grid(
     return fig
 
 
-def plot_rfm_segment_sizes(segments: pd.DataFrame, ax: Axes | None = None) -> Figure:
+def plot_rfm_segment_sizes(
+    segments: pd.DataFrame, ax: Axes | None = None, *, money: bool | None = None
+) -> Figure:
     """Share of customers against share of revenue in each named RFM segment.
 
     Parameters
@@ -210,6 +212,9 @@ def plot_rfm_segment_sizes(segments: pd.DataFrame, ax: Axes | None = None) -> Fi
         in the given order, the first row at the top.
     ax : Axes, optional
         Where to draw; a new figure when omitted.
+    money : bool, optional
+        Whether the log has money (``cleaning.columns.has_money``); by
+        default, whether any segment has a revenue share.
 
     Returns
     -------
@@ -230,7 +235,8 @@ def plot_rfm_segment_sizes(segments: pd.DataFrame, ax: Axes | None = None) -> Fi
     revenue = 100 * pd.to_numeric(segments["revenue_share"], errors="coerce").to_numpy(
         dtype=float
     )
-    money = bool(np.isfinite(revenue).any())
+    if money is None:
+        money = bool(np.isfinite(revenue).any())
     y = np.arange(n)[::-1].astype(float)
     height = 0.38 if money else 0.6
     bars = [

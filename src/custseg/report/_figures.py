@@ -509,7 +509,7 @@ def _add_rfm(
             else "Share of all customers in each named RFM segment, best segment "
             "at the top; the log has no money column, so no revenue."
         ),
-        lambda: plots.plot_rfm_segment_sizes(analysis.segments),
+        lambda: plots.plot_rfm_segment_sizes(analysis.segments, money=money),
         note="",
     )
     add(
