@@ -446,3 +446,30 @@ def test_summary_checksums_are_of_the_bytes_this_run_wrote(tmp_path, monkeypatch
     problems = check_outputs(tmp_path)
     assert any("segments.csv: differs" in p for p in problems), problems
     assert not any("profiles.csv" in p for p in problems)
+
+
+def test_the_default_limit_follows_how_short_the_cells_are(tmp_path, monkeypatch):
+    """Short cells cost more memory per byte of text: a bomb of one-digit
+    cells gets half the default limit (and is refused), long cells up to four
+    times it; --max-bytes is taken as given."""
+    from custseg.io import _load
+
+    monkeypatch.setattr(_load, "available_memory", lambda: 8 << 30)  # 512 MiB
+    assert _load.read_budget() == 512 << 20
+    short = gzip_bomb(tmp_path / "short.csv.gz", 400, members=False)
+    start = time.perf_counter()
+    with pytest.raises(InputError, match=r"decompresses to more than the 268\.4 MB"):
+        read_table(short)
+    assert time.perf_counter() - start < 30
+    long_cells = tmp_path / "long.csv"
+    long_cells.write_text(
+        "id,note\n" + "".join(f"{i},{'x' * 60}\n" for i in range(1000)),
+        encoding="utf-8",
+    )
+    factor = _load._density_factor(_load._csv_source(long_cells, "long.csv"))
+    assert factor == 4.0
+    assert _load._density_factor(_load._csv_source(short, "short.csv.gz")) == 0.5
+    with pytest.raises(
+        InputError, match=r"holds 64\.9 KB of text, more than the 1\.0 KB"
+    ):
+        read_table(long_cells, max_bytes="1k")

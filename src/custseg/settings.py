@@ -469,7 +469,8 @@ class Settings:
         None,
         "The most text a file may hold once decompressed (e.g. 500M, 8G); a "
         "larger one is refused before it fills the memory. Default: a sixteenth of "
-        "the memory free.",
+        "the memory free, halved for files of very short cells and up to four "
+        "times it for long ones.",
         "text",
         metavar="SIZE",
         commands=_LOADING,

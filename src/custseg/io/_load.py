@@ -15,6 +15,7 @@ import bz2
 import codecs
 import contextlib
 import csv
+import dataclasses
 import gzip
 import io
 import json
@@ -315,7 +316,8 @@ def read_table(
         ``"500M"`` or a number): a larger one is refused before it fills the
         memory (a "zip bomb" is a small file that expands to gigabytes).
         Default: a sixteenth of the memory this process can still use
-        (:func:`read_budget`).
+        (:func:`read_budget`), scaled for a CSV by how short its cells are
+        (half of it for one-digit cells, up to four times it for long ones).
 
     Returns
     -------
@@ -368,7 +370,7 @@ def read_table(
     elif suffix in PARQUET_SUFFIXES:
         table, meta = _read_parquet(path, name)
     elif suffix in CSV_SUFFIXES or suffix in {"", ".zip"} or suffix in _COMPRESSIONS:
-        csv_source = _csv_source(path, name, limit)
+        csv_source = _csv_source(path, name, limit, by_density=max_bytes is None)
         table, meta = _read_csv(
             csv_source, delimiter, encoding, list(na_values), header, names
         )
@@ -589,7 +591,7 @@ def too_large(name: str, size: int | None, limit: int, what: str) -> InputError:
     found = f"{_size_words(size)} of text, " if size else ""
     return InputError(
         f"{what} {found}more than the {_size_words(limit)} custseg reads at most "
-        "(by default a sixteenth of the memory free)",
+        "(by default set from the memory free and how short the cells are)",
         path=name,
         hint="If the file is what you meant to read, pass a larger --max-bytes "
         "(e.g. --max-bytes 8G) on a machine with the memory, run it with "
@@ -664,13 +666,49 @@ def _check_workbook(path: Path, name: str, limit: int) -> None:
 _DECOMPRESS_ERRORS = (OSError, EOFError, zlib.error, zipfile.BadZipFile)
 
 
-def _csv_source(path: Path, name: str, limit: int | None = None) -> _Source:
+def _csv_source(
+    path: Path, name: str, limit: int | None = None, *, by_density: bool = False
+) -> _Source:
     """The CSV inside ``path``: the file itself, its decompressed bytes, or the
     single CSV member of a zip archive; refused when it holds more than
-    ``limit`` bytes (declared, or found while reading)."""
+    ``limit`` bytes (declared, or found while reading). ``by_density``: the
+    limit is the default one, scaled by how short the cells are
+    (:func:`_density_factor`)."""
     suffix = path.suffix.lower()
-    if limit is not None:
-        _check_declared_size(path, name, suffix, limit)
+    source = _any_csv_source(path, name, suffix)
+    if limit is None:
+        return source
+    if by_density:
+        limit = int(limit * _density_factor(source))
+    _check_declared_size(path, name, suffix, limit)
+    return dataclasses.replace(source, limit=limit)
+
+
+# Bytes of text per cell at which the default limit is READ_FACTOR's; shorter
+# cells cost more memory per byte (a one-digit cell is 2 bytes of text and
+# about 24 in memory), longer ones less.
+_TYPICAL_CELL = 4
+
+
+def _density_factor(source: _Source) -> float:
+    """How much more (or less) text than the default limit the memory holds
+    for this file's cells: bytes per cell in its first 64 KiB over
+    :data:`_TYPICAL_CELL`, between 0.5 and 4. A file of "1,2,3,4" rows gets
+    half the default limit, one of 40-character cells four times it, so that
+    the memory a read may take stays about the same share of what is free."""
+    try:
+        with source.open() as fh:
+            head = fh.read(SNIFF_BYTES)
+    except (OSError, *_DECOMPRESS_ERRORS):
+        return 1.0  # the reader names the damage
+    cells = sum(head.count(c) for c in (b",", b";", b"\t", b"|", b"\n"))
+    if not head or not cells:
+        return 1.0
+    return min(4.0, max(0.5, len(head) / cells / _TYPICAL_CELL))
+
+
+def _any_csv_source(path: Path, name: str, suffix: str) -> _Source:
+    """:func:`_csv_source` before any limit."""
     if suffix in _COMPRESSIONS:
         inner = Path(path.stem).suffix.lower()
         if inner and inner not in CSV_SUFFIXES:
@@ -680,9 +718,9 @@ def _csv_source(path: Path, name: str, limit: int | None = None) -> _Source:
                 hint=f"Decompress it first, or compress a CSV file ({inner} "
                 "files are already compressed).",
             )
-        return _Source(path, name, compression=_COMPRESSIONS[suffix], limit=limit)
+        return _Source(path, name, compression=_COMPRESSIONS[suffix])
     if suffix != ".zip":
-        return _Source(path, name, limit=limit)
+        return _Source(path, name)
     try:
         with zipfile.ZipFile(path) as archive:
             members = [
@@ -698,7 +736,7 @@ def _csv_source(path: Path, name: str, limit: int | None = None) -> _Source:
         ) from exc
     tables = [m for m in members if posixpath.splitext(m)[1].lower() in CSV_SUFFIXES]
     if len(tables) == 1:
-        return _Source(path, f"{name} ({tables[0]})", member=tables[0], limit=limit)
+        return _Source(path, f"{name} ({tables[0]})", member=tables[0])
     listing = ", ".join(f"'{m}'" for m in (tables or members)[:10])
     if len(tables) > 1:
         raise FileFormatError(
