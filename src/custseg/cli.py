@@ -192,6 +192,17 @@ def _click_options(o: Any, command: str) -> list[Callable[..., Any]]:
     return [click.option(*decls, **kwargs)]
 
 
+def _port_option(default: int) -> Callable[..., Any]:
+    """--port, for the commands that listen (app, serve)."""
+    return click.option(
+        "--port",
+        type=click.IntRange(1, 65535),
+        default=default,
+        show_default=True,
+        help="Port to listen on.",
+    )
+
+
 _allow_formulas = click.option(
     "--allow-formulas",
     is_flag=True,
@@ -912,13 +923,7 @@ def export_sql(
     show_default=True,
     help="Address to listen on (the default, loopback, is this machine only).",
 )
-@click.option(
-    "--port",
-    type=click.IntRange(1, 65535),
-    default=8000,
-    show_default=True,
-    help="Port to listen on.",
-)
+@_port_option(8000)
 @click.option(
     "--api-key-env",
     metavar="VARIABLE",
@@ -1089,13 +1094,7 @@ def datasets() -> None:
     help="Address to listen on. The default serves this machine only; 0.0.0.0 "
     "opens the app to the network (it has no login).",
 )
-@click.option(
-    "--port",
-    type=click.IntRange(1, 65535),
-    default=8501,
-    show_default=True,
-    help="Port to listen on.",
-)
+@_port_option(8501)
 @click.option(
     "--max-upload-mb",
     type=click.IntRange(min=1),

@@ -809,18 +809,10 @@ def _read_csv(
     spaced = delimiter in TEXT_LAYOUTS
     converted: io.BytesIO | None = None
     if delimiter == FIXED_WIDTH:
-        try:
+        with _decoding(source, encoding):
             converted, spans = _fixed_width_separated(
                 source, encoding, skip, header_row
             )
-        except UnicodeDecodeError as exc:
-            raise EncodingError(
-                f"cannot be decoded as {encoding}",
-                path=name,
-                hint="Pass --encoding (e.g. --encoding latin-1).",
-            ) from exc
-        except _DECOMPRESS_ERRORS as exc:
-            raise _decompress_error(source, exc) from exc
         first = next((ln for ln in lines[skip:] if ln.strip()), "")
         header, used = _fixed_cells(first, spans), 1
         meta_spans = [[a + 1, b if b is not None else None] for a, b in spans]
@@ -883,7 +875,7 @@ def _read_csv(
         return "error"
 
     try:
-        with contextlib.ExitStack() as stack:
+        with _decoding(source, encoding), contextlib.ExitStack() as stack:
             table = pacsv.read_csv(
                 converted
                 if converted is not None
@@ -933,14 +925,6 @@ def _read_csv(
                 "latin-1), or leave --encoding out to have it detected.",
             ) from exc
         raise FileFormatError(f"cannot be read as CSV ({exc})", path=name) from exc
-    except UnicodeDecodeError as exc:
-        raise EncodingError(
-            f"cannot be decoded as {encoding}",
-            path=name,
-            hint="Pass --encoding (e.g. --encoding latin-1).",
-        ) from exc
-    except _DECOMPRESS_ERRORS as exc:
-        raise _decompress_error(source, exc) from exc
     if blank_rows:
         known = sorted(n for n in blank_rows if n > 0)
         if len(known) < len(blank_rows):  # the parallel reader does not know
@@ -956,6 +940,22 @@ def _read_csv(
         _check_closing_quote(table, source, encoding, delimiter)
     table = table.rename_columns(header)
     return table, meta
+
+
+@contextlib.contextmanager
+def _decoding(source: _Source, encoding: str) -> Iterator[None]:
+    """A wrong encoding, or damaged compression, met while reading
+    ``source``: its clean error."""
+    try:
+        yield
+    except UnicodeDecodeError as exc:
+        raise EncodingError(
+            f"cannot be decoded as {encoding}",
+            path=source.name,
+            hint="Pass --encoding (e.g. --encoding latin-1).",
+        ) from exc
+    except _DECOMPRESS_ERRORS as exc:
+        raise _decompress_error(source, exc) from exc
 
 
 def _all_lines(source: _Source, encoding: str) -> list[str]:
