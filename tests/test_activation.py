@@ -124,18 +124,13 @@ def test_a_100k_mixed_table_with_surprises_matches_predict(algorithm):
         same_segments(execute(sql, scored), want, "customer_id")
 
 
-@pytest.mark.postgres
-@pytest.mark.xdist_group("postgres")
-@pytest.mark.parametrize("algorithm", EXACT)
-def test_the_query_runs_in_postgresql_and_as_a_view(postgres, algorithm):
+def in_postgres(postgres, model, df: pd.DataFrame, table: str, id_column: str) -> None:
+    """The query, and a view of it, run in PostgreSQL: every customer gets
+    the segment predict gives."""
     import sqlalchemy as sa
 
-    train = mixed_table(5_000, seed=algorithm.__len__())
-    model = fit(train, algorithm, k=4)
-    scored = to_score(train)
-    table = f"customers_{algorithm.replace('-', '_')}"
     with postgres.engine() as engine:
-        scored.to_sql(table, engine, schema="public", index=False, if_exists="replace")
+        df.to_sql(table, engine, schema="public", index=False, if_exists="replace")
         sql = model_sql(model, f"public.{table}", dialect="postgres")
         with engine.connect() as conn:
             got = pd.read_sql_query(sa.text(sql), conn)
@@ -149,9 +144,35 @@ def test_the_query_runs_in_postgresql_and_as_a_view(postgres, algorithm):
             from_view = pd.read_sql_query(
                 sa.text(f'SELECT * FROM "{table}_segments"'), conn
             )
-    want = expected(model, scored)
-    same_segments(got, want, "customer_id")
-    same_segments(from_view, want, "customer_id")
+    want = expected(model, df)
+    same_segments(got, want, id_column)
+    same_segments(from_view, want, id_column)
+
+
+@pytest.mark.postgres
+@pytest.mark.xdist_group("postgres")
+@pytest.mark.parametrize("algorithm", EXACT)
+def test_the_query_runs_in_postgresql_and_as_a_view(postgres, algorithm):
+    name = algorithm.replace("-", "_")
+    mall = pd.read_csv(MALL_CSV)
+    in_postgres(postgres, fit(mall, algorithm), mall, f"mall_{name}", "CustomerID")
+    wholesale = pd.read_csv(WHOLESALE)
+    wholesale.insert(0, "customer", range(len(wholesale)))
+    model = fit(wholesale, algorithm, id_columns=["customer"])
+    in_postgres(postgres, model, wholesale, f"wholesale_{name}", "customer")
+    train = mixed_table(5_000, seed=len(algorithm))
+    model = fit(train, algorithm, k=4)
+    in_postgres(postgres, model, to_score(train), f"mixed_{name}", "customer_id")
+
+
+@pytest.mark.slow
+@pytest.mark.postgres
+@pytest.mark.xdist_group("postgres")
+@pytest.mark.parametrize("algorithm", ["kmeans", "gmm"])
+def test_a_100k_mixed_table_in_postgresql(postgres, algorithm):
+    train = mixed_table(100_000)
+    model = fit(train, algorithm, k=5)
+    in_postgres(postgres, model, to_score(train), f"big_{algorithm}", "customer_id")
 
 
 @pytest.mark.parametrize("dialect", ["bigquery", "snowflake", "spark"])

@@ -13,6 +13,7 @@ import time
 import warnings
 
 import httpx
+import numpy as np
 import pandas as pd
 import pytest
 from tests.conftest import MALL_CSV
@@ -106,9 +107,16 @@ def test_named_models_segments_health_and_docs(service):
     mixture = load_model(other)
     got = client.post("/models/mixture/predict", json=records(50)).json()
     df = pd.read_csv(MALL_CSV).head(50)
+    labels, confidence = mixture.predict_confidence(df)
     assert [r["segment"] for r in got["segments"]] == mixture.segment_numbers(
-        mixture.predict(df)
+        labels
     ).tolist()
+    # a mixture says how sure it is: the probability of the segment given
+    served = [r["confidence"] for r in got["segments"]]
+    np.testing.assert_allclose(served, confidence, atol=1e-6)
+    assert all(0 < c <= 1 for c in served)
+    kmeans = client.post("/predict", json=records(2)).json()["segments"]
+    assert "confidence" not in kmeans[0]  # distances state no probability
     segments = client.get("/models/mixture/segments").json()["segments"]
     assert [s["name"] for s in segments] == list(mixture.segment_names_)
     assert sum(s["size"] for s in segments) == 200

@@ -3,7 +3,8 @@
 FastAPI on uvicorn. Each model is served under a name; ``POST /predict``
 (the first model) and ``POST /models/{name}/predict`` take JSON records (a
 list of objects, or ``{"records": [...]}``) or a CSV body and answer one
-segment per record, in order; ``GET /segments`` gives each segment's number,
+segment per record, in order (with a Gaussian mixture, the probability of
+that segment as ``confidence``); ``GET /segments`` gives each segment's number,
 name, size, profile and rule; ``GET /health`` says which models are loaded;
 the OpenAPI page is ``/docs``. Loading a changed model and scoring run in
 the thread pool, so that one large batch does not hold up the others.
@@ -209,7 +210,7 @@ def score_records(model: Any, frame: Any) -> dict[str, Any]:
     unseen category, a missing value counted as the most frequent)."""
     with _SCORING, warnings.catch_warnings(record=True) as said:
         warnings.simplefilter("always", CustsegWarning)
-        labels = model.predict(frame)
+        labels, confidence = model.predict_confidence(frame)
     numbers = model.segment_numbers(labels)
     names = np.asarray(model.segment_names_, dtype=object)
     rows = [
@@ -218,6 +219,9 @@ def score_records(model: Any, frame: Any) -> dict[str, Any]:
         else {"segment": int(number), "segment_name": str(names[label])}
         for label, number in zip(labels.tolist(), numbers.tolist(), strict=True)
     ]
+    if confidence is not None:  # a Gaussian mixture: the segment's probability
+        for row, p in zip(rows, confidence.tolist(), strict=True):
+            row["confidence"] = round(p, 6)
     return {
         "segments": rows,
         "warnings": [

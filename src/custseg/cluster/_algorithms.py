@@ -83,6 +83,7 @@ __all__ = [
     "check_algorithm",
     "default_min_cluster_size",
     "fit_once",
+    "predict_confidence",
     "predict_raw",
     "segment",
     "within_ss",
@@ -397,6 +398,33 @@ def _hdbscan(Z: np.ndarray, size: int, options: AlgorithmOptions) -> np.ndarray:
 # -- assigning rows ----------------------------------------------------------------
 
 
+def _mixture(predictor: dict[str, Any]) -> Any:
+    """The stored Gaussian mixture as a fitted scikit-learn estimator."""
+    from sklearn.mixture import GaussianMixture
+
+    gm = GaussianMixture(
+        len(predictor["weights"]), covariance_type=predictor["covariance_type"]
+    )
+    gm.weights_ = predictor["weights"]
+    gm.means_ = predictor["means"]
+    gm.covariances_ = predictor["covariances"]
+    gm.precisions_cholesky_ = predictor["precisions_cholesky"]
+    gm.n_features_in_ = predictor["means"].shape[1]
+    return gm
+
+
+def predict_confidence(predictor: dict[str, Any], Z: np.ndarray) -> np.ndarray | None:
+    """Each row's probability of the component it is assigned to, for the
+    algorithms that have one (a Gaussian mixture); None for the others,
+    which assign by distance and state no probability."""
+    if predictor["method"] != "gmm":
+        return None
+    gm = _mixture(predictor)
+    with _small_blas(Z):
+        proba = gm.predict_proba(np.asarray(Z, dtype=np.float64))
+    return np.asarray(proba.max(axis=1), dtype=np.float64)
+
+
 def predict_raw(predictor: dict[str, Any], Z: np.ndarray) -> np.ndarray:
     """Raw cluster id of each row of ``Z`` under a stored ``predictor``."""
     method = predictor["method"]
@@ -404,16 +432,7 @@ def predict_raw(predictor: dict[str, Any], Z: np.ndarray) -> np.ndarray:
         labels, _ = assign(Z, predictor["centers"])
         return labels.astype(np.int64)
     if method == "gmm":
-        from sklearn.mixture import GaussianMixture
-
-        gm = GaussianMixture(
-            len(predictor["weights"]), covariance_type=predictor["covariance_type"]
-        )
-        gm.weights_ = predictor["weights"]
-        gm.means_ = predictor["means"]
-        gm.covariances_ = predictor["covariances"]
-        gm.precisions_cholesky_ = predictor["precisions_cholesky"]
-        gm.n_features_in_ = predictor["means"].shape[1]
+        gm = _mixture(predictor)
         with _small_blas(Z):
             return np.asarray(
                 gm.predict(np.asarray(Z, dtype=np.float64)), dtype=np.int64

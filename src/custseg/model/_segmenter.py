@@ -27,6 +27,7 @@ from custseg.cluster import (
     Stability,
     bootstrap_stability,
     check_algorithm,
+    predict_confidence,
     predict_raw,
 )
 from custseg.errors import (
@@ -645,6 +646,15 @@ class Segmenter(ClusterMixin, TransformerMixin, BaseEstimator):  # type: ignore[
         training segments."""
         Z = self._prepared(X, source)
         return self.predict_prepared(Z)
+
+    def predict_confidence(
+        self, X: pd.DataFrame | np.ndarray, *, source: str | None = None
+    ) -> tuple[np.ndarray, np.ndarray | None]:
+        """:meth:`predict`, and each row's probability of its segment's
+        component for a Gaussian mixture (None for the algorithms that assign
+        by distance or vote and state no probability)."""
+        Z = self._prepared(X, source)
+        return self.predict_prepared(Z), predict_confidence(self.predictor_, Z)
 
     def predict_prepared(self, Z: np.ndarray) -> np.ndarray:
         """:meth:`predict` for an already prepared matrix."""
