@@ -321,6 +321,46 @@ def test_a_killed_connection_mid_write_leaves_the_table_unchanged(
     )
 
 
+def test_a_killed_connection_mid_read_is_one_clean_error(
+    postgres, monkeypatch, tmp_path
+):
+    """The server ends the reading session after the first chunk: the run
+    stops with one error naming the table, no password, and writes nothing."""
+    execute(
+        postgres,
+        "DROP TABLE IF EXISTS cut_short",
+        "CREATE TABLE cut_short AS SELECT g AS id, mod(g, 97) AS spend, mod(g, 13) AS visits "
+        "FROM generate_series(1, 5000) g",
+    )
+    real = _sql._record_batch
+    seen = []
+
+    def kill_after_first_chunk(rows, names):
+        seen.append(len(rows))
+        if len(seen) == 1:
+            execute(
+                postgres,
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                "WHERE query LIKE '%cut_short%' AND pid <> pg_backend_pid()",
+            )
+        return real(rows, names)
+
+    monkeypatch.setattr(_sql, "_record_batch", kill_after_first_chunk)
+    with pytest.raises(InputError, match="cut_short") as err:
+        read_database(DatabaseSource(postgres.url, table="cut_short"), chunk_rows=500)
+    assert len(seen) >= 1
+    assert_no_password(str(err.value))
+    seen.clear()  # the same cut, under custseg run
+    out = tmp_path / "out"
+    res = CliRunner().invoke(
+        cli, ["run", postgres.url, "--table", "cut_short", "-o", str(out)]
+    )
+    assert res.exit_code == 1 and "Traceback" not in res.output
+    assert "cut_short" in res.output
+    assert_no_password(res.output)
+    assert not (out / "segments.csv").exists()
+
+
 def test_reads_stream_in_chunks_with_stable_types(postgres, monkeypatch):
     rows = pd.DataFrame(
         {
