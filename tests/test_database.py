@@ -291,6 +291,15 @@ def test_a_rejected_row_leaves_the_table_unchanged(postgres, tmp_path):
     )
 
 
+def kill_backends(postgres, like: str) -> None:
+    """Another session ends the connections running a statement ``LIKE`` this."""
+    execute(
+        postgres,
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+        f"WHERE query LIKE '{like}' AND pid <> pg_backend_pid()",
+    )
+
+
 def test_a_killed_connection_mid_write_leaves_the_table_unchanged(
     postgres, monkeypatch
 ):
@@ -303,12 +312,7 @@ def test_a_killed_connection_mid_write_leaves_the_table_unchanged(
     def kill_after_first_chunk(batch, options):
         calls.append(len(batch))
         if len(calls) == 2:
-            # Another session terminates the writer's connection mid-COPY.
-            execute(
-                postgres,
-                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                "WHERE query LIKE 'COPY%killed%' AND pid <> pg_backend_pid()",
-            )
+            kill_backends(postgres, "COPY%killed%")  # mid-COPY
         return real(batch, options)
 
     monkeypatch.setattr(_sql, "_csv_bytes", kill_after_first_chunk)
@@ -338,11 +342,7 @@ def test_a_killed_connection_mid_read_is_one_clean_error(
     def kill_after_first_chunk(rows, names):
         seen.append(len(rows))
         if len(seen) == 1:
-            execute(
-                postgres,
-                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                "WHERE query LIKE '%cut_short%' AND pid <> pg_backend_pid()",
-            )
+            kill_backends(postgres, "%cut_short%")
         return real(rows, names)
 
     monkeypatch.setattr(_sql, "_record_batch", kill_after_first_chunk)

@@ -641,10 +641,11 @@ def rfm(
     click.echo(f"  used    {c.used:>10,}")
     if c.identical_note:
         click.echo(c.identical_note)
+    money = c.columns.has_money
     revenue = (
-        "no money column"
-        if c.net_revenue is None
-        else f"net revenue {c.net_revenue:,.2f}"
+        f"net revenue {c.net_revenue:,.2f}"
+        if c.net_revenue is not None
+        else "no money column"
     )
     click.echo(
         f"{c.customers:,} customers, {c.orders:,} orders, {revenue}, "
@@ -660,9 +661,7 @@ def rfm(
     click.echo(f"Clustered on: {', '.join(result.rfm.features)}")
     click.echo("\nRFM segments (scores 1-5, 5 = best):")
     for row in result.rfm.segments.itertuples(index=False):
-        revenue = (
-            f"  revenue {row.revenue_share:6.1%}" if c.net_revenue is not None else ""
-        )
+        revenue = f"  revenue {row.revenue_share:6.1%}" if money else ""
         click.echo(
             f"  {row.rfm_segment:<19} {row.customers:>9,} ({row.share:6.1%}){revenue}"
         )

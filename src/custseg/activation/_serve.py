@@ -27,6 +27,7 @@ wrong or missing key a 401; an unknown model a 404.
 # annotations of the endpoints (``request: Request``) as objects, and
 # Request is imported where the app is made, to keep fastapi out of imports
 # that do not serve.
+import asyncio
 import hmac
 import os
 import re
@@ -252,6 +253,7 @@ def create_app(
         "(JSON or CSV) to /predict; GET /segments for what each segment is.",
     )
     default = registry.names[0]
+    scoring = asyncio.Lock()
 
     app.add_middleware(_Guard, api_key=api_key, max_bytes=max_bytes)
 
@@ -326,10 +328,14 @@ def create_app(
         except _TooLarge:
             return _too_large(max_bytes)
         try:
-            if len(frame) > _INLINE_RECORDS:
-                answer = await run_in_threadpool(score_records, model, frame)
-            else:
-                answer = score_records(model, frame)
+            # Batches wait for each other here, on the loop, rather than on
+            # score_records' thread lock: a small batch waiting there for a
+            # large one in the pool would hold up the whole loop.
+            async with scoring:
+                if len(frame) > _INLINE_RECORDS:
+                    answer = await run_in_threadpool(score_records, model, frame)
+                else:
+                    answer = score_records(model, frame)
             # the response as it is: FastAPI's encoder would walk every row
             # of a batch again (a third of the time of a 1,000-record call)
             return ORJSONResponse(answer)

@@ -167,7 +167,7 @@ def _table(name: str) -> Any:
 
 
 def _header(model: Any, dialect: str, rules: bool) -> str:
-    algorithm = getattr(model, "algorithm_", getattr(model, "algorithm", "?"))
+    algorithm = model.algorithm_
     what = "the segments' plain rules" if rules else "the exact assignment"
     lines = [
         f"custseg model: {algorithm}, {len(model.segment_names_)} segments; "

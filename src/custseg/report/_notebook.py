@@ -374,7 +374,7 @@ def _rfm(analysis: RFMAnalysis) -> dict[str, Any]:
     cleaning.append(["lines used", c.used])
     if c.netted:
         cleaning.append(["of which cancellations netted against purchases", c.netted])
-    money = c.net_revenue is not None
+    money = c.columns.has_money
     segs = analysis.segments
     seg_rows = []
     for row in segs.to_dict("records"):

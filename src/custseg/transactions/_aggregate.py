@@ -1513,7 +1513,6 @@ def customer_frame(
     last_day = last.astype("datetime64[D]")
     snap_day = np.datetime64(snap.date(), "D")
     frequency = kept["frequency"].to_numpy(dtype=np.int64)
-    money = columns.has_money
     monetary = kept["monetary"].to_numpy(dtype=np.float64)
     span = (last_day - first_day).astype(np.int64)
     tenure = (snap_day - first_day).astype(np.int64)
@@ -1525,21 +1524,20 @@ def customer_frame(
             return np.where(where & (bottom != 0), top / bottom, np.nan)
 
     gross = kept["gross"].to_numpy(dtype=np.float64)
-    frame = pd.DataFrame(
-        {
-            id_name: as_int.astype(np.int64).to_numpy() if integral else ids.to_numpy(),
-            "recency_days": (snap_day - last_day).astype(np.int64),
-            "frequency": frequency,
-            "monetary": monetary,
-            "tenure_days": tenure,
-            "avg_order_value": np.round(monetary / frequency, 2),
-            "purchase_interval_days": np.round(
-                ratio(span, frequency - 1, frequency > 1), 1
-            ),
-        }
-    )
-    if not money:  # the sums counted lines or items, not money
-        frame = frame.drop(columns=["monetary", "avg_order_value"])
+    columns_in_order: dict[str, Any] = {
+        id_name: as_int.astype(np.int64).to_numpy() if integral else ids.to_numpy(),
+        "recency_days": (snap_day - last_day).astype(np.int64),
+        "frequency": frequency,
+        "monetary": monetary,
+        "tenure_days": tenure,
+        "avg_order_value": np.round(monetary / frequency, 2),
+        "purchase_interval_days": np.round(
+            ratio(span, frequency - 1, frequency > 1), 1
+        ),
+    }
+    if not columns.has_money:  # the sums counted lines or items, not money
+        del columns_in_order["monetary"], columns_in_order["avg_order_value"]
+    frame = pd.DataFrame(columns_in_order)
     if columns.quantity is not None:
         frame["items_per_order"] = np.round(ratio(kept["items"], frequency), 2)
     gaps = kept["gaps"].to_numpy(dtype=np.int64)
